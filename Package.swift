@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+//
+// Regula: an optimizer whose update rules are plugins loaded from shared objects.
+//
+// Layers, one folder each:
+//   Sources/RegulaABI   the C contract (one public header, regula/regula.h)
+//   Sources/CFFI        libffi, reached only by the host's C boundary
+//   Sources/Regula      the host: loading, registry, optimizer, execution
+//   Sources/RegulaCLI   the `regula` command-line tool
+//   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time
+import PackageDescription
+
+/// The built-in rules. Each becomes `libRegulaRule<Name>.so`; the host links none of them and finds them
+/// beside its own executable at run time.
+let builtinRules: [(product: String, folder: String)] = [
+    ("RegulaRuleL1", "l1"),
+    ("RegulaRuleL2", "l2"),
+    ("RegulaRuleMomentum", "momentum"),
+    ("RegulaRuleNesterov", "nesterov"),
+    ("RegulaRuleSGD", "sgd"),
+]
+
+/// Plugins export only their entry symbol.
+let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O2"])]
+
+let package = Package(
+    name: "Regula",
+    products: [
+        .library(name: "Regula", targets: ["Regula"]),
+        .executable(name: "regula", targets: ["RegulaCLI"]),
+    ] + builtinRules.map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "RegulaABI", path: "Sources/RegulaABI"),
+        .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi",
+                       providers: [.apt(["libffi-dev"])]),
+        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI"], path: "Sources/Regula"),
+        .executableTarget(
+            name: "RegulaCLI",
+            dependencies: ["Regula", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/RegulaCLI"),
+        .target(name: "RegulaTestSupport", dependencies: ["Regula"], path: "Tests/RegulaTestSupport"),
+        .testTarget(name: "RegulaTests", dependencies: ["Regula", "RegulaTestSupport"], path: "Tests/RegulaTests"),
+    ] + builtinRules.map {
+        .target(name: $0.product, dependencies: ["RegulaABI"], path: "Plugins/\($0.folder)", publicHeadersPath: ".",
+                cSettings: pluginCSettings)
+    },
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,48 @@
+/*
+ * The heavy-ball buffer that `momentum` and `nesterov` share, written once.
+ *
+ * Per element, as torch.optim.SGD does it: on a parameter's first step buf = d; after that
+ * buf = momentum * buf + (1 - dampening) * d. The buffer is the rule's only state, in the host-owned
+ * slot `momentum_buffer`, so a checkpoint carries it.
+ */
+#ifndef REGULA_PLUGINS_HEAVY_BALL_H
+#define REGULA_PLUGINS_HEAVY_BALL_H
+
+#include <regula/regula.h>
+
+/** Indices into the hyperparameter array below, which both rules declare in this order. */
+enum { HEAVY_BALL_MOMENTUM = 0, HEAVY_BALL_DAMPENING = 1 };
+
+static const regula_hyperparameter heavy_ball_hyperparameters[] = {
+    { .struct_size = sizeof(regula_hyperparameter), .name = "momentum",
+      .doc = "momentum factor: buf = momentum * buf + (1 - dampening) * d",
+      .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.0, .minimum = 0.0, .maximum = HUGE_VAL },
+    { .struct_size = sizeof(regula_hyperparameter), .name = "dampening",
+      .doc = "dampening for momentum: the new update's weight is 1 - dampening",
+      .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.0, .minimum = 0.0, .maximum = 1.0 },
+};
+
+static const regula_state_slot heavy_ball_slots[] = {
+    { .struct_size = sizeof(regula_state_slot), .name = "momentum_buffer",
+      .doc = "running update, torch's state['momentum_buffer']", .shape = REGULA_SLOT_ELEMENTWISE,
+      .initial_value = 0.0 },
+};
+
+/*
+ * Updates the buffer from d for one block, in a body where T is the element type. Leaves d and the
+ * buffer untouched when momentum is 0, as torch skips its momentum branch then.
+ */
+#define HEAVY_BALL_UPDATE_BUFFER(T, block, d, buf, momentum)                                        \
+    const T momentum = (T)(block)->hyperparameters[HEAVY_BALL_MOMENTUM];                           \
+    const T keep = (T)(1.0 - (block)->hyperparameters[HEAVY_BALL_DAMPENING]);                       \
+    T *d = (T *)(block)->update;                                                                    \
+    T *buf = (T *)(block)->elementwise_slots[0];                                                    \
+    if ((block)->hyperparameters[HEAVY_BALL_MOMENTUM] == 0.0)                                       \
+        return REGULA_OK;                                                                           \
+    if ((block)->step == 0) {                                                                       \
+        for (size_t i = 0; i < (block)->length; i++) buf[i] = d[i];                                \
+    } else {                                                                                        \
+        for (size_t i = 0; i < (block)->length; i++) buf[i] = momentum * buf[i] + keep * d[i];     \
+    }
+
+#endif

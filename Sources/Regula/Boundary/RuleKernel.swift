@@ -1,0 +1,36 @@
+import RegulaABI
+
+/// The C entry points of one rule: its kernel, its optional check, and the data they are handed back.
+///
+/// Whatever made them (a loaded shared object, or a libffi closure around Swift code) is kept alive here for
+/// as long as the rule can be called.
+final class RuleKernel: @unchecked Sendable {
+    let kernel: regula_kernel_fn
+    let check: regula_check_fn?
+    let ruleData: UnsafeMutableRawPointer?
+    private let owner: AnyObject
+
+    init(kernel: regula_kernel_fn, check: regula_check_fn?, ruleData: UnsafeMutableRawPointer?, owner: AnyObject) {
+        self.kernel = kernel
+        self.check = check
+        self.ruleData = ruleData
+        self.owner = owner
+    }
+
+    /// Runs the kernel on one block; returns `nil` on success or the rule's status and words.
+    @inline(__always)
+    func run(_ block: UnsafePointer<regula_block>, messages: MessageBuffer) -> (status: Int32, words: String)? {
+        let status = kernel(block, messages.message)
+        guard status != RegulaABISymbols.ok else { return nil }
+        return (status, messages.text(or: "the kernel failed with status \(status) and no message"))
+    }
+
+    /// Asks the rule whether a combination of in-range values is acceptable; `nil` if it is, else its words.
+    func refusal(of values: [Double]) -> String? {
+        guard let check else { return nil }
+        let messages = MessageBuffer()
+        let status = values.withUnsafeBufferPointer { check($0.baseAddress, ruleData, messages.message) }
+        guard status != RegulaABISymbols.ok else { return nil }
+        return messages.text(or: "the rule refused these values (status \(status)) without saying why")
+    }
+}

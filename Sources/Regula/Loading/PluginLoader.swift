@@ -1,0 +1,20 @@
+import Foundation
+
+/// Opens one shared object and turns it into checked ``Rule`` values, or says why it cannot.
+enum PluginLoader {
+    /// The rules in the shared object at `path`, each well formed and with a name unique in the file.
+    static func rules(inFileAt path: String) throws(PluginLoadError) -> [Rule] {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: absolute) else {
+            throw PluginLoadError(path: absolute, reason: .notFound)
+        }
+        let object = try SharedObject.open(absolute)
+        let rules = try DescriptionReader(object: object).rules(from: try object.pluginDescription())
+        var problems = rules.flatMap(\.declarationProblems)
+        problems += duplicates(in: rules.map(\.name)).map { "rule name \(quoted($0)) appears twice in this file" }
+        if !problems.isEmpty {
+            throw PluginLoadError(path: absolute, reason: .malformed(problems.joined(separator: "; ")))
+        }
+        return rules
+    }
+}

@@ -1,0 +1,85 @@
+/// The rules of an optimizer in order, with what follows from them: the hyperparameters they accept and
+/// the names of their state slots.
+struct Chain: Sendable {
+    let rules: [Rule]
+    /// Every hyperparameter name some rule declares, in first-declared order.
+    let hyperparameterNames: [String]
+    /// For each rule, the names its state slots are reported under: the slot's own name, or
+    /// `rule.slot` when two rules of the chain declare the same slot name.
+    let slotKeys: [[String]]
+
+    init(_ rules: [Rule]) {
+        self.rules = rules
+        var names: [String] = []
+        for name in rules.flatMap({ $0.hyperparameters.map(\.name) }) where !names.contains(name) { names.append(name) }
+        hyperparameterNames = names
+        let clashing = Set(duplicates(in: rules.flatMap { $0.stateSlots.map(\.name) }))
+        slotKeys = rules.map { rule in
+            rule.stateSlots.map { clashing.contains($0.name) ? "\(rule.name).\($0.name)" : $0.name }
+        }
+    }
+
+    /// `options` with every hyperparameter of the chain filled in from `defaults` and then from the rules.
+    /// - Throws: For a name no rule declares; `group` says where it came from.
+    func filled(_ options: [String: Double], defaults: [String: Double], group: Int) throws(OptimizerError) -> [String: Double] {
+        try checkNames(options, group: group)
+        var filled = options
+        for name in hyperparameterNames where filled[name] == nil {
+            if let value = defaults[name] ?? rules.lazy.compactMap({ $0.hyperparameter(named: name)?.defaultValue }).first {
+                filled[name] = value
+            }
+        }
+        return filled
+    }
+
+    /// Refuses any name that no rule of the chain declares.
+    func checkNames(_ options: [String: Double], group: Int?) throws(OptimizerError) {
+        for name in options.keys.sorted() where !hyperparameterNames.contains(name) {
+            throw .unknownHyperparameter(name, group: group, suggestion: suggestion(for: name, among: hyperparameterNames),
+                                         accepted: hyperparameterNames, rules: rules.map(\.name))
+        }
+    }
+
+    /// Checks each value in `options` against every rule that declares it; `group` nil means defaults.
+    func checkRanges(_ options: [String: Double], group: Int?) throws(OptimizerError) {
+        for rule in rules {
+            for hyperparameter in rule.hyperparameters {
+                guard let value = options[hyperparameter.name], let problem = hyperparameter.problem(with: value) else { continue }
+                throw .hyperparameterOutOfRange(hyperparameter.name, value: value, group: group, rule: rule.name, allowed: problem)
+            }
+        }
+    }
+
+    /// The values each rule receives, in its declaration order, after every range and combination check.
+    func resolve(_ options: [String: Double], group: Int) throws(OptimizerError) -> ResolvedOptions {
+        try checkNames(options, group: group)
+        try checkRanges(options, group: group)
+        var values: [Double] = []
+        var offsets: [Int] = []
+        for rule in rules {
+            offsets.append(values.count)
+            var own: [Double] = []
+            for hyperparameter in rule.hyperparameters {
+                guard let value = options[hyperparameter.name] ?? hyperparameter.defaultValue else {
+                    throw .missingHyperparameter(hyperparameter.name, group: group, rule: rule.name)
+                }
+                own.append(value)
+            }
+            if let refusal = rule.kernel.refusal(of: own) {
+                throw .combinationRejected(rule: rule.name, group: group, message: refusal)
+            }
+            values += own
+        }
+        return ResolvedOptions(options: options, values: values, offsets: offsets)
+    }
+}
+
+/// A group's options after validation, laid out as the rules' kernels read them.
+struct ResolvedOptions: Sendable {
+    /// The options these values came from, to notice a change.
+    let options: [String: Double]
+    /// Every rule's values, one after the other.
+    let values: [Double]
+    /// Where each rule's values start in `values`.
+    let offsets: [Int]
+}

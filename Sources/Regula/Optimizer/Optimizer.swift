@@ -1,0 +1,142 @@
+import Foundation
+
+/// Updates parameters by running a chain of rules over each one, like `torch.optim` with optax-style
+/// composition: `["l1", "l2", "momentum", "sgd"]` adds the L1 and L2 terms to the gradient, applies momentum,
+/// then takes the step.
+///
+/// ```swift
+/// let optimizer = try Optimizer(
+///     [ParamGroup([w1, b1], options: ["lr": 1e-2]), ParamGroup([w2])],
+///     rules: ["l1", "l2", "momentum", "sgd"],
+///     defaults: ["lr": 0.1, "momentum": 0.9, "weight_decay1": 5e-4])
+/// try optimizer.step()
+/// optimizer.groups[1].learningRate! *= 0.9
+/// ```
+///
+/// Not thread-safe: call ``step()`` and change ``groups`` from one thread at a time.
+public final class Optimizer {
+    /// The rules, in the order they run.
+    public var rules: [Rule] { chain.rules }
+    /// The options given at construction, which filled in each group's missing options.
+    public let defaults: [String: Double]
+    /// The parameter groups. Change options between steps; the next step validates them.
+    public var groups: [ParamGroup]
+
+    private let chain: Chain
+    private let executor: ChainExecutor
+    private var states: [ObjectIdentifier: SlotStorage] = [:]
+    private var resolved: [ResolvedOptions] = []
+
+    /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
+    ///
+    /// - Parameters:
+    ///   - groups: Parameter groups; a group's options override `defaults`.
+    ///   - rules: Rule names in the order they run.
+    ///   - defaults: Options for every group that does not set its own.
+    ///   - registry: Where rule names are looked up; `nil` for ``RuleRegistry/shared()``.
+    /// - Throws: ``OptimizerError`` naming an unknown rule or option, a missing or out-of-range value, a
+    ///   refused combination, a parameter in two groups or an element type a rule does not support;
+    ///   ``BuiltinRulesNotFound`` when the shared registry cannot find the built-ins.
+    public init(_ groups: [ParamGroup], rules: [String], defaults: [String: Double] = [:],
+                registry: RuleRegistry? = nil) throws {
+        guard !rules.isEmpty else { throw OptimizerError.emptyChain }
+        let registry = try registry ?? RuleRegistry.shared()
+        let chain = Chain(try rules.map { name throws(OptimizerError) in try registry.rule(named: name) })
+        try chain.checkNames(defaults, group: nil)
+        try chain.checkRanges(defaults, group: nil)
+        self.groups = try groups.enumerated().map { index, group in
+            ParamGroup(group.parameters, options: try chain.filled(group.options, defaults: defaults, group: index))
+        }
+        self.chain = chain
+        self.defaults = defaults
+        executor = ChainExecutor(chain: chain)
+        try validate()
+    }
+
+    /// Builds an optimizer with a single group of `parameters`.
+    public convenience init(_ parameters: [Parameter], rules: [String], defaults: [String: Double] = [:],
+                            registry: RuleRegistry? = nil) throws {
+        try self.init([ParamGroup(parameters)], rules: rules, defaults: defaults, registry: registry)
+    }
+
+    /// Adds a group, its missing options filled from ``defaults`` (torch's `add_param_group`).
+    /// - Throws: ``OptimizerError`` as the initializer does; the optimizer is then unchanged.
+    public func addGroup(_ group: ParamGroup) throws {
+        let filled = ParamGroup(group.parameters,
+                                options: try chain.filled(group.options, defaults: defaults, group: groups.count))
+        groups.append(filled)
+        do { try validate() } catch {
+            groups.removeLast()
+            throw error
+        }
+    }
+
+    /// Takes one step: every parameter that has a gradient is updated by the chain; the others, and their
+    /// state, are left as they are.
+    ///
+    /// All groups' options are validated before any parameter is touched, so a refused step changes
+    /// nothing.
+    /// - Throws: ``OptimizerError``.
+    public func step() throws(OptimizerError) {
+        try validate()
+        for (group, options) in zip(groups, resolved) {
+            for parameter in group.parameters where parameter.hasGradient {
+                let state = states[ObjectIdentifier(parameter)] ?? {
+                    let created = SlotStorage(chain: chain, count: parameter.count, dtype: parameter.dtype)
+                    states[ObjectIdentifier(parameter)] = created
+                    return created
+                }()
+                try executor.step(parameter, state: state, options: options)
+                state.step += 1
+            }
+        }
+    }
+
+    /// A copy of `parameter`'s state, or nil before its first step.
+    public func state(of parameter: Parameter) -> ParameterState? {
+        states[ObjectIdentifier(parameter)]?.snapshot(chain: chain)
+    }
+
+    /// Checks every group (options, membership, element types) and caches the resolved options.
+    private func validate() throws(OptimizerError) {
+        var membership: [ObjectIdentifier: [Int]] = [:]
+        for (index, group) in groups.enumerated() {
+            for parameter in group.parameters { membership[ObjectIdentifier(parameter), default: []].append(index) }
+        }
+        for group in groups {
+            for parameter in group.parameters {
+                if let seen = membership[ObjectIdentifier(parameter)], seen.count > 1 {
+                    throw .parameterInSeveralGroups(parameter.name, groups: seen)
+                }
+                if let rule = chain.rules.first(where: { !$0.dtypes.contains(parameter.dtype) }) {
+                    throw .unsupportedDType(rule: rule.name, dtype: parameter.dtype, parameter: parameter.name)
+                }
+            }
+        }
+        var fresh: [ResolvedOptions] = []
+        for (index, group) in groups.enumerated() {
+            if index < resolved.count, resolved[index].options == group.options {
+                fresh.append(resolved[index])
+            } else {
+                fresh.append(try chain.resolve(group.options, group: index))
+            }
+        }
+        resolved = fresh
+    }
+}
+
+extension RuleRegistry {
+    private static let sharedLock = NSLock()
+    nonisolated(unsafe) private static var sharedRegistry: RuleRegistry?
+
+    /// The process-wide registry: ``standard(environment:)`` built once, on first use.
+    /// - Throws: ``BuiltinRulesNotFound`` if the built-ins are missing (and tries again next time).
+    public static func shared() throws -> RuleRegistry {
+        try sharedLock.withLock {
+            if let sharedRegistry { return sharedRegistry }
+            let registry = try standard()
+            sharedRegistry = registry
+            return registry
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/// Why an optimizer could not be built or could not step. A refused step changes nothing.
+public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No rule has this name; the closest name if any, and every name there is.
+    case unknownRule(String, suggestion: String?, available: [String])
+    /// The chain has no rules.
+    case emptyChain
+    /// No rule of the chain declares this option. `group` is nil for the optimizer's defaults.
+    case unknownHyperparameter(String, group: Int?, suggestion: String?, accepted: [String], rules: [String])
+    /// A required hyperparameter has no value in the group or the defaults.
+    case missingHyperparameter(String, group: Int, rule: String)
+    /// A value outside what the rule allows. `group` is nil for the optimizer's defaults.
+    case hyperparameterOutOfRange(String, value: Double, group: Int?, rule: String, allowed: String)
+    /// A rule refused a combination of values through its check, with its words.
+    case combinationRejected(rule: String, group: Int, message: String)
+    /// One parameter listed in several groups (or twice in one).
+    case parameterInSeveralGroups(String, groups: [Int])
+    /// A rule of the chain cannot handle the parameter's element type.
+    case unsupportedDType(rule: String, dtype: DType, parameter: String)
+    /// A gradient whose element count differs from its parameter's.
+    case gradientLength(parameter: String, expected: Int, got: Int)
+    /// A rule's kernel failed; the step stopped there.
+    case kernelFailed(rule: String, parameter: String, status: Int32, message: String)
+
+    /// A sentence naming what was wrong and what is allowed.
+    public var description: String {
+        switch self {
+        case .unknownRule(let name, let suggestion, let available):
+            return "unknown rule \(quoted(name))" + (suggestion.map { " (did you mean \(quoted($0))?)" } ?? "")
+                + (available.isEmpty ? "; no rules are loaded" : "; available rules: " + available.joined(separator: ", "))
+        case .emptyChain:
+            return "an optimizer needs at least one rule (for example [\"sgd\"])"
+        case .unknownHyperparameter(let name, let group, let suggestion, let accepted, let rules):
+            return "unknown hyperparameter \(quoted(name)) in \(place(group))"
+                + (suggestion.map { " (did you mean \(quoted($0))?)" } ?? "")
+                + "; rules \(rules.joined(separator: ", ")) take: "
+                + (accepted.isEmpty ? "nothing" : accepted.joined(separator: ", "))
+        case .missingHyperparameter(let name, let group, let rule):
+            return "missing required hyperparameter \(quoted(name)) for rule \(rule) in group \(group); "
+                + "give it in the group or in the optimizer's defaults"
+        case .hyperparameterOutOfRange(let name, let value, let group, let rule, let allowed):
+            return "hyperparameter \(quoted(name)) = \(format(value)) in \(place(group)) is not allowed by rule \(rule); \(allowed)"
+        case .combinationRejected(let rule, let group, let message):
+            return "rule \(rule) refuses the options of group \(group): \(message)"
+        case .parameterInSeveralGroups(let name, let groups):
+            return "parameter \(quoted(name)) appears in more than one group (groups "
+                + groups.map(String.init).joined(separator: ", ") + "); a parameter belongs to exactly one group"
+        case .unsupportedDType(let rule, let dtype, let parameter):
+            return "rule \(rule) does not support \(dtype), the element type of parameter \(quoted(parameter))"
+        case .gradientLength(let parameter, let expected, let got):
+            return "gradient for parameter \(quoted(parameter)) has \(got) elements; the parameter has \(expected)"
+        case .kernelFailed(let rule, let parameter, let status, let message):
+            return "rule \(rule) failed on parameter \(quoted(parameter)) (status \(status)): \(message)"
+        }
+    }
+
+    private func place(_ group: Int?) -> String { group.map { "group \($0)" } ?? "the optimizer's defaults" }
+}

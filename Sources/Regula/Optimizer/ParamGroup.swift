@@ -1,0 +1,24 @@
+/// A set of parameters that share options, like an entry of torch's `param_groups`.
+///
+/// When an ``Optimizer`` is built, every hyperparameter of its chain is filled into each group's
+/// ``options``: the group's own value, else the optimizer's default, else the rule's default. Changing an
+/// option between steps (`optimizer.groups[0].learningRate *= 0.9`) takes effect at the next step, which
+/// validates it first and refuses to run, changing nothing, if it is not allowed.
+public struct ParamGroup: Sendable {
+    /// The group's parameters.
+    public let parameters: [Parameter]
+    /// Hyperparameter values by name.
+    public var options: [String: Double]
+
+    /// A group of `parameters` with its own `options`, which override the optimizer's defaults.
+    public init(_ parameters: [Parameter], options: [String: Double] = [:]) {
+        self.parameters = parameters
+        self.options = options
+    }
+
+    /// The learning rate, option `lr`.
+    public var learningRate: Double? {
+        get { options["lr"] }
+        set { options["lr"] = newValue }
+    }
+}

@@ -1,0 +1,97 @@
+/// A tensor the optimizer updates: flat float32 or float64 values and, when it has one, their gradient.
+///
+/// A parameter either owns its storage (``init(_:values:)``) or wraps memory its caller owns
+/// (``init(_:wrapping:gradient:)``), so a tensor library can hand its buffers over without a copy. A class:
+/// the optimizer keys its state by the parameter's identity, as torch does.
+///
+/// Element access with the wrong type (`values(as: Double.self)` on a float32 parameter) is a programming
+/// error and traps.
+public final class Parameter: @unchecked Sendable {
+    /// The parameter's name, used in messages and checkpoints.
+    public let name: String
+    /// The element type.
+    public let dtype: DType
+    /// Number of elements.
+    public let count: Int
+    /// Start of the values.
+    let storage: UnsafeMutableRawPointer
+    private let ownsStorage: Bool
+    /// Start of the gradient, or nil when the parameter has none this step.
+    private(set) var gradientStorage: UnsafeRawPointer?
+    /// Host-owned gradient memory, allocated on the first ``setGradient(_:)``.
+    private var ownedGradient: UnsafeMutableRawPointer?
+
+    /// A parameter that owns a copy of `values` and has no gradient yet.
+    public init<T: ParameterElement>(_ name: String, values: [T]) {
+        self.name = name
+        dtype = T.dtype
+        count = values.count
+        let typed = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+        typed.initialize(from: values, count: values.count)
+        storage = UnsafeMutableRawPointer(typed)
+        ownsStorage = true
+    }
+
+    /// A parameter over memory the caller owns and keeps alive for as long as the parameter is used.
+    ///
+    /// The optimizer writes updated values into `values` in place. `gradient`, if given, is read at each
+    /// step and must have as many elements as `values`.
+    public init<T: ParameterElement>(_ name: String, wrapping values: UnsafeMutableBufferPointer<T>,
+                                     gradient: UnsafeBufferPointer<T>? = nil) throws(OptimizerError) {
+        self.name = name
+        dtype = T.dtype
+        count = values.count
+        storage = UnsafeMutableRawPointer(values.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 1))
+        ownsStorage = values.baseAddress == nil
+        if let gradient { try setGradient(wrapping: gradient) }
+    }
+
+    deinit {
+        if ownsStorage { storage.deallocate() }
+        ownedGradient?.deallocate()
+    }
+
+    /// Whether the parameter has a gradient for the next step. Without one, a step skips it and leaves its
+    /// state untouched.
+    public var hasGradient: Bool { gradientStorage != nil }
+
+    /// A copy of the current values.
+    public func values<T: ParameterElement>(as type: T.Type) -> [T] {
+        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+        return Array(UnsafeBufferPointer(start: storage.assumingMemoryBound(to: T.self), count: count))
+    }
+
+    /// A copy of the current gradient, or nil when there is none.
+    public func gradient<T: ParameterElement>(as type: T.Type) -> [T]? {
+        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+        return gradientStorage.map { Array(UnsafeBufferPointer(start: $0.assumingMemoryBound(to: T.self), count: count)) }
+    }
+
+    /// Copies `gradient` into storage the parameter owns.
+    /// - Throws: ``OptimizerError/gradientLength(parameter:expected:got:)``; the old gradient stays.
+    public func setGradient<T: ParameterElement>(_ gradient: [T]) throws(OptimizerError) {
+        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+        guard gradient.count == count else {
+            throw .gradientLength(parameter: name, expected: count, got: gradient.count)
+        }
+        let target = ownedGradient ?? UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size,
+                                                                      alignment: 16)
+        ownedGradient = target
+        gradient.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        gradientStorage = UnsafeRawPointer(target)
+    }
+
+    /// Reads the gradient from memory the caller owns, from now on, without copying it.
+    /// - Throws: ``OptimizerError/gradientLength(parameter:expected:got:)``; the old gradient stays.
+    public func setGradient<T: ParameterElement>(wrapping gradient: UnsafeBufferPointer<T>) throws(OptimizerError) {
+        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+        guard gradient.count == count else {
+            throw .gradientLength(parameter: name, expected: count, got: gradient.count)
+        }
+        gradientStorage = gradient.baseAddress.map(UnsafeRawPointer.init)
+            ?? UnsafeRawPointer(ownedGradient ?? storage)
+    }
+
+    /// Removes the gradient, so the next step skips this parameter (torch's `grad = None`).
+    public func clearGradient() { gradientStorage = nil }
+}

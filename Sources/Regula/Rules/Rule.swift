@@ -1,0 +1,113 @@
+/// An update rule: one link of an optimizer's chain, such as `l1`, `momentum` or `sgd`.
+///
+/// A rule describes itself (name, hyperparameters, state) and owns a kernel that transforms one block of a
+/// parameter. Rules come from shared objects (see ``RuleRegistry/loadPlugin(at:)``) or from Swift code
+/// (``init(name:summary:version:dtypes:hyperparameters:stateSlots:check:kernel:)``); the optimizer runs both
+/// through the same C calling path.
+public struct Rule: Sendable, CustomStringConvertible {
+    /// Where a rule came from.
+    public enum Origin: Sendable, Equatable, CustomStringConvertible {
+        /// Loaded from the shared object at this absolute path.
+        case sharedObject(path: String)
+        /// Defined in Swift code at this source location.
+        case swift(location: String)
+
+        /// The path, or `Swift code at FILE:LINE`.
+        public var description: String {
+            switch self {
+            case .sharedObject(let path): path
+            case .swift(let location): "Swift code at \(location)"
+            }
+        }
+    }
+
+    /// The name users select the rule by, unique in a registry.
+    public let name: String
+    /// One line: what the rule does to the update.
+    public let summary: String
+    /// The rule's own revision number.
+    public let version: Int
+    /// The element types the rule's kernel supports.
+    public let dtypes: [DType]
+    /// The hyperparameters the rule reads, in the order its kernel receives them.
+    public let hyperparameters: [Hyperparameter]
+    /// The state the rule keeps per parameter, in the order its kernel receives it.
+    public let stateSlots: [StateSlot]
+    /// Where the rule came from.
+    public let origin: Origin
+    /// The C entry points behind the rule.
+    let kernel: RuleKernel
+
+    init(name: String, summary: String, version: Int, dtypes: [DType], hyperparameters: [Hyperparameter],
+         stateSlots: [StateSlot], origin: Origin, kernel: RuleKernel) {
+        self.name = name
+        self.summary = summary
+        self.version = version
+        self.dtypes = dtypes
+        self.hyperparameters = hyperparameters
+        self.stateSlots = stateSlots
+        self.origin = origin
+        self.kernel = kernel
+    }
+
+    /// The hyperparameter called `name`, if the rule declares one.
+    public func hyperparameter(named name: String) -> Hyperparameter? {
+        hyperparameters.first { $0.name == name }
+    }
+
+    /// `name — summary`.
+    public var description: String { "\(name) — \(summary)" }
+
+    /// Every problem in the rule's declaration; empty when it is well formed.
+    ///
+    /// The same checks apply to rules from shared objects and from Swift code.
+    var declarationProblems: [String] {
+        var problems: [String] = []
+        if !isIdentifier(name) { problems.append("rule name \(quoted(name)) is not an identifier") }
+        if dtypes.isEmpty { problems.append("rule \(quoted(name)) supports no element type") }
+        for duplicate in duplicates(in: hyperparameters.map(\.name)) {
+            problems.append("rule \(quoted(name)) declares hyperparameter \(quoted(duplicate)) twice")
+        }
+        for duplicate in duplicates(in: stateSlots.map(\.name)) {
+            problems.append("rule \(quoted(name)) declares state slot \(quoted(duplicate)) twice")
+        }
+        for hyperparameter in hyperparameters {
+            let label = "hyperparameter \(quoted(hyperparameter.name)) of rule \(quoted(name))"
+            if !isIdentifier(hyperparameter.name) { problems.append("\(label): the name is not an identifier") }
+            let range = hyperparameter.range
+            if range.lowerBound.isNaN || range.upperBound.isNaN { problems.append("\(label): its range has NaN") }
+            if let value = hyperparameter.defaultValue {
+                if !value.isFinite {
+                    problems.append("\(label): default \(value) is not finite")
+                } else if let problem = hyperparameter.problem(with: value) {
+                    problems.append("\(label): default \(format(value)) is outside its range (\(problem))")
+                }
+            }
+        }
+        for slot in stateSlots {
+            if !isIdentifier(slot.name) {
+                problems.append("state slot \(quoted(slot.name)) of rule \(quoted(name)): the name is not an identifier")
+            }
+            if !slot.initialValue.isFinite {
+                problems.append("state slot \(quoted(slot.name)) of rule \(quoted(name)): initial value is not finite")
+            }
+        }
+        return problems
+    }
+}
+
+/// Whether `text` is a C-style identifier, at most 64 characters.
+func isIdentifier(_ text: String) -> Bool {
+    guard let first = text.unicodeScalars.first, text.unicodeScalars.count <= 64 else { return false }
+    let isLetter = { (c: Unicode.Scalar) in (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c == "_" }
+    return isLetter(first) && text.unicodeScalars.allSatisfy { isLetter($0) || ($0 >= "0" && $0 <= "9") }
+}
+
+/// The elements that occur more than once, in order of their second occurrence.
+func duplicates(in names: [String]) -> [String] {
+    var seen = Set<String>()
+    return names.filter { !seen.insert($0).inserted }
+}
+
+/// `"name"`, as messages quote user-facing names.
+func quoted(_ name: String) -> String { "\"\(name)\"" }

@@ -1,0 +1,22 @@
+import Foundation
+
+/// What a plugin author builds against: the folder holding `regula/regula.h` and the compiler flags for it.
+public enum PluginSDK {
+    /// The environment variable that overrides where the header is.
+    public static let includeVariable = "REGULA_INCLUDE_DIR"
+
+    /// The folder to pass with `-I`, so that `#include <regula/regula.h>` finds the header this host was
+    /// built with: `REGULA_INCLUDE_DIR` if set, else the package's `Sources/RegulaABI/include`.
+    public static func includeDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let override = environment[includeVariable], !override.isEmpty { return override }
+        // This file is Sources/Regula/Loading/PluginSDK.swift; the header sits in Sources/RegulaABI/include.
+        return URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("RegulaABI/include").path
+    }
+
+    /// Flags for a C compiler: `-I<include directory>`.
+    public static func compilerFlags(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        "-I\(includeDirectory(environment: environment))"
+    }
+}

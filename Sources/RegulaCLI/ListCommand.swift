@@ -1,0 +1,19 @@
+import ArgumentParser
+import Regula
+
+/// `regula list`: every rule found, with its hyperparameters and the file it came from.
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List every rule found: built-ins, REGULA_PLUGIN_PATH and --plugin-dir folders.")
+
+    @OptionGroup var plugins: PluginOptions
+
+    func run() throws {
+        let registry = try plugins.registry()
+        for rule in registry.rules {
+            RuleListing.lines(for: rule).forEach { print($0) }
+        }
+        for failure in registry.loadFailures { printError("refused: \(failure)") }
+    }
+}

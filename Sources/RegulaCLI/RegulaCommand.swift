@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `regula`: inspect, check and run update-rule plugins.
+@main
+struct RegulaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "regula",
+        abstract: "An optimizer whose update rules are plugins loaded from shared objects.",
+        subcommands: [ListCommand.self, InspectCommand.self, ConfigCommand.self, ReplayCommand.self])
+}

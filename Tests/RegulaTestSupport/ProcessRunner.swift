@@ -1,0 +1,45 @@
+import Foundation
+
+/// What a finished child process left behind.
+public struct ProcessOutput: Sendable {
+    /// Exit status (or 128 + signal).
+    public let status: Int32
+    /// Everything it wrote on standard output.
+    public let standardOutput: String
+    /// Everything it wrote on standard error.
+    public let standardError: String
+}
+
+/// Runs `executable` with `arguments`, the environment extended by `environment`, and waits for it.
+public func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+                standardInput: String? = nil) throws -> ProcessOutput {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe(), error = Pipe(), input = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    process.standardInput = input
+    try process.run()
+    if let standardInput { input.fileHandleForWriting.write(Data(standardInput.utf8)) }
+    try input.fileHandleForWriting.close()
+    // Read both pipes while the child runs, so neither fills up and blocks it.
+    let errorBytes = DataBox(), reading = DispatchGroup()
+    DispatchQueue.global().async(group: reading) { errorBytes.data = error.fileHandleForReading.readDataToEndOfFile() }
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    reading.wait()
+    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    return ProcessOutput(status: status,
+                         standardOutput: String(decoding: outputData, as: UTF8.self),
+                         standardError: String(decoding: errorBytes.data, as: UTF8.self))
+}
+
+/// Runs the `regula` executable built beside the tests.
+public func regula(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessOutput {
+    try run(TestPaths.regula, arguments, environment: environment)
+}
+
+/// Where the reader thread leaves standard error.
+private final class DataBox: @unchecked Sendable { var data = Data() }

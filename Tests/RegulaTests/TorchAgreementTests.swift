@@ -1,0 +1,49 @@
+import Foundation
+import Regula
+import RegulaTestSupport
+import Testing
+
+/// Every reference trajectory torch made, replayed through the Swift API and through `regula replay`.
+@Suite struct TorchAgreementTests {
+    @Test func fixturesArePresent() {
+        #expect(TorchFixture.trajectories().count >= 7, "no fixtures in \(TorchFixture.directory.path)")
+        #expect(TorchFixture.refusals().count >= 9)
+    }
+
+    @Test(arguments: TorchFixture.trajectories())
+    func swiftAPIAgreesWithTorch(_ fixture: TorchFixture) throws {
+        let result = try ReplaySpec(json: fixture.spec).run()
+        let buffers = result.state.compactMapValues { $0["momentum_buffer"] }
+        #expect(fixture.disagreements(parameters: result.parameters, momentumBuffers: buffers) == [])
+    }
+
+    @Test(arguments: TorchFixture.trajectories())
+    func replayCommandAgreesWithTorch(_ fixture: TorchFixture) throws {
+        let output = try regula(["replay", TorchFixture.directory.appendingPathComponent(fixture.file).path])
+        #expect(output.status == 0, "\(output.standardError)")
+        let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as! [String: Any]
+        let parameters = json["params"] as! [String: [Double]]
+        let state = json["state"] as! [String: [String: [Double]]]
+        let buffers = state.compactMapValues { $0["momentum_buffer"] }
+        #expect(fixture.disagreements(parameters: parameters, momentumBuffers: buffers) == [])
+    }
+
+    @Test(arguments: TorchFixture.refusals())
+    func swiftAPIRefusesBadSpec(_ fixture: TorchFixture) {
+        do {
+            _ = try ReplaySpec(json: fixture.spec).run()
+            Issue.record("\(fixture) was accepted")
+        } catch {
+            let message = "\(error)"
+            for word in fixture.errorWords { #expect(message.contains(word), "\(message)") }
+        }
+    }
+
+    @Test(arguments: TorchFixture.refusals())
+    func replayCommandRefusesBadSpec(_ fixture: TorchFixture) throws {
+        let output = try regula(["replay", TorchFixture.directory.appendingPathComponent(fixture.file).path])
+        #expect(output.status != 0)
+        #expect(output.standardOutput.isEmpty)
+        for word in fixture.errorWords { #expect(output.standardError.contains(word), "\(output.standardError)") }
+    }
+}

@@ -13,8 +13,9 @@ import Foundation
 /// optimizer.groups[1].learningRate! *= 0.9
 /// ```
 ///
-/// Not thread-safe: call ``step()`` and change ``groups`` from one thread at a time.
-public final class Optimizer {
+/// Not thread-safe: call ``step()`` and change ``groups`` from one thread at a time. ``SGD`` is the
+/// ready-made chain for torch.optim.SGD plus the L1 term.
+public class Optimizer {
     /// The rules, in the order they run.
     public var rules: [Rule] { chain.rules }
     /// The options given at construction, which filled in each group's missing options.

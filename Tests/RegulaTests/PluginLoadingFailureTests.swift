@@ -1,0 +1,238 @@
+import Foundation
+import Regula
+import RegulaTestSupport
+import Testing
+
+/// Every way a plugin file can be refused: each bad plugin is compiled from C source into a temporary
+/// folder beside a good one, and the refusal must name the file and the reason while the good plugin still
+/// loads.
+@Suite struct PluginLoadingFailureTests {
+    // MARK: Files that are not Regula plugins
+
+    @Test func textFileNamedLikeASharedObjectIsNotLoadable() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try folder.write("this is not an ELF file\n", to: "libjunk.so")
+        let error = try refusal(of: bad, in: folder)
+        guard case .notLoadable(let words) = error.reason else {
+            Issue.record("expected .notLoadable, got \(error.reason)")
+            return
+        }
+        #expect(!words.isEmpty)
+        expectDescription(of: error, names: bad, says: ["not a loadable shared object", words])
+    }
+
+    @Test func sharedObjectWithoutEntrySymbolIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile("int regula_plugin_entry_misspelt(void) { return 0; }\n",
+                                             named: "no_entry", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        #expect(error.reason == .missingEntrySymbol)
+        expectDescription(of: error, names: bad, says: ["regula_plugin_entry", "not a Regula plugin"])
+    }
+
+    @Test func pluginBuiltForAnotherMajorVersionIsRefusedNamingBothVersions() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile("""
+            #include <regula/regula.h>
+            static const regula_plugin plugin = { 2, 3, sizeof(regula_plugin), 0, NULL };
+            REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &plugin; }
+            """, named: "abi_two", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        #expect(error.reason == .incompatibleABI(pluginMajor: 2, pluginMinor: 3))
+        expectDescription(of: error, names: bad, says: ["ABI 2.3", "ABI 1.", "rebuild"])
+    }
+
+    @Test func entryReturningNullIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile("""
+            #include <regula/regula.h>
+            REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return NULL; }
+            """, named: "null_entry", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: ["regula_plugin_entry()", "returned NULL"])
+    }
+
+    // MARK: Descriptions that break the contract
+
+    @Test func emptyRuleNameIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE(""), .kernel = scale }"#]),
+                                             named: "empty_name", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: [#"rule name """#, "not an identifier"])
+    }
+
+    @Test func nullRuleNameIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(rules: ["{ RULE(NULL), .kernel = scale }"]),
+                                             named: "null_name", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: ["rules[0]", "NULL name"])
+    }
+
+    @Test func ruleNameTwiceInOneFileIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(
+            plugin(rules: [#"{ RULE("twin"), .kernel = scale }"#, #"{ RULE("twin"), .kernel = scale }"#]),
+            named: "twins", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: [#""twin""#, "appears twice"])
+    }
+
+    @Test func absurdRuleCountIsRefusedBeforeTheRulesAreRead() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(
+            rules: [#"{ RULE("counted"), .kernel = scale }"#],
+            export: """
+                static const regula_plugin plugin = { REGULA_ABI_MAJOR, REGULA_ABI_MINOR, sizeof(regula_plugin), 100000, rules };
+                REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &plugin; }
+                """), named: "many_rules", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: ["rule_count is 100000", "1024"])
+    }
+
+    @Test func absurdHyperparameterCountIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(
+            rules: [#"{ RULE("greedy"), .kernel = scale, .hyperparameter_count = 1000, .hyperparameters = rate }"#],
+            declarations: rateHyperparameter(default: 0.5)), named: "many_hyperparameters", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: ["hyperparameters", #""greedy""#, "count is 1000", "64"])
+    }
+
+    @Test func defaultOutsideItsRangeIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(
+            rules: [#"{ RULE("wayward"), .kernel = scale, .hyperparameter_count = 1, .hyperparameters = rate }"#],
+            declarations: rateHyperparameter(default: 2)), named: "bad_default", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: [#""rate""#, #""wayward""#, "default 2", "outside its range", "[0, 1]"])
+    }
+
+    @Test func ruleWithoutKernelIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
+                                             named: "no_kernel", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: [#""idle""#, "no kernel"])
+    }
+
+    // MARK: Plugins that clash with each other
+
+    @Test func ruleNameAnotherPluginProvidesIsRefusedAndTheFirstKeepsIt() throws {
+        let folder = try TemporaryDirectory()
+        let source = plugin(rules: [#"{ RULE("contested"), .kernel = scale }"#])
+        let first = try PluginCompiler.compile(source, named: "a_first", in: folder)
+        let second = try PluginCompiler.compile(source, named: "b_second", in: folder)
+        let registry = RuleRegistry()
+        let error = try refusal(of: second, in: folder, registry: registry, loaded: ["contested", "scale_test"])
+        #expect(error.reason == .duplicateRule(name: "contested", alreadyFrom: first.path))
+        expectDescription(of: error, names: second, says: [#""contested""#, "already provided by \(first.path)"])
+        #expect(try registry.rule(named: "contested").origin == .sharedObject(path: first.path))
+    }
+
+    // MARK: The command line
+
+    @Test func inspectOfBadFileFailsWithTheReasonOnStandardError() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
+                                             named: "no_kernel", in: folder)
+        let output = try regula(["inspect", bad.path])
+        #expect(output.status != 0)
+        #expect(output.standardOutput.isEmpty)
+        #expect(output.standardError.contains(bad.path), "\(output.standardError)")
+        #expect(output.standardError.contains("no kernel"), "\(output.standardError)")
+    }
+
+    @Test func inspectOfGoodFilePrintsItsRule() throws {
+        let folder = try TemporaryDirectory()
+        let good = try PluginCompiler.compile(goodPlugin, named: "scale_test", in: folder)
+        let output = try regula(["inspect", good.path])
+        #expect(output.status == 0, "\(output.standardError)")
+        #expect(ruleNames(listedIn: output.standardOutput).contains("scale_test"), "\(output.standardOutput)")
+    }
+
+    @Test func listShowsGoodAndBuiltinRulesAndReportsTheBadFile() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
+                                             named: "no_kernel", in: folder)
+        try PluginCompiler.compile(goodPlugin, named: "scale_test", in: folder)
+        let output = try regula(["list"], environment: ["REGULA_PLUGIN_PATH": folder.path])
+        #expect(output.status == 0, "\(output.standardError)")
+        let listed = ruleNames(listedIn: output.standardOutput)
+        #expect(listed.isSuperset(of: ["scale_test", "l1", "l2", "momentum", "nesterov", "sgd"]), "\(output.standardOutput)")
+        #expect(!listed.contains("idle"))
+        #expect(output.standardError.contains(bad.path), "\(output.standardError)")
+    }
+}
+
+// MARK: - Helpers
+
+/// The good plugin every folder also holds: rule `scale_test`, no hyperparameters.
+private let goodPlugin = plugin(rules: [#"{ RULE("scale_test"), .kernel = scale }"#])
+
+/// C source of a plugin whose `rules` array holds `rules`, each an initializer that may use `RULE(name)`
+/// (struct size, name, version and both dtypes) and the kernel `scale` (d *= 2).
+private func plugin(rules: [String], declarations: String = "",
+                    export: String = "REGULA_EXPORT_PLUGIN(rules)") -> String {
+    """
+    #include <regula/regula.h>
+    #define RULE(NAME) .struct_size = sizeof(regula_rule), .name = NAME, .version = 1, \\
+                       .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64
+    __attribute__((unused)) REGULA_KERNEL(scale, {
+        T *d = (T *)block->update;
+        for (size_t i = 0; i < block->length; i++) d[i] *= (T)2;
+    })
+    \(declarations)
+    static const regula_rule rules[] = { \(rules.joined(separator: ",\n    ")) };
+    \(export)
+
+    """
+}
+
+/// Declares `rate`, one real hyperparameter in [0, 1] with the given default.
+private func rateHyperparameter(default value: Double) -> String {
+    """
+    static const regula_hyperparameter rate[] = {
+        { .struct_size = sizeof(regula_hyperparameter), .name = "rate", .type = REGULA_HYPERPARAMETER_REAL,
+          .default_value = \(value), .minimum = 0.0, .maximum = 1.0 },
+    };
+    """
+}
+
+/// Compiles the good plugin into `folder`, loads the whole folder into `registry` and expects `bad`, and
+/// only it, to be refused while the rules `loaded` are there; returns the refusal.
+private func refusal(of bad: URL, in folder: TemporaryDirectory, registry: RuleRegistry = RuleRegistry(),
+                     loaded: [String] = ["scale_test"],
+                     sourceLocation: SourceLocation = #_sourceLocation) throws -> PluginLoadError {
+    try PluginCompiler.compile(goodPlugin, named: "scale_test", in: folder)
+    let refused = try registry.loadPlugins(inDirectory: folder.path)
+    #expect(registry.rules.map(\.name) == loaded, sourceLocation: sourceLocation)
+    #expect(registry.loadFailures == refused, sourceLocation: sourceLocation)
+    let error = try #require(refused.count == 1 ? refused.first : nil, "refused: \(refused)", sourceLocation: sourceLocation)
+    #expect(error.path == bad.path, sourceLocation: sourceLocation)
+    return error
+}
+
+/// Expects the error's description to name `file` and to contain every one of `words`.
+private func expectDescription(of error: PluginLoadError, names file: URL, says words: [String],
+                               sourceLocation: SourceLocation = #_sourceLocation) {
+    let description = "\(error)"
+    #expect(description.contains(file.path), "\(description)", sourceLocation: sourceLocation)
+    for word in words { #expect(description.contains(word), "\(description)", sourceLocation: sourceLocation) }
+}
+
+/// Expects `.malformed` and a description that names `file` and says every one of `words`.
+private func expectMalformed(_ error: PluginLoadError, naming file: URL, says words: [String],
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+    guard case .malformed = error.reason else {
+        Issue.record("expected .malformed, got \(error.reason)", sourceLocation: sourceLocation)
+        return
+    }
+    expectDescription(of: error, names: file, says: ["malformed description"] + words, sourceLocation: sourceLocation)
+}
+
+/// The rule names `regula list` or `regula inspect` printed: the first word of each unindented line.
+private func ruleNames(listedIn output: String) -> Set<String> {
+    Set(output.split(separator: "\n").filter { !$0.hasPrefix(" ") }.compactMap { $0.split(separator: " ").first.map(String.init) })
+}

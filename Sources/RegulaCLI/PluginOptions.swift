@@ -9,11 +9,15 @@ struct PluginOptions: ParsableArguments {
         valueName: "dir"))
     var directories: [String] = []
 
+    @Flag(name: .customLong("override"), help: ArgumentHelp(
+        "Let rules from --plugin-dir folders replace rules of the same name loaded before them (by default a second rule of the same name is refused)."))
+    var override = false
+
     /// The standard registry plus the given folders; refused files are reported on standard error.
     func registry() throws -> RuleRegistry {
         let registry = try failingClearly { try RuleRegistry.standard() }
         for directory in directories {
-            try failingClearly { try registry.loadPlugins(inDirectory: directory) }
+            try failingClearly { try registry.loadPlugins(inDirectory: directory, onConflict: override ? .replaceExisting : .refuse) }
         }
         return registry
     }

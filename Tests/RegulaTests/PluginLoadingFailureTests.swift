@@ -56,7 +56,7 @@ import Testing
 
     @Test func emptyRuleNameIsRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE(""), .kernel = scale }"#]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE(""), .kernel = scale }"#]),
                                              named: "empty_name", in: folder)
         let error = try refusal(of: bad, in: folder)
         expectMalformed(error, naming: bad, says: [#"rule name """#, "not an identifier"])
@@ -64,7 +64,7 @@ import Testing
 
     @Test func nullRuleNameIsRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(rules: ["{ RULE(NULL), .kernel = scale }"]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: ["{ RULE(NULL), .kernel = scale }"]),
                                              named: "null_name", in: folder)
         let error = try refusal(of: bad, in: folder)
         expectMalformed(error, naming: bad, says: ["rules[0]", "NULL name"])
@@ -73,7 +73,7 @@ import Testing
     @Test func ruleNameTwiceInOneFileIsRefused() throws {
         let folder = try TemporaryDirectory()
         let bad = try PluginCompiler.compile(
-            plugin(rules: [#"{ RULE("twin"), .kernel = scale }"#, #"{ RULE("twin"), .kernel = scale }"#]),
+            PluginSource.plugin(rules: [#"{ RULE("twin"), .kernel = scale }"#, #"{ RULE("twin"), .kernel = scale }"#]),
             named: "twins", in: folder)
         let error = try refusal(of: bad, in: folder)
         expectMalformed(error, naming: bad, says: [#""twin""#, "appears twice"])
@@ -81,7 +81,7 @@ import Testing
 
     @Test func absurdRuleCountIsRefusedBeforeTheRulesAreRead() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
             rules: [#"{ RULE("counted"), .kernel = scale }"#],
             export: """
                 static const regula_plugin plugin = { REGULA_ABI_MAJOR, REGULA_ABI_MINOR, sizeof(regula_plugin), 100000, rules };
@@ -93,7 +93,7 @@ import Testing
 
     @Test func absurdHyperparameterCountIsRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
             rules: [#"{ RULE("greedy"), .kernel = scale, .hyperparameter_count = 1000, .hyperparameters = rate }"#],
             declarations: rateHyperparameter(default: 0.5)), named: "many_hyperparameters", in: folder)
         let error = try refusal(of: bad, in: folder)
@@ -102,7 +102,7 @@ import Testing
 
     @Test func defaultOutsideItsRangeIsRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
             rules: [#"{ RULE("wayward"), .kernel = scale, .hyperparameter_count = 1, .hyperparameters = rate }"#],
             declarations: rateHyperparameter(default: 2)), named: "bad_default", in: folder)
         let error = try refusal(of: bad, in: folder)
@@ -111,7 +111,7 @@ import Testing
 
     @Test func ruleWithoutKernelIsRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
                                              named: "no_kernel", in: folder)
         let error = try refusal(of: bad, in: folder)
         expectMalformed(error, naming: bad, says: [#""idle""#, "no kernel"])
@@ -121,7 +121,7 @@ import Testing
 
     @Test func ruleNameAnotherPluginProvidesIsRefusedAndTheFirstKeepsIt() throws {
         let folder = try TemporaryDirectory()
-        let source = plugin(rules: [#"{ RULE("contested"), .kernel = scale }"#])
+        let source = PluginSource.plugin(rules: [#"{ RULE("contested"), .kernel = scale }"#])
         let first = try PluginCompiler.compile(source, named: "a_first", in: folder)
         let second = try PluginCompiler.compile(source, named: "b_second", in: folder)
         let registry = RuleRegistry()
@@ -135,7 +135,7 @@ import Testing
 
     @Test func inspectOfBadFileFailsWithTheReasonOnStandardError() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
                                              named: "no_kernel", in: folder)
         let output = try regula(["inspect", bad.path])
         #expect(output.status != 0)
@@ -146,7 +146,7 @@ import Testing
 
     @Test func inspectOfGoodFilePrintsItsRule() throws {
         let folder = try TemporaryDirectory()
-        let good = try PluginCompiler.compile(goodPlugin, named: "scale_test", in: folder)
+        let good = try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
         let output = try regula(["inspect", good.path])
         #expect(output.status == 0, "\(output.standardError)")
         #expect(ruleNames(listedIn: output.standardOutput).contains("scale_test"), "\(output.standardOutput)")
@@ -154,9 +154,9 @@ import Testing
 
     @Test func listShowsGoodAndBuiltinRulesAndReportsTheBadFile() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),
                                              named: "no_kernel", in: folder)
-        try PluginCompiler.compile(goodPlugin, named: "scale_test", in: folder)
+        try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
         let output = try regula(["list"], environment: ["REGULA_PLUGIN_PATH": folder.path])
         #expect(output.status == 0, "\(output.standardError)")
         let listed = ruleNames(listedIn: output.standardOutput)
@@ -167,28 +167,6 @@ import Testing
 }
 
 // MARK: - Helpers
-
-/// The good plugin every folder also holds: rule `scale_test`, no hyperparameters.
-private let goodPlugin = plugin(rules: [#"{ RULE("scale_test"), .kernel = scale }"#])
-
-/// C source of a plugin whose `rules` array holds `rules`, each an initializer that may use `RULE(name)`
-/// (struct size, name, version and both dtypes) and the kernel `scale` (d *= 2).
-private func plugin(rules: [String], declarations: String = "",
-                    export: String = "REGULA_EXPORT_PLUGIN(rules)") -> String {
-    """
-    #include <regula/regula.h>
-    #define RULE(NAME) .struct_size = sizeof(regula_rule), .name = NAME, .version = 1, \\
-                       .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64
-    __attribute__((unused)) REGULA_KERNEL(scale, {
-        T *d = (T *)block->update;
-        for (size_t i = 0; i < block->length; i++) d[i] *= (T)2;
-    })
-    \(declarations)
-    static const regula_rule rules[] = { \(rules.joined(separator: ",\n    ")) };
-    \(export)
-
-    """
-}
 
 /// Declares `rate`, one real hyperparameter in [0, 1] with the given default.
 private func rateHyperparameter(default value: Double) -> String {
@@ -205,7 +183,7 @@ private func rateHyperparameter(default value: Double) -> String {
 private func refusal(of bad: URL, in folder: TemporaryDirectory, registry: RuleRegistry = RuleRegistry(),
                      loaded: [String] = ["scale_test"],
                      sourceLocation: SourceLocation = #_sourceLocation) throws -> PluginLoadError {
-    try PluginCompiler.compile(goodPlugin, named: "scale_test", in: folder)
+    try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
     let refused = try registry.loadPlugins(inDirectory: folder.path)
     #expect(registry.rules.map(\.name) == loaded, sourceLocation: sourceLocation)
     #expect(registry.loadFailures == refused, sourceLocation: sourceLocation)

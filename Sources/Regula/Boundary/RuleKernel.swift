@@ -1,3 +1,4 @@
+import Foundation
 import RegulaABI
 
 /// The C entry points of one rule: its kernel, its optional check, and the data they are handed back.
@@ -8,6 +9,8 @@ final class RuleKernel: @unchecked Sendable {
     let kernel: regula_kernel_fn
     let check: regula_check_fn?
     let ruleData: UnsafeMutableRawPointer?
+    /// How many live optimizers have this rule in their chain.
+    let usage = UsageCount()
     private let owner: AnyObject
 
     init(kernel: regula_kernel_fn, check: regula_check_fn?, ruleData: UnsafeMutableRawPointer?, owner: AnyObject) {
@@ -33,4 +36,15 @@ final class RuleKernel: @unchecked Sendable {
         guard status != RegulaABISymbols.ok else { return nil }
         return messages.text(or: "the rule refused these values (status \(status)) without saying why")
     }
+}
+
+/// A count that several threads may change.
+final class UsageCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    /// The current count.
+    var count: Int { lock.withLock { value } }
+    /// Adds `delta` (positive or negative).
+    func add(_ delta: Int) { lock.withLock { value += delta } }
 }

@@ -12,6 +12,8 @@ public struct PluginLoadError: Error, Sendable, Equatable, CustomStringConvertib
         case incompatibleABI(pluginMajor: UInt32, pluginMinor: UInt32)
         /// The plugin's description breaks the contract; what is wrong.
         case malformed(String)
+        /// The file or its folder could have been changed by someone other than this user or root.
+        case untrusted(String)
         /// A rule of this plugin has a name another loaded rule already has.
         case duplicateRule(name: String, alreadyFrom: String)
     }
@@ -41,6 +43,8 @@ public struct PluginLoadError: Error, Sendable, Equatable, CustomStringConvertib
                 + "(\(RegulaABISymbols.major).\(RegulaABISymbols.minor)); rebuild it against this host's regula.h"
         case .malformed(let problem):
             "malformed description: \(problem)"
+        case .untrusted(let why):
+            "refused because \(why); a plugin is code that runs inside this process"
         case .duplicateRule(let name, let other):
             "rule \(quoted(name)) is already provided by \(other)"
         }

@@ -4,10 +4,11 @@ import Foundation
 enum PluginLoader {
     /// The rules in the shared object at `path`, each well formed and with a name unique in the file.
     static func rules(inFileAt path: String) throws(PluginLoadError) -> [Rule] {
-        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: absolute) else {
-            throw PluginLoadError(path: absolute, reason: .notFound)
+        let given = URL(fileURLWithPath: path).standardizedFileURL
+        guard FileManager.default.fileExists(atPath: given.path) else {
+            throw PluginLoadError(path: given.path, reason: .notFound)
         }
+        let absolute = given.resolvingSymlinksInPath().path
         let object = try SharedObject.open(absolute)
         let rules = try DescriptionReader(object: object).rules(from: try object.pluginDescription())
         var problems = rules.flatMap(\.declarationProblems)

@@ -51,7 +51,13 @@ public class Optimizer {
         self.chain = chain
         self.defaults = defaults
         executor = ChainExecutor(chain: chain)
+        // Counted once self is whole: if validation throws now, deinit runs and balances the count.
+        chain.rules.forEach { $0.kernel.usage.add(1) }
         try validate()
+    }
+
+    deinit {
+        chain.rules.forEach { $0.kernel.usage.add(-1) }
     }
 
     /// Builds an optimizer with a single group of `parameters`.

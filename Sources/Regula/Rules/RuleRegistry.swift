@@ -24,12 +24,15 @@ public final class RuleRegistry: @unchecked Sendable {
     /// Plugins on the path that cannot be loaded are listed in ``loadFailures``.
     /// - Throws: ``BuiltinRulesNotFound`` when the built-in shared objects are missing (the package was
     ///   not built with `swift build`).
-    public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RuleRegistry {
+    /// - Parameter conflict: What a plugin on the path does to a rule of the same name loaded before it
+    ///   (a built-in, or one from an earlier folder): by default it is refused.
+    public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                onConflict conflict: NameConflict = .refuse) throws -> RuleRegistry {
         let registry = RuleRegistry()
         try registry.loadBuiltins(environment: environment)
         for directory in PluginSearchPath.directories(environment: environment) {
             do {
-                try registry.loadPlugins(inDirectory: directory)
+                try registry.loadPlugins(inDirectory: directory, onConflict: conflict)
             } catch {
                 registry.record([PluginLoadError(path: directory, reason: .notLoadable("\(error)"))])
             }
@@ -67,17 +70,19 @@ public final class RuleRegistry: @unchecked Sendable {
         return loaded
     }
 
-    /// Loads every rule of the shared object at `path`, all or none.
+    /// Loads every rule of the shared object at `path`.
     ///
+    /// - Parameter conflict: What to do when a rule's name is already taken: refuse the whole file (the
+    ///   default), keep the rule already there, or replace it with the new one.
     /// - Returns: The rules it added.
-    /// - Throws: ``PluginLoadError`` when the file is not a well-formed plugin of this ABI or one of its rule
-    ///   names is taken; the registry is then unchanged and the error is also kept in ``loadFailures``.
+    /// - Throws: ``PluginLoadError`` when the file is not a well-formed, trusted plugin of this ABI, or (with
+    ///   `.refuse`) when one of its rule names is taken; the registry is then unchanged and the error is also
+    ///   kept in ``loadFailures``.
     @discardableResult
-    public func loadPlugin(at path: String) throws(PluginLoadError) -> [Rule] {
+    public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [Rule] {
         do {
             let rules = try PluginLoader.rules(inFileAt: path)
-            try add(rules, from: rules.first.map { "\($0.origin)" } ?? path)
-            return rules
+            return try add(rules, from: rules.first.map { "\($0.origin)" } ?? path, onConflict: conflict)
         } catch {
             record([error])
             throw error
@@ -89,33 +94,89 @@ public final class RuleRegistry: @unchecked Sendable {
     /// - Returns: The files refused; each is also kept in ``loadFailures``. The others are loaded.
     /// - Throws: When the directory cannot be read at all.
     @discardableResult
-    public func loadPlugins(inDirectory directory: String) throws -> [PluginLoadError] {
+    public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws -> [PluginLoadError] {
         var refused: [PluginLoadError] = []
         for file in try PluginSearchPath.pluginFiles(in: directory) {
-            do { try loadPlugin(at: file) } catch { refused.append(error) }
+            do { try loadPlugin(at: file, onConflict: conflict) } catch { refused.append(error) }
         }
         return refused
     }
 
     /// Adds a rule defined in Swift.
-    /// - Throws: ``PluginLoadError/Reason/duplicateRule(name:alreadyFrom:)`` when the name is taken.
-    public func register(_ rule: Rule) throws(PluginLoadError) {
-        try add([rule], from: "\(rule.origin)")
+    /// - Throws: ``PluginLoadError/Reason/duplicateRule(name:alreadyFrom:)`` when the name is taken and
+    ///   `conflict` is `.refuse`.
+    public func register(_ rule: Rule, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) {
+        try add([rule], from: "\(rule.origin)", onConflict: conflict)
     }
 
-    private func add(_ rules: [Rule], from source: String) throws(PluginLoadError) {
+    /// Stops offering every rule that came from the shared object at `path`.
+    ///
+    /// The code stays mapped (a shared object is never closed; see Docs/ABI.md), so "unloaded" means the
+    /// registry no longer selects its rules; it can be loaded again later.
+    /// - Returns: The names of the rules removed.
+    /// - Throws: ``UnloadError`` when no rule came from that file or an optimizer still uses one of them; the
+    ///   registry is then unchanged.
+    @discardableResult
+    public func unloadPlugin(at path: String) throws(UnloadError) -> [String] {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
         lock.lock()
         defer { lock.unlock() }
+        let rules = rulesByName.values.filter { $0.origin == .sharedObject(path: absolute) }.sorted { $0.name < $1.name }
+        guard !rules.isEmpty else { throw .notLoaded(path: absolute) }
+        for rule in rules where rule.kernel.usage.count > 0 {
+            throw .inUse(rule: rule.name, optimizers: rule.kernel.usage.count, path: absolute)
+        }
+        for rule in rules { rulesByName[rule.name] = nil }
+        return rules.map(\.name)
+    }
+
+    private func add(_ rules: [Rule], from source: String, onConflict conflict: NameConflict) throws(PluginLoadError) -> [Rule] {
+        lock.lock()
+        defer { lock.unlock() }
+        var added: [Rule] = []
         for rule in rules {
-            if let existing = rulesByName[rule.name] {
+            if let existing = rulesByName[rule.name], conflict == .refuse {
                 throw PluginLoadError(path: source, reason: .duplicateRule(name: rule.name, alreadyFrom: "\(existing.origin)"))
             }
         }
-        for rule in rules { rulesByName[rule.name] = rule }
+        for rule in rules where rulesByName[rule.name] == nil || conflict == .replaceExisting {
+            rulesByName[rule.name] = rule
+            added.append(rule)
+        }
+        return added
     }
 
     private func record(_ errors: [PluginLoadError]) {
         lock.withLock { failures += errors }
+    }
+}
+
+/// What a registry does when a new rule's name is already taken.
+public enum NameConflict: Sendable {
+    /// Refuse the new file (or Swift rule) with an error naming both sources.
+    case refuse
+    /// Keep the rule already registered; skip the new one.
+    case keepExisting
+    /// Replace the registered rule with the new one (optimizers already built keep the one they have).
+    case replaceExisting
+}
+
+/// Why a plugin could not be unloaded.
+public enum UnloadError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No registered rule came from this file.
+    case notLoaded(path: String)
+    /// A rule from the file is part of a live optimizer's chain.
+    case inUse(rule: String, optimizers: Int, path: String)
+
+    /// What was refused and why.
+    public var description: String {
+        switch self {
+        case .notLoaded(let path):
+            "cannot unload \(path): no rule of this registry came from it"
+        case .inUse(let rule, let optimizers, let path):
+            "cannot unload \(path): rule \(quoted(rule)) is used by \(optimizers) optimizer\(optimizers == 1 ? "" : "s"); "
+                + "release them first"
+        }
     }
 }
 

@@ -20,6 +20,14 @@ let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleSGD", "sgd"),
 ]
 
+/// Example rules, built as plugins but not loaded unless asked for (Docs/WritingARule.md).
+let exampleRules: [(product: String, folder: String)] = [
+    ("RegulaExampleElasticNet", "examples/elastic_net"),
+    ("RegulaExampleProxL1", "examples/prox_l1"),
+    ("RegulaExampleMaxNorm", "examples/max_norm"),
+    ("RegulaExampleClipValue", "examples/clip_value"),
+]
+
 /// Plugins export only their entry symbol.
 let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O2"])]
 
@@ -28,7 +36,7 @@ let package = Package(
     products: [
         .library(name: "Regula", targets: ["Regula"]),
         .executable(name: "regula", targets: ["RegulaCLI"]),
-    ] + builtinRules.map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
+    ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
@@ -43,7 +51,7 @@ let package = Package(
             path: "Sources/RegulaCLI"),
         .target(name: "RegulaTestSupport", dependencies: ["Regula"], path: "Tests/RegulaTestSupport"),
         .testTarget(name: "RegulaTests", dependencies: ["Regula", "RegulaTestSupport"], path: "Tests/RegulaTests"),
-    ] + builtinRules.map {
+    ] + (builtinRules + exampleRules).map {
         .target(name: $0.product, dependencies: ["RegulaABI"], path: "Plugins/\($0.folder)", publicHeadersPath: ".",
                 cSettings: pluginCSettings)
     },

@@ -11,7 +11,9 @@ _Static_assert(offsetof(regula_plugin, abi_minor) == 4, "regula_plugin.abi_minor
 _Static_assert(sizeof(regula_plugin) == 24, "regula_plugin changed size");
 _Static_assert(sizeof(regula_hyperparameter) == 56, "regula_hyperparameter changed size");
 _Static_assert(sizeof(regula_state_slot) == 40, "regula_state_slot changed size");
-_Static_assert(sizeof(regula_rule) == 88, "regula_rule changed size");
-_Static_assert(sizeof(regula_block) == 96, "regula_block changed size");
+_Static_assert(sizeof(regula_rule) == 112, "regula_rule changed size");
+_Static_assert(sizeof(regula_reduction) == 32, "regula_reduction changed size");
+_Static_assert(sizeof(regula_block) == 104, "regula_block changed size");
+_Static_assert(offsetof(regula_block, reductions) == 96, "regula_block.reductions moved");
 _Static_assert(offsetof(regula_block, rule_data) == 88, "regula_block.rule_data moved");
 #endif

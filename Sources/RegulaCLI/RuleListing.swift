@@ -11,6 +11,10 @@ enum RuleListing {
             lines.append("    state \(slot.name) (\(slot.shape.rawValue), starts at \(slot.initialValue))"
                          + (slot.doc.isEmpty ? "" : ": \(slot.doc)"))
         }
+        for reduction in rule.reductions {
+            lines.append("    reduction \(reduction.name) (\(reduction.combine.rawValue) over the parameter)"
+                         + (reduction.doc.isEmpty ? "" : ": \(reduction.doc)"))
+        }
         return lines
     }
 }

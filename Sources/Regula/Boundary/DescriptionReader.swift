@@ -11,6 +11,7 @@ struct DescriptionReader {
     static let maximumRules = 1024
     static let maximumHyperparameters = 64
     static let maximumSlots = 64
+    static let maximumReductions = 16
     static let maximumStructSize = 4096
 
     let object: SharedObject
@@ -51,11 +52,15 @@ struct DescriptionReader {
         let slots = try elements(
             declared.slots, count: declared.slot_count, limit: Self.maximumSlots,
             what: "slots of \(label)", read: slot)
+        let reductions = try elements(
+            declared.reductions, count: declared.reduction_count, limit: Self.maximumReductions,
+            what: "reductions of \(label)", read: reduction)
         return Rule(
             name: name, summary: declared.summary.map { String(cString: $0) } ?? "",
             version: Int(declared.version), dtypes: dtypes, hyperparameters: hyperparameters,
-            stateSlots: slots, origin: .sharedObject(path: object.path),
-            kernel: RuleKernel(kernel: kernel, check: declared.check, ruleData: declared.rule_data, owner: object))
+            stateSlots: slots, reductions: reductions, origin: .sharedObject(path: object.path),
+            kernel: RuleKernel(kernel: kernel, check: declared.check, reduce: declared.reduce,
+                               ruleData: declared.rule_data, owner: object))
     }
 
     private func hyperparameter(_ declared: regula_hyperparameter, label: String) throws(PluginLoadError) -> Hyperparameter {
@@ -86,6 +91,19 @@ struct DescriptionReader {
         }
         return StateSlot(String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "",
                          shape: shape, initialValue: declared.initial_value)
+    }
+
+    private func reduction(_ declared: regula_reduction, label: String) throws(PluginLoadError) -> Reduction {
+        guard let namePointer = declared.name else { throw malformed("\(label) has a NULL name") }
+        let combine: Reduction.Combine
+        switch declared.combine {
+        case UInt32(REGULA_COMBINE_SUM): combine = .sum
+        case UInt32(REGULA_COMBINE_MAX): combine = .max
+        case UInt32(REGULA_COMBINE_MIN): combine = .min
+        default: throw malformed("\(label) has unknown combine \(declared.combine)")
+        }
+        return Reduction(String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "",
+                         combine: combine)
     }
 
     /// Reads `count` versioned structs of type `Element` starting at `first`.

@@ -8,14 +8,17 @@ import RegulaABI
 final class RuleKernel: @unchecked Sendable {
     let kernel: regula_kernel_fn
     let check: regula_check_fn?
+    let reduce: regula_reduce_fn?
     let ruleData: UnsafeMutableRawPointer?
     /// How many live optimizers have this rule in their chain.
     let usage = UsageCount()
     private let owner: AnyObject
 
-    init(kernel: regula_kernel_fn, check: regula_check_fn?, ruleData: UnsafeMutableRawPointer?, owner: AnyObject) {
+    init(kernel: regula_kernel_fn, check: regula_check_fn?, reduce: regula_reduce_fn?,
+         ruleData: UnsafeMutableRawPointer?, owner: AnyObject) {
         self.kernel = kernel
         self.check = check
+        self.reduce = reduce
         self.ruleData = ruleData
         self.owner = owner
     }
@@ -26,6 +29,16 @@ final class RuleKernel: @unchecked Sendable {
         let status = kernel(block, messages.message)
         guard status != RegulaABISymbols.ok else { return nil }
         return (status, messages.text(or: "the kernel failed with status \(status) and no message"))
+    }
+
+    /// Folds one block into `partials`; returns `nil` on success or the rule's status and words.
+    @inline(__always)
+    func reduce(_ block: UnsafePointer<regula_block>, into partials: UnsafeMutablePointer<Double>,
+                messages: MessageBuffer) -> (status: Int32, words: String)? {
+        guard let reduce else { return nil }
+        let status = reduce(block, partials, messages.message)
+        guard status != RegulaABISymbols.ok else { return nil }
+        return (status, messages.text(or: "the reduction failed with status \(status) and no message"))
     }
 
     /// Asks the rule whether a combination of in-range values is acceptable; `nil` if it is, else its words.

@@ -7,6 +7,10 @@ struct Chain: Sendable {
     /// For each rule, the names its state slots are reported under: the slot's own name, or
     /// `rule.slot` when two rules of the chain declare the same slot name.
     let slotKeys: [[String]]
+    /// Rule indices grouped into stages that run over every block before the next stage starts: a new stage
+    /// begins at each rule that declares reductions, which need the whole parameter as the rules before
+    /// them left it. Most chains are a single stage.
+    let stages: [[Int]]
 
     init(_ rules: [Rule]) {
         self.rules = rules
@@ -14,6 +18,12 @@ struct Chain: Sendable {
         for name in rules.flatMap({ $0.hyperparameters.map(\.name) }) where !names.contains(name) { names.append(name) }
         hyperparameterNames = names
         let clashing = Set(duplicates(in: rules.flatMap { $0.stateSlots.map(\.name) }))
+        var stages: [[Int]] = []
+        for (index, rule) in rules.enumerated() {
+            if stages.isEmpty || !rule.reductions.isEmpty { stages.append([]) }
+            stages[stages.count - 1].append(index)
+        }
+        self.stages = stages
         slotKeys = rules.map { rule in
             rule.stateSlots.map { clashing.contains($0.name) ? "\(rule.name).\($0.name)" : $0.name }
         }

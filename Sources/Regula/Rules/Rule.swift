@@ -33,19 +33,22 @@ public struct Rule: Sendable, CustomStringConvertible {
     public let hyperparameters: [Hyperparameter]
     /// The state the rule keeps per parameter, in the order its kernel receives it.
     public let stateSlots: [StateSlot]
+    /// Values the rule needs over the whole parameter before its kernel runs; empty for most rules.
+    public let reductions: [Reduction]
     /// Where the rule came from.
     public let origin: Origin
     /// The C entry points behind the rule.
     let kernel: RuleKernel
 
     init(name: String, summary: String, version: Int, dtypes: [DType], hyperparameters: [Hyperparameter],
-         stateSlots: [StateSlot], origin: Origin, kernel: RuleKernel) {
+         stateSlots: [StateSlot], reductions: [Reduction], origin: Origin, kernel: RuleKernel) {
         self.name = name
         self.summary = summary
         self.version = version
         self.dtypes = dtypes
         self.hyperparameters = hyperparameters
         self.stateSlots = stateSlots
+        self.reductions = reductions
         self.origin = origin
         self.kernel = kernel
     }
@@ -91,6 +94,18 @@ public struct Rule: Sendable, CustomStringConvertible {
             if !slot.initialValue.isFinite {
                 problems.append("state slot \(quoted(slot.name)) of rule \(quoted(name)): initial value is not finite")
             }
+        }
+        for duplicate in duplicates(in: reductions.map(\.name)) {
+            problems.append("rule \(quoted(name)) declares reduction \(quoted(duplicate)) twice")
+        }
+        for reduction in reductions where !isIdentifier(reduction.name) {
+            problems.append("reduction \(quoted(reduction.name)) of rule \(quoted(name)): the name is not an identifier")
+        }
+        if !reductions.isEmpty && kernel.reduce == nil {
+            problems.append("rule \(quoted(name)) declares reductions but no reduce function")
+        }
+        if reductions.isEmpty && kernel.reduce != nil {
+            problems.append("rule \(quoted(name)) has a reduce function but declares no reductions")
         }
         return problems
     }

@@ -8,11 +8,13 @@ public struct RuleBlock {
     private let raw: UnsafePointer<regula_block>
     private let hyperparameterCount: Int
     private let slots: [StateSlot]
+    private let reductionCount: Int
 
-    init(_ raw: UnsafePointer<regula_block>, hyperparameterCount: Int, slots: [StateSlot]) {
+    init(_ raw: UnsafePointer<regula_block>, hyperparameterCount: Int, slots: [StateSlot], reductionCount: Int) {
         self.raw = raw
         self.hyperparameterCount = hyperparameterCount
         self.slots = slots
+        self.reductionCount = reductionCount
     }
 
     /// The element type of every buffer in the block.
@@ -58,6 +60,11 @@ public struct RuleBlock {
     public var scalarSlots: UnsafeMutableBufferPointer<Double> {
         UnsafeMutableBufferPointer(start: raw.pointee.scalar_slots,
                                    count: slots.filter { $0.shape == .scalar }.count)
+    }
+
+    /// The rule's reductions over the whole parameter, combined, in declaration order (empty inside `reduce`).
+    public var reductions: UnsafeBufferPointer<Double> {
+        UnsafeBufferPointer(start: raw.pointee.reductions, count: raw.pointee.reductions == nil ? 0 : reductionCount)
     }
 
     private func buffer<T: ParameterElement>(_ pointer: UnsafeMutableRawPointer?, as type: T.Type)

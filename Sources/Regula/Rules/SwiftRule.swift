@@ -23,12 +23,17 @@ extension Rule {
     ///   - dtypes: Element types the kernel handles.
     ///   - hyperparameters: What the kernel reads, in the order ``RuleBlock/hyperparameter(_:)`` indexes them.
     ///   - stateSlots: State the host keeps for the rule, in the order ``RuleBlock`` indexes them.
+    ///   - reductions: Values over the whole parameter the kernel needs (``RuleBlock/reductions``).
+    ///   - reduce: Folds one block into the partials, one per reduction, each starting at its combine's
+    ///     identity; required exactly when `reductions` is not empty.
     ///   - check: Refuses a combination of in-range values (in declaration order) by throwing; optional.
     ///   - kernel: Transforms one block. May run concurrently on disjoint blocks; must keep no state of its
     ///     own. A thrown error fails the step with its words.
     /// - Throws: ``RuleDeclarationError`` when the declaration is malformed.
     public init(name: String, summary: String, version: Int = 1, dtypes: [DType] = DType.allCases,
                 hyperparameters: [Hyperparameter] = [], stateSlots: [StateSlot] = [],
+                reductions: [Reduction] = [],
+                reduce: (@Sendable (RuleBlock, UnsafeMutableBufferPointer<Double>) throws -> Void)? = nil,
                 check: (@Sendable ([Double]) throws -> Void)? = nil,
                 kernel: @escaping @Sendable (RuleBlock) throws -> Void,
                 fileID: String = #fileID, line: Int = #line) throws {
@@ -37,9 +42,26 @@ extension Rule {
             let block = FFIClosure.argument(0, of: arguments, as: UnsafePointer<regula_block>.self)
             let message = FFIClosure.argument(1, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
             return reportingFailure(into: message) {
-                try kernel(RuleBlock(block, hyperparameterCount: hyperparameterCount, slots: stateSlots))
+                try kernel(RuleBlock(block, hyperparameterCount: hyperparameterCount, slots: stateSlots,
+                                     reductionCount: reductions.count))
             }
         }) else { throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"]) }
+        var reduceClosure: FFIClosure?
+        if let reduce {
+            reduceClosure = FFIClosure(argumentCount: 3, body: { arguments in
+                let block = FFIClosure.argument(0, of: arguments, as: UnsafePointer<regula_block>.self)
+                let partials = FFIClosure.argument(1, of: arguments, as: UnsafeMutablePointer<Double>.self)
+                let message = FFIClosure.argument(2, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
+                return reportingFailure(into: message) {
+                    try reduce(RuleBlock(block, hyperparameterCount: hyperparameterCount, slots: stateSlots,
+                                         reductionCount: 0),
+                               UnsafeMutableBufferPointer(start: partials, count: reductions.count))
+                }
+            })
+            if reduceClosure == nil {
+                throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"])
+            }
+        }
         var checkClosure: FFIClosure?
         if let check {
             checkClosure = FFIClosure(argumentCount: 3, body: { arguments in
@@ -53,13 +75,14 @@ extension Rule {
                 throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"])
             }
         }
-        let owner = SwiftRuleClosures(kernel: kernelClosure, check: checkClosure)
+        let owner = SwiftRuleClosures(closures: [kernelClosure, checkClosure, reduceClosure].compactMap { $0 })
         self.init(
             name: name, summary: summary, version: version, dtypes: dtypes, hyperparameters: hyperparameters,
-            stateSlots: stateSlots, origin: .swift(location: "\(fileID):\(line)"),
+            stateSlots: stateSlots, reductions: reductions, origin: .swift(location: "\(fileID):\(line)"),
             kernel: RuleKernel(
                 kernel: unsafeBitCast(kernelClosure.code, to: regula_kernel_fn.self),
                 check: checkClosure.map { unsafeBitCast($0.code, to: regula_check_fn.self) },
+                reduce: reduceClosure.map { unsafeBitCast($0.code, to: regula_reduce_fn.self) },
                 ruleData: nil, owner: owner))
         let problems = declarationProblems
         if !problems.isEmpty { throw RuleDeclarationError(rule: name, problems: problems) }
@@ -78,12 +101,8 @@ public struct RuleDeclarationError: Error, Sendable, CustomStringConvertible {
 
 /// Keeps a Swift rule's libffi closures alive as long as the rule.
 private final class SwiftRuleClosures: Sendable {
-    let kernel: FFIClosure
-    let check: FFIClosure?
-    init(kernel: FFIClosure, check: FFIClosure?) {
-        self.kernel = kernel
-        self.check = check
-    }
+    let closures: [FFIClosure]
+    init(closures: [FFIClosure]) { self.closures = closures }
 }
 
 /// Runs `body`, turning a thrown error into a status and words in the host's buffer: no Swift error ever

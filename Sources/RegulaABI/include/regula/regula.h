@@ -155,6 +155,33 @@ typedef struct regula_state_slot {
 } regula_state_slot;
 
 /* ---------------------------------------------------------------------------------------------------
+ * Reductions: values a rule needs over the whole parameter
+ * ------------------------------------------------------------------------------------------------- */
+
+/** How the per-block partial values of a reduction combine into one value per parameter. */
+typedef uint32_t regula_combine;
+#define REGULA_COMBINE_SUM 0u  /**< partials start at 0 and are added up in block order */
+#define REGULA_COMBINE_MAX 1u  /**< partials start at -HUGE_VAL; the largest wins */
+#define REGULA_COMBINE_MIN 2u  /**< partials start at +HUGE_VAL; the smallest wins */
+
+/**
+ * A value a rule computes over the whole parameter before it transforms any block, such as the squared
+ * L2 norm that `max_norm` needs. Owned by the plugin, static.
+ *
+ * The host calls the rule's `reduce` on every block, each with its own fresh partials, as the block stands
+ * just before the rule runs (after the rules before it in the chain), combines the partials in block order
+ * (so the result does not depend on the thread count), and hands the results to every block of the
+ * rule's kernel in `regula_block.reductions`. A chain with such a rule runs in stages: the rules before
+ * it over the whole parameter, then its reduction, then it and the rules after it.
+ */
+typedef struct regula_reduction {
+    uint32_t struct_size;     /**< sizeof(regula_reduction) as the plugin was compiled */
+    const char *name;         /**< identifier, unique within the rule (`sum_of_squares`) */
+    const char *doc;          /**< one line; may be NULL */
+    regula_combine combine;   /**< REGULA_COMBINE_* */
+} regula_reduction;
+
+/* ---------------------------------------------------------------------------------------------------
  * The block: what a kernel is handed
  * ------------------------------------------------------------------------------------------------- */
 
@@ -180,6 +207,7 @@ typedef struct regula_block {
     void *const *elementwise_slots;    /**< per ELEMENTWISE slot in declaration order: this block's part */
     double *scalar_slots;              /**< per SCALAR slot in declaration order: the parameter's value */
     void *rule_data;                   /**< the rule's `rule_data`, passed back untouched */
+    const double *reductions;          /**< the rule's combined reductions in declaration order; NULL if none */
 } regula_block;
 
 /**
@@ -197,6 +225,14 @@ typedef regula_status (*regula_kernel_fn)(const regula_block *block, regula_mess
  * values; a refusal means the step does not run at all.
  */
 typedef regula_status (*regula_check_fn)(const double *values, void *rule_data, regula_message *message);
+
+/**
+ * Adds one block's contribution to each of the rule's reductions. [any thread], on disjoint blocks.
+ * `partials` has one entry per declared reduction, already set to its combine's starting value; fold the
+ * block into them (e.g. `partials[0] += p[i] * p[i]`). `block->reductions` is NULL here. Must not write the
+ * block.
+ */
+typedef regula_status (*regula_reduce_fn)(const regula_block *block, double *partials, regula_message *message);
 
 /* ---------------------------------------------------------------------------------------------------
  * Rules and plugins
@@ -221,6 +257,9 @@ typedef struct regula_rule {
     regula_kernel_fn kernel;                      /**< required */
     regula_check_fn check;                        /**< optional: NULL when every in-range combination is fine */
     void *rule_data;                              /**< handed back in every block and check; may be NULL */
+    uint32_t reduction_count;                     /**< entries in `reductions` (at most 16); 0 for most rules */
+    const regula_reduction *reductions;           /**< may be NULL when the count is 0 */
+    regula_reduce_fn reduce;                      /**< required when reduction_count > 0, else NULL */
 } regula_rule;
 
 /**

@@ -1,0 +1,196 @@
+import Dispatch
+import Foundation
+import RegulaABI
+
+/// One parameter's worth of memory for calling a single rule directly, the way the executor would: the
+/// parameter, its gradient, the update `d`, and the rule's state.
+///
+/// Used by the conformance checks, which need to choose the block split, the thread count and where each
+/// buffer sits in memory.
+final class RuleWorkspace: @unchecked Sendable {
+    let rule: Rule
+    let dtype: DType
+    let count: Int
+    /// Steps taken so far (the `step` field of the next block).
+    var step: UInt64 = 0
+    let param: UnsafeMutableRawPointer
+    let gradient: UnsafeMutableRawPointer
+    let update: UnsafeMutableRawPointer
+    let slots: [UnsafeMutableRawPointer]
+    let scalars: UnsafeMutablePointer<Double>
+    private var guarded: [GuardedMemory] = []
+    private var plain: [UnsafeMutableRawPointer] = []
+
+    /// Memory for `count` elements; with `edge`, every buffer sits against a guard page on that side.
+    init(rule: Rule, dtype: DType, count: Int, edge: GuardedMemory.Edge? = nil) {
+        self.rule = rule
+        self.dtype = dtype
+        self.count = count
+        var guarded: [GuardedMemory] = [], plain: [UnsafeMutableRawPointer] = []
+        func buffer(_ bytes: Int) -> UnsafeMutableRawPointer {
+            if let edge {
+                let memory = GuardedMemory(bytes: bytes, edge: edge)
+                guarded.append(memory)
+                return memory.data
+            }
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 8), alignment: 64)
+            memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 8))
+            plain.append(memory)
+            return memory
+        }
+        let bytes = count * dtype.size
+        param = buffer(bytes)
+        gradient = buffer(bytes)
+        update = buffer(bytes)
+        slots = rule.stateSlots.filter { $0.shape == .elementwise }.map { _ in buffer(bytes) }
+        let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
+        scalars = buffer(max(scalarCount, 1) * 8).assumingMemoryBound(to: Double.self)
+        self.guarded = guarded
+        self.plain = plain
+        resetState()
+    }
+
+    deinit { plain.forEach { $0.deallocate() } }
+
+    /// Sets every slot to its initial value and the step count to 0.
+    func resetState() {
+        step = 0
+        for (memory, slot) in zip(slots, rule.stateSlots.filter { $0.shape == .elementwise }) {
+            fill(memory, with: Array(repeating: slot.initialValue, count: count))
+        }
+        for (index, slot) in rule.stateSlots.filter({ $0.shape == .scalar }).enumerated() {
+            scalars[index] = slot.initialValue
+        }
+    }
+
+    /// Writes `values` (converted to the dtype) into `memory`.
+    func fill(_ memory: UnsafeMutableRawPointer, with values: [Double]) {
+        switch dtype {
+        case .float32: for (i, v) in values.enumerated() { memory.storeBytes(of: Float(v), toByteOffset: i * 4, as: Float.self) }
+        case .float64: for (i, v) in values.enumerated() { memory.storeBytes(of: v, toByteOffset: i * 8, as: Double.self) }
+        }
+    }
+
+    /// Reads `memory` back as `Double`s.
+    func read(_ memory: UnsafeMutableRawPointer) -> [Double] {
+        switch dtype {
+        case .float32: (0..<count).map { Double(memory.load(fromByteOffset: $0 * 4, as: Float.self)) }
+        case .float64: (0..<count).map { memory.load(fromByteOffset: $0 * 8, as: Double.self) }
+        }
+    }
+
+    /// Everything a step may change, as exact bit patterns: parameter, update, slots, scalars, step.
+    var bits: [UInt64] {
+        let elementwise = ([param, update] + slots).flatMap { read($0).map(\.bitPattern) }
+        let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
+        return elementwise + (0..<scalarCount).map { scalars[$0].bitPattern } + [step]
+    }
+
+    /// The parameter, update and slots as numbers, for finiteness and tolerance checks.
+    var numbers: [Double] { ([param, update] + slots).flatMap { read($0) } }
+
+    /// A copy of the state (slots, scalars, step), to restore later.
+    func saveState() -> (slots: [[Double]], scalars: [Double], step: UInt64) {
+        let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
+        return (slots.map(read), (0..<scalarCount).map { scalars[$0] }, step)
+    }
+
+    /// Puts back what ``saveState()`` returned.
+    func restoreState(_ saved: (slots: [[Double]], scalars: [Double], step: UInt64)) {
+        for (memory, values) in zip(slots, saved.slots) { fill(memory, with: values) }
+        for (index, value) in saved.scalars.enumerated() { scalars[index] = value }
+        step = saved.step
+    }
+
+    /// One step of the rule alone: `d` = the gradient, then the rule's reductions over the host's fixed
+    /// blocks, then its kernel over blocks of the given lengths (which must add up to `count`), spread over
+    /// `threads` threads.
+    /// - Returns: `nil`, or the first failure's words.
+    /// With `only`, just that block's kernel runs (and `d` is left as it is, not reset to the gradient).
+    func step(hyperparameters: [Double], blockLengths: [Int], threads: Int = 1, only: Int? = nil) -> String? {
+        if only == nil { update.copyMemory(from: gradient, byteCount: count * dtype.size) }
+        var reductions = [Double](repeating: 0, count: rule.reductions.count)
+        if !rule.reductions.isEmpty {
+            let partials = UnsafeMutablePointer<Double>.allocate(capacity: rule.reductions.count)
+            defer { partials.deallocate() }
+            for (slot, reduction) in rule.reductions.enumerated() { reductions[slot] = reduction.combine.identity }
+            for start in stride(from: 0, to: max(count, 1), by: ChainExecutor.blockLength) {
+                for (slot, reduction) in rule.reductions.enumerated() { partials[slot] = reduction.combine.identity }
+                let failure = call(start: start, length: min(ChainExecutor.blockLength, count - start),
+                                   hyperparameters: hyperparameters, reductions: nil) { block, messages in
+                    rule.kernel.reduce(block, into: partials, messages: messages)
+                }
+                if let failure { return "reduce: \(failure)" }
+                for (slot, reduction) in rule.reductions.enumerated() { reductions[slot] = reduction.combine(reductions[slot], partials[slot]) }
+            }
+        }
+        var starts: [Int] = []
+        var position = 0
+        for length in blockLengths {
+            starts.append(position)
+            position += length
+        }
+        precondition(position == count, "block lengths add up to \(position), not \(count)")
+        let failures = FailureList()
+        let (blockStarts, combined) = (starts, reductions)
+        let run: @Sendable (Int) -> Void = { index in
+            let failure = self.call(start: blockStarts[index], length: blockLengths[index], hyperparameters: hyperparameters,
+                                    reductions: combined) { block, messages in
+                self.rule.kernel.run(block, messages: messages)
+            }
+            if let failure { failures.append(failure) }
+        }
+        if let only {
+            run(only)
+        } else if threads <= 1 {
+            for index in blockLengths.indices { run(index) }
+        } else {
+            let lanes = min(threads, blockLengths.count)
+            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                for index in stride(from: lane, to: blockLengths.count, by: lanes) { run(index) }
+            }
+        }
+        step += 1
+        return failures.first
+    }
+
+    /// Calls `body` with a block covering `length` elements from `start` (length 0: every pointer is a
+    /// guard-page address that must not be touched).
+    private func call(start: Int, length: Int, hyperparameters: [Double], reductions: [Double]?,
+                      _ body: (UnsafePointer<regula_block>, MessageBuffer) -> (status: Int32, words: String)?) -> String? {
+        let size = dtype.size
+        let messages = MessageBuffer()
+        let emptyPointer = length == 0 ? guarded.first?.guardPage : nil
+        var slotPointers: [UnsafeMutableRawPointer?] = slots.map { emptyPointer ?? $0 + start * size }
+        return hyperparameters.withUnsafeBufferPointer { values in
+            (reductions ?? []).withUnsafeBufferPointer { reduced in
+                slotPointers.withUnsafeMutableBufferPointer { slotList in
+                    var block = regula_block()
+                    block.struct_size = UInt32(MemoryLayout<regula_block>.size)
+                    block.dtype = dtype.abiBit
+                    block.length = length
+                    block.offset = start
+                    block.parameter_length = count
+                    block.step = step
+                    block.update = emptyPointer ?? update + start * size
+                    block.param = emptyPointer ?? param + start * size
+                    block.grad = UnsafeRawPointer(emptyPointer ?? gradient + start * size)
+                    block.hyperparameters = values.baseAddress
+                    block.elementwise_slots = UnsafePointer(slotList.baseAddress)
+                    block.scalar_slots = scalars
+                    block.rule_data = rule.kernel.ruleData
+                    block.reductions = reductions == nil || rule.reductions.isEmpty ? nil : reduced.baseAddress
+                    return withUnsafePointer(to: block) { body($0, messages) }.map { "status \($0.status): \($0.words)" }
+                }
+            }
+        }
+    }
+}
+
+/// Failures collected from several threads.
+private final class FailureList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func append(_ item: String) { lock.withLock { items.append(item) } }
+    var first: String? { lock.withLock { items.first } }
+}

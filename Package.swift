@@ -35,6 +35,8 @@ let package = Package(
     name: "Regula",
     products: [
         .library(name: "Regula", targets: ["Regula"]),
+        // The C contract alone, for plugins written in Swift (Docs/WritingARule.md).
+        .library(name: "RegulaABI", targets: ["RegulaABI"]),
         .executable(name: "regula", targets: ["RegulaCLI"]),
     ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
     dependencies: [

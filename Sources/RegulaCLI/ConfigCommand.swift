@@ -14,12 +14,22 @@ struct ConfigCommand: ParsableCommand {
     @Flag(name: .customLong("include-dir"), help: "The folder holding regula/regula.h.")
     var includeDirectory = false
 
+    @Flag(name: .customLong("package-dir"), help: "The Regula package, for `.package(path:)` in a plugin's Package.swift.")
+    var packageDirectory = false
+
+    @Flag(name: .customLong("builtin-dir"), help: "The folder holding the built-in rules (REGULA_BUILTIN_DIR).")
+    var builtinDirectory = false
+
     func validate() throws {
-        guard cflags || includeDirectory else { throw ValidationError("give --cflags or --include-dir") }
+        guard cflags || includeDirectory || packageDirectory || builtinDirectory else {
+            throw ValidationError("give --cflags, --include-dir, --package-dir or --builtin-dir")
+        }
     }
 
     func run() {
         if cflags { print(PluginSDK.compilerFlags()) }
         if includeDirectory { print(PluginSDK.includeDirectory()) }
+        if packageDirectory { print(PluginSDK.packageDirectory()) }
+        if builtinDirectory { print(PluginSearchPath.builtinDirectory() ?? "") }
     }
 }

@@ -15,6 +15,14 @@ public enum PluginSDK {
             .appendingPathComponent("RegulaABI/include").path
     }
 
+    /// The Regula package this host was built from (the folder holding its Package.swift), for plugins
+    /// written in Swift that depend on its `RegulaABI` product.
+    public static func packageDirectory() -> String {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+
     /// Flags for a C compiler: `-I<include directory>`.
     public static func compilerFlags(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         "-I\(includeDirectory(environment: environment))"

@@ -1,121 +1,201 @@
-import RegulaABI
+import Dispatch
 
-/// Runs a chain of rules over a parameter block by block: every rule transforms a block while it is still
-/// in cache, then the next block follows.
+/// Runs a chain of rules over the parameters of a step, block by block, on several threads.
 ///
-/// For each block the update `d` starts as a copy of the gradient in scratch memory (the user's gradient is
-/// never written), then each rule's kernel is called with the block's part of the parameter and of the
-/// rule's state slots. A rule with reductions splits the chain into stages (see ``Chain/stages``): `d` then
-/// lives in a scratch buffer as long as the parameter, each stage runs over every block, and the rule's
-/// reductions are folded over all blocks, in block order, before its stage starts.
+/// Each block of 2048 elements is carried through every rule of the chain while it is in cache: `d` starts
+/// as a copy of the gradient in the thread's scratch (the user's gradient is never written) and each rule's
+/// kernel transforms it, the last one writing the parameter. The blocks of all parameters are shared out
+/// among threads by element count, so many small tensors cost little more than one large one. Each element
+/// goes through the same arithmetic whatever the thread count, so results are bit-for-bit the same.
+///
+/// A chain with reductions (``CompiledChain/isStaged``) runs parameter by parameter: `d` lives in a buffer as
+/// long as the parameter, each stage runs over every block, and a reduction's per-block partials are combined
+/// in block order, so those results do not depend on the thread count either.
 final class ChainExecutor {
     /// Elements per block: 2048 float64 elements of `d`, `p`, `g` and one slot take 64 KiB.
     static let blockLength = 2048
+    /// Below this many elements a step runs on the calling thread: waking others costs more.
+    static let parallelThreshold = 1 << 15
 
-    private let chain: Chain
-    private let messages = MessageBuffer()
-    /// `d` for one block, or for a whole parameter when the chain has stages.
-    private var update: UnsafeMutableRawPointer
-    private var updateCapacity: Int
-    /// Per rule, room for the pointers to its elementwise slots' current block.
-    private let slotPointers: [UnsafeMutablePointer<UnsafeMutableRawPointer?>]
-    /// Per rule, its combined reductions for the parameter being stepped.
-    private let reductionValues: [UnsafeMutablePointer<Double>]
+    private let chain: CompiledChain
+    private var lanes: [ExecutorLane] = []
+    /// Threads a step may use (at least 1).
+    var threads: Int {
+        didSet { threads = max(1, threads) }
+    }
+    /// The whole parameter's `d`, for staged chains.
+    private var stagedUpdate: UnsafeMutableRawPointer?
+    private var stagedCapacity = 0
 
-    init(chain: Chain) {
+    init(chain: CompiledChain, threads: Int) {
         self.chain = chain
-        updateCapacity = Self.blockLength * MemoryLayout<Double>.stride
-        update = .allocate(byteCount: updateCapacity, alignment: 64)
-        slotPointers = chain.rules.map { rule in
-            let pointers = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: max(rule.stateSlots.count, 1))
-            pointers.initialize(repeating: nil, count: max(rule.stateSlots.count, 1))
-            return pointers
-        }
-        reductionValues = chain.rules.map { rule in
-            let values = UnsafeMutablePointer<Double>.allocate(capacity: max(rule.reductions.count, 1))
-            values.initialize(repeating: 0, count: max(rule.reductions.count, 1))
-            return values
-        }
+        self.threads = max(1, threads)
     }
 
-    deinit {
-        update.deallocate()
-        slotPointers.forEach { $0.deallocate() }
-        reductionValues.forEach { $0.deallocate() }
+    deinit { stagedUpdate?.deallocate() }
+
+    /// Steps every item; returns the failure that comes first in item, block and rule order, if any.
+    func step(_ items: [WorkItem]) -> BlockFailure? {
+        guard !items.isEmpty else { return nil }
+        while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
+        return chain.isStaged ? stepStaged(items) : stepFused(items)
     }
 
-    /// Applies one step of the chain to `parameter`, which has a gradient, with `options` resolved for its group.
-    func step(_ parameter: Parameter, state: SlotStorage, options: ResolvedOptions) throws(OptimizerError) {
-        guard let gradient = parameter.gradientStorage else { return }
-        let size = parameter.dtype.size
-        let staged = chain.stages.count > 1 || chain.rules[0].reductions.count > 0
-        if staged { reserveUpdate(bytes: parameter.count * size) }
-        try options.values.withUnsafeBufferPointer { (values) throws(OptimizerError) in
-            var block = regula_block()
-            block.struct_size = UInt32(MemoryLayout<regula_block>.size)
-            block.dtype = parameter.dtype.abiBit
-            block.parameter_length = parameter.count
-            block.step = state.step
-            let blocks = stride(from: 0, to: max(parameter.count, 1), by: Self.blockLength)
-            /// Points `block` at elements `start...` of everything, for rule `index`.
-            func position(_ start: Int, rule index: Int) {
-                block.length = min(Self.blockLength, parameter.count - start)
-                block.offset = start
-                block.update = update + (staged ? start * size : 0)
-                block.param = parameter.storage + start * size
-                block.grad = gradient + start * size
-                let slots = slotPointers[index]
-                for (slot, base) in state.elementwise[index].enumerated() { slots[slot] = base + start * size }
-                block.hyperparameters = values.baseAddress.map { $0 + options.offsets[index] }
-                block.elementwise_slots = UnsafePointer(slots)
-                block.scalar_slots = state.scalars[index]
-                block.rule_data = chain.rules[index].kernel.ruleData
-                block.reductions = chain.rules[index].reductions.isEmpty ? nil : UnsafePointer(reductionValues[index])
+    // MARK: - One pass, all rules per block
+
+    private func stepFused(_ items: [WorkItem]) -> BlockFailure? {
+        let allRules = chain.links.indices
+        var ends: [Int] = []
+        ends.reserveCapacity(items.count)
+        var total = 0
+        for item in items {
+            total += item.count
+            ends.append(total)
+        }
+        let laneCount = total < Self.parallelThreshold ? 1 : threads
+        if laneCount == 1 {
+            let lane = lanes[0]
+            for item in items {
+                for block in 0..<item.blockCount {
+                    if let failure = lane.run(item, block: block, rules: allRules, stagedUpdate: nil, reductions: nil) {
+                        return failure
+                    }
+                }
             }
-            if staged {
-                update.copyMemory(from: gradient, byteCount: parameter.count * size)
+            return nil
+        }
+        // Lane k takes the blocks whose first element, counted across all items, is in [k·N/K, (k+1)·N/K).
+        let failures = FailureSlots(count: laneCount)
+        let lanes = self.lanes
+        let (itemList, endList, elements) = (items, ends, total)
+        DispatchQueue.concurrentPerform(iterations: laneCount) { k in
+            let low = (k * elements + laneCount - 1) / laneCount, high = ((k + 1) * elements + laneCount - 1) / laneCount
+            var index = firstIndex(in: endList, above: low)
+            while index < itemList.count {
+                let item = itemList[index]
+                let begin = endList[index] - item.count
+                if begin >= high { break }
+                let first = max(0, (low - begin + Self.blockLength - 1) / Self.blockLength)
+                for block in first..<item.blockCount {
+                    let start = begin + block * Self.blockLength
+                    if start >= high { break }
+                    if let failure = lanes[k].run(item, block: block, rules: allRules, stagedUpdate: nil, reductions: nil) {
+                        failures.set(k, failure)
+                        return
+                    }
+                }
+                index += 1
             }
+        }
+        return failures.first
+    }
+
+    // MARK: - Stages, for chains with reductions
+
+    private func stepStaged(_ items: [WorkItem]) -> BlockFailure? {
+        let reductions = UnsafeMutablePointer<Double>.allocate(capacity: max(chain.totalReductions, 1))
+        defer { reductions.deallocate() }
+        for item in items {
+            let bytes = item.count * item.elementSize
+            if stagedUpdate == nil || bytes > stagedCapacity {
+                stagedUpdate?.deallocate()
+                stagedCapacity = max(bytes, 64)
+                stagedUpdate = .allocate(byteCount: stagedCapacity, alignment: 64)
+            }
+            let d = stagedUpdate!
+            d.copyMemory(from: item.gradient, byteCount: bytes)
             for stage in chain.stages {
-                if let first = stage.first, !chain.rules[first].reductions.isEmpty {
-                    // Fold every block into fresh partials, combined in block order.
-                    let rule = chain.rules[first], combined = reductionValues[first]
-                    let partials = UnsafeMutablePointer<Double>.allocate(capacity: rule.reductions.count)
-                    defer { partials.deallocate() }
-                    for (slot, reduction) in rule.reductions.enumerated() { combined[slot] = reduction.combine.identity }
-                    for start in blocks {
-                        position(start, rule: first)
-                        block.reductions = nil
-                        for (slot, reduction) in rule.reductions.enumerated() { partials[slot] = reduction.combine.identity }
-                        messages.clear()
-                        if let (status, words) = withUnsafePointer(to: block, { rule.kernel.reduce($0, into: partials, messages: messages) }) {
-                            throw .kernelFailed(rule: rule.name, parameter: parameter.name, status: status, message: words)
-                        }
-                        for (slot, reduction) in rule.reductions.enumerated() {
-                            combined[slot] = reduction.combine(combined[slot], partials[slot])
-                        }
-                    }
+                let first = stage.lowerBound
+                if chain.links[first].reductionCount > 0,
+                   let failure = fold(item, rule: first, stagedUpdate: d, into: reductions) {
+                    return failure
                 }
-                for start in blocks {
-                    if !staged {
-                        update.copyMemory(from: gradient + start * size, byteCount: min(Self.blockLength, parameter.count - start) * size)
-                    }
-                    for index in stage {
-                        position(start, rule: index)
-                        messages.clear()
-                        let rule = chain.rules[index]
-                        if let (status, words) = withUnsafePointer(to: block, { rule.kernel.run($0, messages: messages) }) {
-                            throw .kernelFailed(rule: rule.name, parameter: parameter.name, status: status, message: words)
-                        }
-                    }
+                let (update, reduced) = (Unchecked(d), Unchecked(UnsafePointer(reductions)))
+                if let failure = forEachBlock(of: item, { lane, block in
+                    lane.run(item, block: block, rules: stage, stagedUpdate: update.value, reductions: reduced.value)
+                }) {
+                    return failure
                 }
             }
         }
+        return nil
     }
 
-    private func reserveUpdate(bytes: Int) {
-        guard bytes > updateCapacity else { return }
-        update.deallocate()
-        updateCapacity = bytes
-        update = .allocate(byteCount: bytes, alignment: 64)
+    /// Rule `index`'s reductions over all of `item`'s blocks: partials per block (on any thread), combined
+    /// in block order.
+    private func fold(_ item: WorkItem, rule index: Int, stagedUpdate: UnsafeMutableRawPointer,
+                      into reductions: UnsafeMutablePointer<Double>) -> BlockFailure? {
+        let link = chain.links[index], declared = chain.rules[index].reductions
+        let perBlock = UnsafeMutablePointer<Double>.allocate(capacity: item.blockCount * link.reductionCount)
+        defer { perBlock.deallocate() }
+        let (table, update, width) = (Unchecked(perBlock), Unchecked(stagedUpdate), link.reductionCount)
+        if let failure = forEachBlock(of: item, { lane, block in
+            if let failure = lane.reduce(item, block: block, rule: index, stagedUpdate: update.value) { return failure }
+            (table.value + block * width).update(from: lane.partials, count: width)
+            return nil
+        }) {
+            return failure
+        }
+        for (slot, reduction) in declared.enumerated() {
+            var value = reduction.combine.identity
+            for block in 0..<item.blockCount { value = reduction.combine(value, perBlock[block * link.reductionCount + slot]) }
+            reductions[link.reductionOffset + slot] = value
+        }
+        return nil
     }
+
+    /// Runs `body` on every block of `item`, spread over the lanes; the first failure in block order.
+    private func forEachBlock(of item: WorkItem, _ body: @escaping @Sendable (ExecutorLane, Int) -> BlockFailure?) -> BlockFailure? {
+        let blocks = item.blockCount
+        let laneCount = item.count < Self.parallelThreshold ? 1 : min(threads, blocks)
+        let failures = FailureSlots(count: laneCount)
+        let lanes = self.lanes
+        if laneCount == 1 {
+            for block in 0..<blocks { if let failure = body(lanes[0], block) { return failure } }
+            return nil
+        }
+        DispatchQueue.concurrentPerform(iterations: laneCount) { k in
+            for block in (k * blocks / laneCount)..<((k + 1) * blocks / laneCount) {
+                if let failure = body(lanes[k], block) {
+                    failures.set(k, failure)
+                    return
+                }
+            }
+        }
+        return failures.first
+    }
+}
+
+/// The index of the first entry of the ascending `ends` greater than `value`.
+private func firstIndex(in ends: [Int], above value: Int) -> Int {
+    var low = 0, high = ends.count
+    while low < high {
+        let middle = (low + high) / 2
+        if ends[middle] > value { high = middle } else { low = middle + 1 }
+    }
+    return low
+}
+
+/// One failure slot per lane, each written only by its own lane (raw memory: no shared array buffer).
+private final class FailureSlots: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<BlockFailure?>
+    private let count: Int
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+    }
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+    func set(_ lane: Int, _ failure: BlockFailure) { slots[lane] = failure }
+    /// The earliest failure in item, block and rule order.
+    var first: BlockFailure? { (0..<count).compactMap { slots[$0] }.min() }
+}
+
+/// A pointer handed to threads that read it, or write disjoint parts of it.
+private struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -1,56 +1,57 @@
 /// The host-owned state of one parameter: its step count and every state slot of every rule in the chain.
 ///
-/// Created when the parameter takes its first step, with each slot at its declared initial value.
+/// Created when the parameter takes its first step, with each slot at its declared initial value. The
+/// pointers are laid out flat, rule after rule, as ``CompiledChain`` indexes them.
 final class SlotStorage: @unchecked Sendable {
     /// Steps this parameter has taken.
     var step: UInt64 = 0
-    /// For each rule, its elementwise slots (each `count` elements of the parameter's dtype).
-    let elementwise: [[UnsafeMutableRawPointer]]
-    /// For each rule, its scalar slots, one `Double` each (at least one allocated so the pointer is valid).
-    let scalars: [UnsafeMutablePointer<Double>]
+    /// Every rule's elementwise slots in chain order (each `count` elements of the parameter's dtype).
+    let elementwise: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    /// Every rule's scalar slots in chain order, one `Double` each.
+    let scalars: UnsafeMutablePointer<Double>
+    private let elementwiseCount: Int
     private let count: Int
     private let dtype: DType
 
-    init(chain: Chain, count: Int, dtype: DType) {
+    init(chain: CompiledChain, count: Int, dtype: DType) {
         self.count = count
         self.dtype = dtype
-        elementwise = chain.rules.map { rule in
-            rule.stateSlots.filter { $0.shape == .elementwise }.map { slot in
-                let memory = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size, alignment: 64)
-                switch dtype {
-                case .float32: memory.initializeMemory(as: Float.self, repeating: Float(slot.initialValue), count: count)
-                case .float64: memory.initializeMemory(as: Double.self, repeating: slot.initialValue, count: count)
-                }
-                return memory
+        let initial = chain.rules.flatMap { $0.stateSlots.filter { $0.shape == .elementwise }.map(\.initialValue) }
+        elementwiseCount = initial.count
+        elementwise = .allocate(capacity: max(initial.count, 1))
+        for (index, value) in initial.enumerated() {
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size, alignment: 64)
+            switch dtype {
+            case .float32: memory.initializeMemory(as: Float.self, repeating: Float(value), count: count)
+            case .float64: memory.initializeMemory(as: Double.self, repeating: value, count: count)
             }
+            (elementwise + index).initialize(to: memory)
         }
-        scalars = chain.rules.map { rule in
-            let initial = rule.stateSlots.filter { $0.shape == .scalar }.map(\.initialValue)
-            let memory = UnsafeMutablePointer<Double>.allocate(capacity: max(initial.count, 1))
-            memory.initialize(repeating: 0, count: max(initial.count, 1))
-            memory.update(from: initial, count: initial.count)
-            return memory
-        }
+        let scalarInitial = chain.rules.flatMap { $0.stateSlots.filter { $0.shape == .scalar }.map(\.initialValue) }
+        scalars = .allocate(capacity: max(scalarInitial.count, 1))
+        scalars.initialize(repeating: 0, count: max(scalarInitial.count, 1))
+        scalars.update(from: scalarInitial, count: scalarInitial.count)
     }
 
     deinit {
-        elementwise.joined().forEach { $0.deallocate() }
-        scalars.forEach { $0.deallocate() }
+        for index in 0..<elementwiseCount { elementwise[index].deallocate() }
+        elementwise.deallocate()
+        scalars.deallocate()
     }
 
     /// Every slot's values as `Double` (exact for float32), keyed as the chain reports them.
-    func snapshot(chain: Chain) -> ParameterState {
+    func snapshot(chain: CompiledChain) -> ParameterState {
         var slots: [String: [Double]] = [:]
+        var elementwiseIndex = 0, scalarIndex = 0
         for (ruleIndex, rule) in chain.rules.enumerated() {
-            var elementwiseIndex = 0, scalarIndex = 0
             for (slotIndex, slot) in rule.stateSlots.enumerated() {
                 let key = chain.slotKeys[ruleIndex][slotIndex]
                 switch slot.shape {
                 case .elementwise:
-                    slots[key] = doubles(elementwise[ruleIndex][elementwiseIndex])
+                    slots[key] = doubles(elementwise[elementwiseIndex])
                     elementwiseIndex += 1
                 case .scalar:
-                    slots[key] = [scalars[ruleIndex][scalarIndex]]
+                    slots[key] = [scalars[scalarIndex]]
                     scalarIndex += 1
                 }
             }

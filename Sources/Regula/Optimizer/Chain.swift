@@ -1,6 +1,6 @@
 /// The rules of an optimizer in order, with what follows from them: the hyperparameters they accept and
 /// the names of their state slots.
-struct Chain: Sendable {
+struct Chain: @unchecked Sendable {
     let rules: [Rule]
     /// Every hyperparameter name some rule declares, in first-declared order.
     let hyperparameterNames: [String]
@@ -84,12 +84,23 @@ struct Chain: Sendable {
     }
 }
 
-/// A group's options after validation, laid out as the rules' kernels read them.
-struct ResolvedOptions: Sendable {
+/// A group's options after validation, laid out as the rules' kernels read them: every rule's values one
+/// after the other, at an address that stays put while the executor's threads read it.
+final class ResolvedOptions: @unchecked Sendable {
     /// The options these values came from, to notice a change.
     let options: [String: Double]
     /// Every rule's values, one after the other.
-    let values: [Double]
+    let values: UnsafeMutablePointer<Double>
     /// Where each rule's values start in `values`.
     let offsets: [Int]
+
+    init(options: [String: Double], values: [Double], offsets: [Int]) {
+        self.options = options
+        self.values = .allocate(capacity: max(values.count, 1))
+        self.values.initialize(repeating: 0, count: max(values.count, 1))
+        self.values.update(from: values, count: values.count)
+        self.offsets = offsets
+    }
+
+    deinit { values.deallocate() }
 }

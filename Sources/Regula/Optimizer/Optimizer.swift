@@ -23,10 +23,20 @@ public class Optimizer {
     /// The parameter groups. Change options between steps; the next step validates them.
     public var groups: [ParamGroup]
 
+    /// Threads a step may use; 1 runs everything on the calling thread. Results are bit-for-bit the same
+    /// whatever the count. Defaults to the number of active processors.
+    public var threads: Int {
+        get { executor.threads }
+        set { executor.threads = max(1, newValue) }
+    }
+
     private let chain: Chain
+    private let compiled: CompiledChain
     private let executor: ChainExecutor
     private var states: [ObjectIdentifier: SlotStorage] = [:]
     private var resolved: [ResolvedOptions] = []
+    /// The parameters' identities per group when membership and element types were last checked.
+    private var checkedMembership: [[ObjectIdentifier]] = []
 
     /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
     ///
@@ -49,8 +59,9 @@ public class Optimizer {
             ParamGroup(group.parameters, options: try chain.filled(group.options, defaults: defaults, group: index))
         }
         self.chain = chain
+        compiled = CompiledChain(chain)
         self.defaults = defaults
-        executor = ChainExecutor(chain: chain)
+        executor = ChainExecutor(chain: compiled, threads: ProcessInfo.processInfo.activeProcessorCount)
         // Counted once self is whole: if validation throws now, deinit runs and balances the count.
         chain.rules.forEach { $0.kernel.usage.add(1) }
         try validate()
@@ -86,26 +97,55 @@ public class Optimizer {
     /// - Throws: ``OptimizerError``.
     public func step() throws(OptimizerError) {
         try validate()
+        var items: [WorkItem] = []
+        var stepped: [(Parameter, SlotStorage)] = []
         for (group, options) in zip(groups, resolved) {
-            for parameter in group.parameters where parameter.hasGradient {
+            for parameter in group.parameters {
+                guard let gradient = parameter.gradientStorage else { continue }
                 let state = states[ObjectIdentifier(parameter)] ?? {
-                    let created = SlotStorage(chain: chain, count: parameter.count, dtype: parameter.dtype)
+                    let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
                     states[ObjectIdentifier(parameter)] = created
                     return created
                 }()
-                try executor.step(parameter, state: state, options: options)
-                state.step += 1
+                items.append(WorkItem(
+                    param: parameter.storage, gradient: gradient, count: parameter.count, dtype: parameter.dtype.abiBit,
+                    elementSize: parameter.dtype.size, step: state.step, slots: state.elementwise, scalars: state.scalars,
+                    hyperparameters: options.values, index: items.count))
+                stepped.append((parameter, state))
             }
         }
+        if let failure = executor.step(items) {
+            throw .kernelFailed(rule: chain.rules[failure.rule].name, parameter: stepped[failure.item].0.name,
+                                status: failure.status, message: failure.words)
+        }
+        for (_, state) in stepped { state.step += 1 }
     }
 
     /// A copy of `parameter`'s state, or nil before its first step.
     public func state(of parameter: Parameter) -> ParameterState? {
-        states[ObjectIdentifier(parameter)]?.snapshot(chain: chain)
+        states[ObjectIdentifier(parameter)]?.snapshot(chain: compiled)
     }
 
     /// Checks every group (options, membership, element types) and caches the resolved options.
     private func validate() throws(OptimizerError) {
+        let membership = groups.map { $0.parameters.map(ObjectIdentifier.init) }
+        if membership != checkedMembership {
+            try checkMembership()
+            checkedMembership = membership
+        }
+        var fresh: [ResolvedOptions] = []
+        for (index, group) in groups.enumerated() {
+            if index < resolved.count, resolved[index].options == group.options {
+                fresh.append(resolved[index])
+            } else {
+                fresh.append(try chain.resolve(group.options, group: index))
+            }
+        }
+        resolved = fresh
+    }
+
+    /// Refuses a parameter in several groups and an element type some rule does not support.
+    private func checkMembership() throws(OptimizerError) {
         var membership: [ObjectIdentifier: [Int]] = [:]
         for (index, group) in groups.enumerated() {
             for parameter in group.parameters { membership[ObjectIdentifier(parameter), default: []].append(index) }
@@ -120,15 +160,6 @@ public class Optimizer {
                 }
             }
         }
-        var fresh: [ResolvedOptions] = []
-        for (index, group) in groups.enumerated() {
-            if index < resolved.count, resolved[index].options == group.options {
-                fresh.append(resolved[index])
-            } else {
-                fresh.append(try chain.resolve(group.options, group: index))
-            }
-        }
-        resolved = fresh
     }
 }
 

@@ -1,0 +1,95 @@
+import RegulaABI
+
+/// What one thread of the executor owns: scratch for the update `d`, a message buffer, and the block it
+/// hands to kernels.
+final class ExecutorLane: @unchecked Sendable {
+    private let chain: CompiledChain
+    private let messages = MessageBuffer()
+    /// `d` for one block (single-stage chains).
+    private let update: UnsafeMutableRawPointer
+    /// Room for one rule's elementwise slot pointers for the current block.
+    private let slotPointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Partials of a reduction for the current block.
+    let partials: UnsafeMutablePointer<Double>
+
+    init(chain: CompiledChain) {
+        self.chain = chain
+        update = .allocate(byteCount: ChainExecutor.blockLength * MemoryLayout<Double>.stride, alignment: 64)
+        let most = max(chain.links.map(\.slotCount).max() ?? 0, 1)
+        slotPointers = .allocate(capacity: most)
+        slotPointers.initialize(repeating: nil, count: most)
+        partials = .allocate(capacity: max(chain.totalReductions, 1))
+        partials.initialize(repeating: 0, count: max(chain.totalReductions, 1))
+    }
+
+    deinit {
+        update.deallocate()
+        slotPointers.deallocate()
+        partials.deallocate()
+    }
+
+    /// Runs rules `rules` over block `blockIndex` of `item`. `stagedUpdate` is the whole parameter's `d` when
+    /// the chain has stages (it then already holds the update); otherwise `d` starts as the gradient here.
+    /// `reductions` are the combined reductions of the item, laid out per ``CompiledChain/Link/reductionOffset``.
+    @inline(__always)
+    func run(_ item: WorkItem, block blockIndex: Int, rules: Range<Int>, stagedUpdate: UnsafeMutableRawPointer?,
+             reductions: UnsafePointer<Double>?) -> BlockFailure? {
+        let start = blockIndex * ChainExecutor.blockLength
+        let length = min(ChainExecutor.blockLength, item.count - start)
+        let offset = start * item.elementSize
+        let d: UnsafeMutableRawPointer
+        if let stagedUpdate {
+            d = stagedUpdate + offset
+        } else {
+            d = update
+            d.copyMemory(from: item.gradient + offset, byteCount: length * item.elementSize)
+        }
+        var block = regula_block(
+            struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,
+            parameter_length: item.count, step: item.step, update: d, param: item.param + offset,
+            grad: item.gradient + offset, hyperparameters: nil, elementwise_slots: nil, scalar_slots: nil,
+            rule_data: nil, reductions: nil)
+        for index in rules {
+            let link = chain.links[index]
+            prepare(&block, item, link, offset: offset, reductions: reductions)
+            let status = withUnsafePointer(to: block) { link.kernel($0, messages.message) }
+            if status != RegulaABISymbols.ok {
+                return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
+                                    words: messages.text(or: "the kernel failed with status \(status) and no message"))
+            }
+        }
+        return nil
+    }
+
+    /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).
+    func reduce(_ item: WorkItem, block blockIndex: Int, rule index: Int, stagedUpdate: UnsafeMutableRawPointer) -> BlockFailure? {
+        let link = chain.links[index]
+        guard let reduce = link.reduce else { return nil }
+        for (slot, reduction) in chain.rules[index].reductions.enumerated() { partials[slot] = reduction.combine.identity }
+        let start = blockIndex * ChainExecutor.blockLength
+        let length = min(ChainExecutor.blockLength, item.count - start)
+        let offset = start * item.elementSize
+        var block = regula_block(
+            struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,
+            parameter_length: item.count, step: item.step, update: stagedUpdate + offset, param: item.param + offset,
+            grad: item.gradient + offset, hyperparameters: nil, elementwise_slots: nil, scalar_slots: nil,
+            rule_data: nil, reductions: nil)
+        prepare(&block, item, link, offset: offset, reductions: nil)
+        let status = withUnsafePointer(to: block) { reduce($0, partials, messages.message) }
+        guard status != RegulaABISymbols.ok else { return nil }
+        return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
+                            words: "reduce: " + messages.text(or: "failed with status \(status) and no message"))
+    }
+
+    @inline(__always)
+    private func prepare(_ block: inout regula_block, _ item: WorkItem, _ link: CompiledChain.Link, offset: Int,
+                         reductions: UnsafePointer<Double>?) {
+        for slot in 0..<link.slotCount { slotPointers[slot] = item.slots[link.slotOffset + slot] + offset }
+        block.hyperparameters = UnsafePointer(item.hyperparameters + link.hyperparameterOffset)
+        block.elementwise_slots = UnsafePointer(slotPointers)
+        block.scalar_slots = item.scalars + link.scalarOffset
+        block.rule_data = link.ruleData
+        block.reductions = link.reductionCount > 0 ? reductions.map { $0 + link.reductionOffset } : nil
+        messages.clear()
+    }
+}

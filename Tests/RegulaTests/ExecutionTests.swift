@@ -1,0 +1,80 @@
+import Regula
+import RegulaTestSupport
+import Testing
+
+/// The executor: the same bits whatever the thread count, for one large tensor, many small ones, and a
+/// chain with a whole-parameter reduction.
+@Suite struct ExecutionTests {
+    let registry: RuleRegistry
+
+    init() throws {
+        registry = try RuleRegistry.standard(environment: [:])
+        try registry.loadPlugin(at: TestPaths.binDirectory.appendingPathComponent("libRegulaExampleMaxNorm.so").path)
+    }
+
+    /// Runs three steps of `rules` over tensors of the given sizes with `threads` threads; returns every
+    /// parameter and momentum buffer, flattened.
+    func run(sizes: [Int], rules: [String], threads: Int) throws -> [Float] {
+        let parameters = sizes.enumerated().map { index, size in
+            Parameter("p\(index)", values: (0..<size).map { Float(($0 * 31 + index * 7) % 97) / 24 - 2 })
+        }
+        let options = ["lr": 0.05, "momentum": 0.9, "weight_decay1": 1e-3, "weight_decay2": 1e-2, "max_norm": 20]
+        let taken = Set(try rules.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+        let optimizer = try Optimizer(parameters, rules: rules, defaults: options.filter { taken.contains($0.key) },
+                                      registry: registry)
+        optimizer.threads = threads
+        #expect(optimizer.threads == threads)
+        for step in 0..<3 {
+            for (index, parameter) in parameters.enumerated() {
+                try parameter.setGradient((0..<parameter.count).map { Float(($0 * 13 + index + step * 5) % 41) / 20 - 1 })
+            }
+            try optimizer.step()
+        }
+        return parameters.flatMap { parameter in
+            parameter.values(as: Float.self) + (optimizer.state(of: parameter)?.slots["momentum_buffer"] ?? []).map(Float.init)
+        }
+    }
+
+    static let layouts: [(String, [Int])] = [
+        ("one large tensor", [300_001]),
+        ("many small tensors", Array(repeating: 37, count: 3000) + [5000, 1, 70_000]),
+    ]
+
+    @Test(arguments: layouts.map(\.0))
+    func threadCountDoesNotChangeABit(layout: String) throws {
+        let sizes = Self.layouts.first { $0.0 == layout }!.1
+        let rules = ["l1", "l2", "nesterov", "sgd"]
+        let one = try run(sizes: sizes, rules: rules, threads: 1)
+        for threads in [2, 3, 8] {
+            let other = try run(sizes: sizes, rules: rules, threads: threads)
+            #expect(one.map(\.bitPattern) == other.map(\.bitPattern), "\(threads) threads")
+        }
+    }
+
+    @Test func reductionChainIsThreadIndependentToo() throws {
+        let sizes = [200_003, 50, 40_000]
+        let rules = ["l2", "momentum", "sgd", "max_norm"]
+        let one = try run(sizes: sizes, rules: rules, threads: 1)
+        let four = try run(sizes: sizes, rules: rules, threads: 4)
+        #expect(one.map(\.bitPattern) == four.map(\.bitPattern))
+        // And the bound holds for the large tensor.
+        let large = one.prefix(200_003).map(Double.init)
+        #expect(abs(large.reduce(0) { $0 + $1 * $1 }.squareRoot() - 20) < 1e-3)
+    }
+
+    @Test func kernelFailureNamesTheFirstFailingParameterWhateverTheThreads() throws {
+        try registry.register(Rule(name: "fails_on_negative", summary: "refuses a negative update") { block in
+            let d = block.update(as: Float.self)
+            if (0..<block.count).contains(where: { d[$0] < 0 }) { throw RuleFailure("negative update") }
+        })
+        let parameters = (0..<6).map { Parameter("p\($0)", values: [Float](repeating: 1, count: 20_000)) }
+        let optimizer = try Optimizer(parameters, rules: ["fails_on_negative", "sgd"], defaults: ["lr": 0.1], registry: registry)
+        optimizer.threads = 2
+        for (index, parameter) in parameters.enumerated() {
+            try parameter.setGradient([Float](repeating: index >= 3 ? -1 : 1, count: 20_000))
+        }
+        #expect(throws: OptimizerError.kernelFailed(rule: "fails_on_negative", parameter: "p3", status: 1, message: "negative update")) {
+            try optimizer.step()
+        }
+    }
+}

@@ -5,6 +5,7 @@
 // Layers, one folder each:
 //   Sources/RegulaABI   the C contract (one public header, regula/regula.h)
 //   Sources/CFFI        libffi, reached only by the host's C boundary
+//   Sources/CRegulaShims  host-internal C helpers (cache prefetch)
 //   Sources/Regula      the host: loading, registry, optimizer, execution
 //   Sources/RegulaCLI   the `regula` command-line tool
 //   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time
@@ -46,7 +47,8 @@ let package = Package(
         .target(name: "RegulaABI", path: "Sources/RegulaABI"),
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi",
                        providers: [.apt(["libffi-dev"])]),
-        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI"], path: "Sources/Regula"),
+        .target(name: "CRegulaShims", path: "Sources/CRegulaShims"),
+        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula"),
         .executableTarget(
             name: "RegulaCLI",
             dependencies: ["Regula", .product(name: "ArgumentParser", package: "swift-argument-parser")],

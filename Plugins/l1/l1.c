@@ -13,11 +13,12 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 REGULA_KERNEL(l1_kernel, {
-    T *d = (T *)block->update;
-    const T *p = (const T *)block->param;
+    T *restrict d = (T *)block->update;
+    const T *restrict p = (const T *)block->param;
     const T weight_decay1 = (T)block->hyperparameters[0];
-    for (size_t i = 0; i < block->length; i++)
-        d[i] += weight_decay1 * (T)((p[i] > 0) - (p[i] < 0));
+    const size_t n = block->length;
+    for (size_t i = 0; i < n; i++)
+        d[i] += p[i] > 0 ? weight_decay1 : (p[i] < 0 ? -weight_decay1 : (T)0);
 })
 
 static const regula_rule rules[] = {

@@ -12,10 +12,11 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 REGULA_KERNEL(l2_kernel, {
-    T *d = (T *)block->update;
-    const T *p = (const T *)block->param;
+    T *restrict d = (T *)block->update;
+    const T *restrict p = (const T *)block->param;
     const T weight_decay2 = (T)block->hyperparameters[0];
-    for (size_t i = 0; i < block->length; i++)
+    const size_t n = block->length;
+    for (size_t i = 0; i < n; i++)
         d[i] += weight_decay2 * p[i];
 })
 

@@ -35,14 +35,15 @@ static const regula_state_slot heavy_ball_slots[] = {
 #define HEAVY_BALL_UPDATE_BUFFER(T, block, d, buf, momentum)                                        \
     const T momentum = (T)(block)->hyperparameters[HEAVY_BALL_MOMENTUM];                           \
     const T keep = (T)(1.0 - (block)->hyperparameters[HEAVY_BALL_DAMPENING]);                       \
-    T *d = (T *)(block)->update;                                                                    \
-    T *buf = (T *)(block)->elementwise_slots[0];                                                    \
+    T *restrict d = (T *)(block)->update;                                                           \
+    T *restrict buf = (T *)(block)->elementwise_slots[0];                                           \
+    const size_t n = (block)->length;                                                               \
     if ((block)->hyperparameters[HEAVY_BALL_MOMENTUM] == 0.0)                                       \
         return REGULA_OK;                                                                           \
     if ((block)->step == 0) {                                                                       \
-        for (size_t i = 0; i < (block)->length; i++) buf[i] = d[i];                                \
+        for (size_t i = 0; i < n; i++) buf[i] = d[i];                                               \
     } else {                                                                                        \
-        for (size_t i = 0; i < (block)->length; i++) buf[i] = momentum * buf[i] + keep * d[i];     \
+        for (size_t i = 0; i < n; i++) buf[i] = momentum * buf[i] + keep * d[i];                    \
     }
 
 #endif

@@ -6,7 +6,7 @@
 
 REGULA_KERNEL(nesterov_kernel, {
     HEAVY_BALL_UPDATE_BUFFER(T, block, d, buf, momentum)
-    for (size_t i = 0; i < block->length; i++)
+    for (size_t i = 0; i < n; i++)
         d[i] += momentum * buf[i];
 })
 

@@ -12,10 +12,11 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 REGULA_KERNEL(sgd_kernel, {
-    const T *d = (const T *)block->update;
-    T *p = (T *)block->param;
+    const T *restrict d = (const T *)block->update;
+    T *restrict p = (T *)block->param;
     const T lr = (T)block->hyperparameters[0];
-    for (size_t i = 0; i < block->length; i++)
+    const size_t n = block->length;
+    for (size_t i = 0; i < n; i++)
         p[i] -= lr * d[i];
 })
 

@@ -52,4 +52,24 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any]
         #expect((json?["params"] as? [String: Any])?.keys.sorted() == ["conv.b", "conv.w", "fc.w"])
     }
+
+    @Test func benchReportsItsMeasurementAsJSON() throws {
+        let output = try regula(["bench", "--rules", "l1,l2,nesterov,sgd", "--option", "lr=0.05", "--elements", "10000",
+                                 "--tensors", "7", "--dtype", "float64", "--steps", "3", "--threads", "2", "--json"])
+        #expect(output.status == 0, "\(output.standardError)")
+        let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any] ?? [:]
+        #expect((json["ns_per_element"] as? Double ?? 0) > 0)
+        #expect((json["gb_per_s"] as? Double ?? 0) > 0)
+        #expect(json["elements"] as? Int == 10000 && json["tensors"] as? Int == 7 && json["threads"] as? Int == 2)
+        #expect(json["dtype"] as? String == "float64")
+        #expect((json["bytes_per_element"] as? NSNumber)?.doubleValue == Double(8 * (3 + 2)))
+        #expect((json["options"] as? [String: Double])?["lr"] == 0.05)
+    }
+
+    @Test func benchRefusesAnOptionTheChainDoesNotTake() throws {
+        let output = try regula(["bench", "--rules", "sgd", "--option", "momentum=0.9", "--elements", "100", "--steps", "1"])
+        #expect(output.status != 0)
+        #expect(output.standardError.contains("unknown hyperparameter \"momentum\""))
+        #expect(output.standardOutput.isEmpty)
+    }
 }

@@ -27,6 +27,8 @@ struct CompiledChain: @unchecked Sendable {
     /// Whether `d` must persist across stages, i.e. the chain has a reduction.
     let isStaged: Bool
     let totalReductions: Int
+    /// Elementwise slots of all rules together.
+    let totalSlots: Int
 
     var rules: [Rule] { chain.rules }
     var slotKeys: [[String]] { chain.slotKeys }
@@ -49,5 +51,6 @@ struct CompiledChain: @unchecked Sendable {
         stages = chain.stages.map { $0[0]..<($0[$0.count - 1] + 1) }
         isStaged = reductions > 0
         totalReductions = reductions
+        totalSlots = slots
     }
 }

@@ -1,3 +1,4 @@
+import CRegulaShims
 import RegulaABI
 
 /// What one thread of the executor owns: scratch for the update `d`, a message buffer, and the block it
@@ -5,6 +6,10 @@ import RegulaABI
 final class ExecutorLane: @unchecked Sendable {
     private let chain: CompiledChain
     private let messages = MessageBuffer()
+    /// The chain's links and the message buffer as plain addresses, read on every block without reference
+    /// counting.
+    private let links: UnsafeMutablePointer<CompiledChain.Link>
+    private let message: UnsafeMutablePointer<regula_message>
     /// `d` for one block (single-stage chains).
     private let update: UnsafeMutableRawPointer
     /// Room for one rule's elementwise slot pointers for the current block.
@@ -14,6 +19,9 @@ final class ExecutorLane: @unchecked Sendable {
 
     init(chain: CompiledChain) {
         self.chain = chain
+        links = .allocate(capacity: max(chain.links.count, 1))
+        links.initialize(from: chain.links, count: chain.links.count)
+        message = messages.message
         update = .allocate(byteCount: ChainExecutor.blockLength * MemoryLayout<Double>.stride, alignment: 64)
         let most = max(chain.links.map(\.slotCount).max() ?? 0, 1)
         slotPointers = .allocate(capacity: most)
@@ -23,6 +31,8 @@ final class ExecutorLane: @unchecked Sendable {
     }
 
     deinit {
+        links.deinitialize(count: chain.links.count)
+        links.deallocate()
         update.deallocate()
         slotPointers.deallocate()
         partials.deallocate()
@@ -42,7 +52,15 @@ final class ExecutorLane: @unchecked Sendable {
             d = stagedUpdate + offset
         } else {
             d = update
-            d.copyMemory(from: item.gradient + offset, byteCount: length * item.elementSize)
+            if item.count > ChainExecutor.blockLength {
+                // A long tensor streams: the hardware prefetchers already run ahead of every array.
+                d.copyMemory(from: item.gradient + offset, byteCount: length * item.elementSize)
+            } else {
+                // A small tensor is a jump to new memory: fetch all of its arrays at once.
+                regula_begin_block(d, item.gradient + offset, length * item.elementSize, item.param + offset,
+                               UnsafePointer(item.slots).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 1) { $0 },
+                                   chain.totalSlots, offset)
+            }
         }
         var block = regula_block(
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,
@@ -50,9 +68,9 @@ final class ExecutorLane: @unchecked Sendable {
             grad: item.gradient + offset, hyperparameters: nil, elementwise_slots: nil, scalar_slots: nil,
             rule_data: nil, reductions: nil)
         for index in rules {
-            let link = chain.links[index]
+            let link = links[index]
             prepare(&block, item, link, offset: offset, reductions: reductions)
-            let status = withUnsafePointer(to: block) { link.kernel($0, messages.message) }
+            let status = withUnsafePointer(to: block) { link.kernel($0, message) }
             if status != RegulaABISymbols.ok {
                 return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
                                     words: messages.text(or: "the kernel failed with status \(status) and no message"))
@@ -63,7 +81,7 @@ final class ExecutorLane: @unchecked Sendable {
 
     /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).
     func reduce(_ item: WorkItem, block blockIndex: Int, rule index: Int, stagedUpdate: UnsafeMutableRawPointer) -> BlockFailure? {
-        let link = chain.links[index]
+        let link = links[index]
         guard let reduce = link.reduce else { return nil }
         for (slot, reduction) in chain.rules[index].reductions.enumerated() { partials[slot] = reduction.combine.identity }
         let start = blockIndex * ChainExecutor.blockLength
@@ -75,7 +93,7 @@ final class ExecutorLane: @unchecked Sendable {
             grad: item.gradient + offset, hyperparameters: nil, elementwise_slots: nil, scalar_slots: nil,
             rule_data: nil, reductions: nil)
         prepare(&block, item, link, offset: offset, reductions: nil)
-        let status = withUnsafePointer(to: block) { reduce($0, partials, messages.message) }
+        let status = withUnsafePointer(to: block) { reduce($0, partials, message) }
         guard status != RegulaABISymbols.ok else { return nil }
         return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
                             words: "reduce: " + messages.text(or: "failed with status \(status) and no message"))
@@ -90,6 +108,6 @@ final class ExecutorLane: @unchecked Sendable {
         block.scalar_slots = item.scalars + link.scalarOffset
         block.rule_data = link.ruleData
         block.reductions = link.reductionCount > 0 ? reductions.map { $0 + link.reductionOffset } : nil
-        messages.clear()
+        message.pointee.text[0] = 0
     }
 }

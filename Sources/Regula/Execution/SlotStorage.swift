@@ -3,8 +3,17 @@
 /// Created when the parameter takes its first step, with each slot at its declared initial value. The
 /// pointers are laid out flat, rule after rule, as ``CompiledChain`` indexes them.
 final class SlotStorage: @unchecked Sendable {
+    /// Steps this parameter has taken, at a fixed address the step plan reads and advances.
+    let stepCell: UnsafeMutablePointer<UInt64> = {
+        let cell = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        cell.initialize(to: 0)
+        return cell
+    }()
     /// Steps this parameter has taken.
-    var step: UInt64 = 0
+    var step: UInt64 {
+        get { stepCell.pointee }
+        set { stepCell.pointee = newValue }
+    }
     /// Every rule's elementwise slots in chain order (each `count` elements of the parameter's dtype).
     let elementwise: UnsafeMutablePointer<UnsafeMutableRawPointer>
     /// Every rule's scalar slots in chain order, one `Double` each.
@@ -37,6 +46,7 @@ final class SlotStorage: @unchecked Sendable {
         for index in 0..<elementwiseCount { elementwise[index].deallocate() }
         elementwise.deallocate()
         scalars.deallocate()
+        stepCell.deallocate()
     }
 
     /// Every slot's values as `Double` (exact for float32), keyed as the chain reports them.

@@ -37,6 +37,8 @@ public class Optimizer {
     private var resolved: [ResolvedOptions] = []
     /// The parameters' identities per group when membership and element types were last checked.
     private var checkedMembership: [[ObjectIdentifier]] = []
+    /// The parameters flattened for stepping; rebuilt with the membership.
+    private var plan = StepPlan()
 
     /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
     ///
@@ -98,27 +100,27 @@ public class Optimizer {
     public func step() throws(OptimizerError) {
         try validate()
         var items: [WorkItem] = []
-        var stepped: [(Parameter, SlotStorage)] = []
-        for (group, options) in zip(groups, resolved) {
-            for parameter in group.parameters {
-                guard let gradient = parameter.gradientStorage else { continue }
-                let state = states[ObjectIdentifier(parameter)] ?? {
-                    let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
-                    states[ObjectIdentifier(parameter)] = created
-                    return created
-                }()
-                items.append(WorkItem(
-                    param: parameter.storage, gradient: gradient, count: parameter.count, dtype: parameter.dtype.abiBit,
-                    elementSize: parameter.dtype.size, step: state.step, slots: state.elementwise, scalars: state.scalars,
-                    hyperparameters: options.values, index: items.count))
-                stepped.append((parameter, state))
+        items.reserveCapacity(plan.entries.count)
+        let values = resolved.map(\.values)
+        for index in plan.entries.indices {
+            guard let gradient = plan.entries[index].gradient.pointee else { continue }
+            if plan.entries[index].state == nil {
+                let parameter = plan.parameters[index]
+                let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
+                states[ObjectIdentifier(parameter)] = created
+                plan.attach(created, at: index)
             }
+            let entry = plan.entries[index], state = entry.state!
+            items.append(WorkItem(
+                param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
+                elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
+                hyperparameters: values[entry.group], index: index))
         }
         if let failure = executor.step(items) {
-            throw .kernelFailed(rule: chain.rules[failure.rule].name, parameter: stepped[failure.item].0.name,
+            throw .kernelFailed(rule: chain.rules[failure.rule].name, parameter: plan.parameters[failure.item].name,
                                 status: failure.status, message: failure.words)
         }
-        for (_, state) in stepped { state.step += 1 }
+        for item in items { plan.entries[item.index].state!.step.pointee += 1 }
     }
 
     /// A copy of `parameter`'s state, or nil before its first step.
@@ -132,6 +134,7 @@ public class Optimizer {
         if membership != checkedMembership {
             try checkMembership()
             checkedMembership = membership
+            plan = StepPlan(groups: groups, states: states)
         }
         var fresh: [ResolvedOptions] = []
         for (index, group) in groups.enumerated() {

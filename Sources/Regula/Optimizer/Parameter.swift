@@ -16,8 +16,18 @@ public final class Parameter: @unchecked Sendable {
     /// Start of the values.
     let storage: UnsafeMutableRawPointer
     private let ownsStorage: Bool
+    /// Where the start of the gradient is kept (nil when the parameter has none this step): a fixed address,
+    /// so the optimizer's step plan reads it without touching this object.
+    let gradientCell: UnsafeMutablePointer<UnsafeRawPointer?> = {
+        let cell = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: 1)
+        cell.initialize(to: nil)
+        return cell
+    }()
     /// Start of the gradient, or nil when the parameter has none this step.
-    private(set) var gradientStorage: UnsafeRawPointer?
+    private(set) var gradientStorage: UnsafeRawPointer? {
+        get { gradientCell.pointee }
+        set { gradientCell.pointee = newValue }
+    }
     /// Host-owned gradient memory, allocated on the first ``setGradient(_:)``.
     private var ownedGradient: UnsafeMutableRawPointer?
 
@@ -49,6 +59,7 @@ public final class Parameter: @unchecked Sendable {
     deinit {
         if ownsStorage { storage.deallocate() }
         ownedGradient?.deallocate()
+        gradientCell.deallocate()
     }
 
     /// Whether the parameter has a gradient for the next step. Without one, a step skips it and leaves its

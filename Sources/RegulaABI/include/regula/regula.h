@@ -192,6 +192,8 @@ typedef struct regula_reduction {
  * of the gradient (the user's gradient is never written) and flows from rule to rule; each rule reads and
  * may rewrite it. A rule that applies the step (like `sgd`) writes `param`. Element pointers have the
  * block's dtype (`float *` or `double *`) and `length` elements; `length` may be 0, which must be a no-op.
+ * The update, the parameter, the gradient and every slot never overlap one another, so a kernel may
+ * declare them `restrict` (the built-in rules do, and their loops vectorize).
  */
 typedef struct regula_block {
     uint32_t struct_size;              /**< sizeof(regula_block) as the host was compiled */

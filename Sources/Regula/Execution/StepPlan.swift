@@ -1,0 +1,44 @@
+/// The parameters an optimizer steps, flattened into plain addresses so that a step of many small tensors
+/// costs little more than their arithmetic: no dictionary look-ups and no reference counting per tensor.
+///
+/// Rebuilt whenever the groups' parameter lists change; a parameter's state is attached at its first step.
+struct StepPlan {
+    /// One parameter of the plan.
+    struct Entry {
+        let gradient: UnsafeMutablePointer<UnsafeRawPointer?>
+        let param: UnsafeMutableRawPointer
+        let count: Int
+        let dtype: DType
+        let group: Int
+        var state: (step: UnsafeMutablePointer<UInt64>, slots: UnsafeMutablePointer<UnsafeMutableRawPointer>,
+                    scalars: UnsafeMutablePointer<Double>)?
+    }
+
+    private(set) var entries: [Entry] = []
+    /// The parameters, in plan order (for names, and to keep them alive).
+    private(set) var parameters: [Parameter] = []
+
+    init() {}
+
+    init(groups: [ParamGroup], states: [ObjectIdentifier: SlotStorage]) {
+        for (index, group) in groups.enumerated() {
+            for parameter in group.parameters {
+                parameters.append(parameter)
+                entries.append(Entry(gradient: parameter.gradientCell, param: parameter.storage, count: parameter.count,
+                                     dtype: parameter.dtype, group: index,
+                                     state: states[ObjectIdentifier(parameter)].map(Self.addresses)))
+            }
+        }
+    }
+
+    /// Attaches `state` to entry `index`.
+    mutating func attach(_ state: SlotStorage, at index: Int) {
+        entries[index].state = Self.addresses(of: state)
+    }
+
+    private static func addresses(of state: SlotStorage) -> (step: UnsafeMutablePointer<UInt64>,
+                                                          slots: UnsafeMutablePointer<UnsafeMutableRawPointer>,
+                                                          scalars: UnsafeMutablePointer<Double>) {
+        (state.stepCell, state.elementwise, state.scalars)
+    }
+}

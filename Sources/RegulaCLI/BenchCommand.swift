@@ -1,0 +1,156 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Regula
+
+/// `regula bench`: times optimizer steps of a chain over synthetic parameters.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time optimizer steps of a rule chain over synthetic parameters.",
+        discussion: """
+            Reports the median over steps of nanoseconds per element and the memory traffic it implies: \
+            each element's parameter is read and written, its gradient read, and each elementwise state slot \
+            read and written. Build with `swift build -c release` first for meaningful numbers.
+            """)
+
+    @Option(help: "Rule names in chain order, comma-separated.")
+    var rules = "l1,l2,nesterov,sgd"
+
+    @Option(name: .customLong("option"), help: ArgumentHelp("A hyperparameter, as key=value (repeatable).", valueName: "key=value"))
+    var options: [String] = []
+
+    @Option(help: "Elements in total.")
+    var elements = 16_777_216
+
+    @Option(help: "Tensors the elements are split into, evenly.")
+    var tensors = 1
+
+    @Option(help: "Element type: float32 or float64.")
+    var dtype: String = "float32"
+
+    @Option(help: "Timed steps (after two warm-up steps).")
+    var steps = 20
+
+    @Option(help: "Threads (default: every active processor).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @OptionGroup var plugins: PluginOptions
+
+    /// Options used unless given, for the hyperparameters the chain takes.
+    static let standardOptions = ["lr": 0.01, "momentum": 0.9, "weight_decay1": 1e-4, "weight_decay2": 1e-4]
+
+    func validate() throws {
+        guard elements > 0 else { throw ValidationError("--elements must be positive") }
+        guard tensors > 0, tensors <= elements else { throw ValidationError("--tensors must be between 1 and --elements") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+        guard DType(rawValue: dtype) != nil else { throw ValidationError("--dtype is \"\(dtype)\"; allowed: float32, float64") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        for option in options where parse(option) == nil {
+            throw ValidationError("--option \"\(option)\" is not key=number")
+        }
+    }
+
+    private func parse(_ option: String) -> (String, Double)? {
+        let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let value = Double(parts[1]) else { return nil }
+        return (parts[0], value)
+    }
+
+    func run() throws {
+        let chain = rules.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let elementType = DType(rawValue: dtype)!
+        let measurement = try failingClearly { () throws -> Measurement in
+            let registry = try plugins.registry()
+            let taken = Set(try chain.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+            var chosen = Self.standardOptions.filter { taken.contains($0.key) }
+            for option in options { if let (key, value) = parse(option) { chosen[key] = value } }
+            let slots = try chain.reduce(0) { total, name in
+                total + (try registry.rule(named: name).stateSlots.filter { $0.shape == .elementwise }.count)
+            }
+            let parameters = makeParameters(elementType)
+            let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, registry: registry)
+            if let threads { optimizer.threads = threads }
+            var times: [UInt64] = []
+            for step in 0..<(steps + 2) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try optimizer.step()
+                let end = DispatchTime.now().uptimeNanoseconds
+                if step >= 2 { times.append(end - start) }
+            }
+            times.sort()
+            let median = Double(times[times.count / 2])
+            let bytes = Double(elements * elementType.size * (3 + 2 * slots))
+            return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
+                               steps: steps, threads: optimizer.threads, nsPerElement: median / Double(elements),
+                               gbPerS: bytes / median, medianStepMs: median / 1e6,
+                               minStepMs: Double(times[0]) / 1e6, bytesPerElement: bytes / Double(elements))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(measurement), as: UTF8.self))
+        } else {
+            print(measurement.table)
+        }
+    }
+
+    /// `tensors` parameters holding `elements` in total, with gradients, values in [-1, 1].
+    private func makeParameters(_ type: DType) -> [Parameter] {
+        (0..<tensors).map { index in
+            let count = elements / tensors + (index < elements % tensors ? 1 : 0)
+            let values = (0..<count).map { Double(($0 &* 2_654_435_761 &+ index) % 2001) / 1000 - 1 }
+            let gradient = values.map { $0 * 0.5 + 0.01 }
+            switch type {
+            case .float32:
+                let parameter = Parameter("t\(index)", values: values.map(Float.init))
+                try! parameter.setGradient(gradient.map(Float.init))
+                return parameter
+            case .float64:
+                let parameter = Parameter("t\(index)", values: values)
+                try! parameter.setGradient(gradient)
+                return parameter
+            }
+        }
+    }
+}
+
+/// What `regula bench` measured.
+struct Measurement: Codable {
+    let rules: [String]
+    let options: [String: Double]
+    let elements: Int
+    let tensors: Int
+    let dtype: String
+    let steps: Int
+    let threads: Int
+    let nsPerElement: Double
+    let gbPerS: Double
+    let medianStepMs: Double
+    let minStepMs: Double
+    let bytesPerElement: Double
+
+    enum CodingKeys: String, CodingKey {
+        case rules, options, elements, tensors, dtype, steps, threads
+        case nsPerElement = "ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
+        case minStepMs = "min_step_ms", bytesPerElement = "bytes_per_element"
+    }
+
+    var table: String {
+        let rows = [
+            ("chain", rules.joined(separator: " > ")),
+            ("options", options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")),
+            ("elements", "\(elements) in \(tensors) tensor\(tensors == 1 ? "" : "s"), \(dtype)"),
+            ("threads", "\(threads)"),
+            ("steps", "\(steps) timed (after 2 warm-up)"),
+            ("median step", String(format: "%.3f ms (fastest %.3f ms)", medianStepMs, minStepMs)),
+            ("ns per element", String(format: "%.3f", nsPerElement)),
+            ("memory traffic", String(format: "%.2f GB/s (%.0f bytes per element)", gbPerS, bytesPerElement)),
+        ]
+        let width = rows.map(\.0.count).max()!
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+}

@@ -5,7 +5,7 @@
 // Layers, one folder each:
 //   Sources/RegulaABI   the C contract (one public header, regula/regula.h)
 //   Sources/CFFI        libffi, reached only by the host's C boundary
-//   Sources/CRegulaShims  host-internal C helpers (cache prefetch)
+//   Sources/CRegulaShims  host-internal C helpers (cache prefetch, ELF symbol kinds)
 //   Sources/Regula      the host: loading, registry, optimizer, execution
 //   Sources/RegulaCLI   the `regula` command-line tool
 //   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time

@@ -152,6 +152,47 @@ import Testing
         #expect(ruleNames(listedIn: output.standardOutput).contains("scale_test"), "\(output.standardOutput)")
     }
 
+    @Test func entryExportedAsDataIsRefusedInsteadOfCalled() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("data_entry"), .kernel = scale }"#],
+            export: "REGULA_EXPORT const regula_plugin regula_plugin_entry = { REGULA_ABI_MAJOR, REGULA_ABI_MINOR, sizeof(regula_plugin), 1, rules };"),
+            named: "data_entry", in: folder)
+        let error = try refusal(of: bad, in: folder)
+        expectMalformed(error, naming: bad, says: ["regula_plugin_entry is data, not a function"])
+        let inspected = try regula(["inspect", bad.path])
+        #expect(inspected.status == 1)
+        #expect(inspected.standardError.contains("is data, not a function"))
+    }
+
+    @Test func booleanWithAnotherRangeIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("flag_rule"), .kernel = scale, .hyperparameter_count = 1, .hyperparameters = flag }"#],
+            declarations: """
+                static const regula_hyperparameter flag[] = {{ .struct_size = sizeof(regula_hyperparameter), .name = "on",
+                    .type = REGULA_HYPERPARAMETER_BOOLEAN, .default_value = 1, .minimum = 0, .maximum = 5 }};
+                """), named: "boolean_range", in: folder)
+        expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: ["boolean", "[0, 1]"])
+    }
+
+    @Test func unknownRuleFlagsAreRefused() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 4 }"#]),
+                                             named: "flagged", in: folder)
+        expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: ["sets flags 4", "defines none"])
+    }
+
+    @Test func missingPluginFolderIsNamedPlainly() throws {
+        let folder = try TemporaryDirectory()
+        let missing = folder.url.appendingPathComponent("nowhere").path
+        #expect(throws: PluginLoadError(path: missing, reason: .notLoadable("cannot list plugin folder: no such folder"))) {
+            try RuleRegistry().loadPlugins(inDirectory: missing)
+        }
+        let registry = try RuleRegistry.standard(environment: [PluginSearchPath.pathVariable: missing])
+        #expect(registry.loadFailures.map(\.description) == ["cannot load plugin \(missing): not a loadable shared object (cannot list plugin folder: no such folder)"])
+    }
+
     @Test func listShowsGoodAndBuiltinRulesAndReportsTheBadFile() throws {
         let folder = try TemporaryDirectory()
         let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),

@@ -27,4 +27,10 @@ static inline void regula_begin_block(void *restrict d, const void *restrict g, 
     if (line < bytes) __builtin_memcpy(to + line, from + line, bytes - line);
 }
 
+/**
+ * What the dynamic symbol at `address` is, from its ELF symbol table entry: 1 a function, 0 data, -1 not
+ * known (no symbol table entry found).
+ */
+int regula_symbol_kind(void *address);
+
 #endif

@@ -45,6 +45,9 @@ struct DescriptionReader {
         let name = String(cString: namePointer)
         let label = "rule \(quoted(name)) (rules[\(index)])"
         guard let kernel = declared.kernel else { throw malformed("\(label) has no kernel") }
+        guard declared.flags == 0 else {
+            throw malformed("\(label) sets flags \(declared.flags); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines none")
+        }
         let dtypes = DType.allCases.filter { declared.dtypes & $0.abiBit != 0 }
         let hyperparameters = try elements(
             declared.hyperparameters, count: declared.hyperparameter_count, limit: Self.maximumHyperparameters,
@@ -71,6 +74,9 @@ struct DescriptionReader {
         case UInt32(REGULA_HYPERPARAMETER_INTEGER): kind = .integer
         case UInt32(REGULA_HYPERPARAMETER_BOOLEAN): kind = .boolean
         default: throw malformed("\(label) has unknown type \(declared.type)")
+        }
+        if kind == .boolean, declared.minimum != 0 || declared.maximum != 1 {
+            throw malformed("\(label) is boolean, so its range must be [0, 1], not [\(declared.minimum), \(declared.maximum)]")
         }
         guard declared.minimum <= declared.maximum else {
             throw malformed("\(label) has minimum \(declared.minimum) above maximum \(declared.maximum)")

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CRegulaShims
 import Foundation
 import RegulaABI
 
@@ -96,6 +97,12 @@ final class SharedObject: @unchecked Sendable {
     func pluginDescription() throws(PluginLoadError) -> UnsafePointer<regula_plugin>? {
         guard let symbol = dlsym(handle, RegulaABISymbols.entry) else {
             throw PluginLoadError(path: path, reason: .missingEntrySymbol)
+        }
+        // Exporting the description itself as a data symbol is the classic mistake; calling data would crash.
+        guard regula_symbol_kind(symbol) != 0 else {
+            throw PluginLoadError(path: path, reason: .malformed(
+                "\(RegulaABISymbols.entry) is data, not a function; export a function that returns the description "
+                    + "(REGULA_EXPORT_PLUGIN does)"))
         }
         let entry = unsafeBitCast(symbol, to: regula_plugin_entry_fn.self)
         return entry()

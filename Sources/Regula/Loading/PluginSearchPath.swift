@@ -26,8 +26,18 @@ public enum PluginSearchPath {
     }
 
     /// The plugin files in `directory`, in name order; those whose name starts with `prefix` if one is given.
-    static func pluginFiles(in directory: String, prefix: String = "") throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory)
+    /// - Throws: ``PluginLoadError`` naming the folder when it cannot be read.
+    static func pluginFiles(in directory: String, prefix: String = "") throws(PluginLoadError) -> [String] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder)
+            let why = !exists ? "no such folder" : !isFolder.boolValue ? "it is not a folder" : "it cannot be read"
+            throw PluginLoadError(path: directory, reason: .notLoadable("cannot list plugin folder: \(why)"))
+        }
+        return names
             .filter { $0.hasSuffix(".so") && $0.hasPrefix(prefix) }
             .sorted()
             .map { URL(fileURLWithPath: directory).appendingPathComponent($0).path }

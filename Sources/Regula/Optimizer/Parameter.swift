@@ -92,12 +92,18 @@ public final class Parameter: @unchecked Sendable {
         gradientStorage = UnsafeRawPointer(target)
     }
 
-    /// Reads the gradient from memory the caller owns, from now on, without copying it.
+    /// Reads the gradient from memory the caller owns, from now on, without copying it. The gradient must not
+    /// overlap the parameter's values (a programming error; it traps).
     /// - Throws: ``OptimizerError/gradientLength(parameter:expected:got:)``; the old gradient stays.
     public func setGradient<T: ParameterElement>(wrapping gradient: UnsafeBufferPointer<T>) throws(OptimizerError) {
         precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
         guard gradient.count == count else {
             throw .gradientLength(parameter: name, expected: count, got: gradient.count)
+        }
+        if let start = gradient.baseAddress, count > 0 {
+            let (g, p) = (UInt(bitPattern: start), UInt(bitPattern: storage))
+            let bytes = UInt(count * dtype.size)
+            precondition(g + bytes <= p || p + bytes <= g, "the gradient of parameter \"\(name)\" overlaps its values")
         }
         gradientStorage = gradient.baseAddress.map(UnsafeRawPointer.init)
             ?? UnsafeRawPointer(ownedGradient ?? storage)

@@ -34,7 +34,7 @@ public final class RuleRegistry: @unchecked Sendable {
             do {
                 try registry.loadPlugins(inDirectory: directory, onConflict: conflict)
             } catch {
-                registry.record([PluginLoadError(path: directory, reason: .notLoadable("\(error)"))])
+                registry.record([error])
             }
         }
         return registry
@@ -92,9 +92,9 @@ public final class RuleRegistry: @unchecked Sendable {
     /// Loads every `.so` file in `directory`, in name order.
     ///
     /// - Returns: The files refused; each is also kept in ``loadFailures``. The others are loaded.
-    /// - Throws: When the directory cannot be read at all.
+    /// - Throws: ``PluginLoadError`` naming the folder when it does not exist or cannot be read.
     @discardableResult
-    public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws -> [PluginLoadError] {
+    public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [PluginLoadError] {
         var refused: [PluginLoadError] = []
         for file in try PluginSearchPath.pluginFiles(in: directory) {
             do { try loadPlugin(at: file, onConflict: conflict) } catch { refused.append(error) }

@@ -142,9 +142,10 @@ typedef uint32_t regula_slot_shape;
  * State a rule keeps between steps, declared rather than allocated. Owned by the plugin, static.
  *
  * The host allocates every slot for every parameter, fills it with `initial_value` before the
- * parameter's first step, hands the rule the part that matches each block, and saves and restores it
- * with checkpoints. A rule must keep no other state of its own between calls: everything it remembers
- * lives in its slots, so every rule can be checkpointed and resumed bit for bit.
+ * parameter's first step, hands the rule the part that matches each block, and copies it out on request
+ * (the optimizer's state API). A rule must keep no other state of its own between calls: everything it
+ * remembers lives in its slots, so any rule's state can be saved and restored bit for bit (`regula check`
+ * verifies this).
  */
 typedef struct regula_state_slot {
     uint32_t struct_size;      /**< sizeof(regula_state_slot) as the plugin was compiled */

@@ -16,3 +16,13 @@ int regula_symbol_kind(void *address)
     default: return -1;
     }
 }
+
+void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, void *p, void *const *slots,
+                        size_t slot_count, size_t slot_offset)
+{
+    for (size_t line = 0; line < bytes; line += 64) {
+        __builtin_prefetch((const char *)p + line, 1, 3);
+        for (size_t s = 0; s < slot_count; s++) __builtin_prefetch((const char *)slots[s] + slot_offset + line, 1, 3);
+    }
+    __builtin_memcpy(d, g, bytes);
+}

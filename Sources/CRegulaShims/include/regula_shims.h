@@ -8,24 +8,14 @@
 #include <stddef.h>
 
 /**
- * Starts a block: copies `bytes` of the gradient `g` into the update scratch `d`, and in the same pass asks
- * for the matching cache lines of the parameter and of every state slot. Touching all streams of a block
- * together lets their cache misses overlap, as they do in a hand-fused loop; the rules that follow then
- * find their inputs in cache. It matters for small tensors, where no hardware prefetcher has warmed up.
+ * Starts a block of a small tensor: asks for the cache lines of the parameter (`bytes` from `p`) and of every
+ * state slot (`bytes` from `slots[s] + slot_offset`), then copies `bytes` of the gradient `g` into the update
+ * scratch `d`. Touching all of a small tensor's arrays at once lets their cache misses overlap, as they do
+ * in a hand-fused loop, instead of each rule waiting for its array in turn. (A real function rather than
+ * static inline: compiled here with the C target's optimization, not by Swift's importer.)
  */
-static inline void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, void *p,
-                                      void *const *slots, size_t slot_count, size_t slot_offset)
-{
-    char *to = (char *)d;
-    const char *from = (const char *)g;
-    size_t line = 0;
-    for (; line + 64 <= bytes; line += 64) {
-        __builtin_prefetch((const char *)p + line, 1, 3);
-        for (size_t s = 0; s < slot_count; s++) __builtin_prefetch((const char *)slots[s] + slot_offset + line, 1, 3);
-        __builtin_memcpy(to + line, from + line, 64);
-    }
-    if (line < bytes) __builtin_memcpy(to + line, from + line, bytes - line);
-}
+void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, void *p, void *const *slots,
+                        size_t slot_count, size_t slot_offset);
 
 /**
  * What the dynamic symbol at `address` is, from its ELF symbol table entry: 1 a function, 0 data, -1 not

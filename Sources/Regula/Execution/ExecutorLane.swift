@@ -58,7 +58,7 @@ final class ExecutorLane: @unchecked Sendable {
             } else {
                 // A small tensor is a jump to new memory: fetch all of its arrays at once.
                 regula_begin_block(d, item.gradient + offset, length * item.elementSize, item.param + offset,
-                               UnsafePointer(item.slots).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 1) { $0 },
+                                   UnsafePointer(item.slots).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 1) { $0 },
                                    chain.totalSlots, offset)
             }
         }

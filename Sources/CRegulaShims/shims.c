@@ -2,6 +2,10 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <emmintrin.h>
 
 #include "regula_shims.h"
 
@@ -25,4 +29,39 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
         for (size_t s = 0; s < slot_count; s++) __builtin_prefetch((const char *)slots[s] + slot_offset + line, 1, 3);
     }
     __builtin_memcpy(d, g, bytes);
+}
+
+int regula_all_finite(const void *data, size_t count, unsigned dtype)
+{
+    /* x - x is 0 for finite x and NaN for NaN or infinity; summing keeps the loop branch-free. */
+    if (dtype == 1) {
+        const float *x = data;
+        float sum = 0;
+        for (size_t i = 0; i < count; i++) sum += x[i] - x[i];
+        return sum == 0;
+    }
+    const double *x = data;
+    double sum = 0;
+    for (size_t i = 0; i < count; i++) sum += x[i] - x[i];
+    return sum == 0;
+}
+
+void regula_copy_streaming(void *restrict to, const void *restrict from, size_t bytes)
+{
+    char *d = to;
+    const char *s = from;
+    if ((((uintptr_t)d | (uintptr_t)s) & 15) != 0) {
+        memcpy(d, s, bytes);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 64 <= bytes; i += 64) {
+        __m128i a = _mm_load_si128((const __m128i *)(s + i)), b = _mm_load_si128((const __m128i *)(s + i + 16));
+        __m128i c = _mm_load_si128((const __m128i *)(s + i + 32)), e = _mm_load_si128((const __m128i *)(s + i + 48));
+        _mm_stream_si128((__m128i *)(d + i), a);
+        _mm_stream_si128((__m128i *)(d + i + 16), b);
+        _mm_stream_si128((__m128i *)(d + i + 32), c);
+        _mm_stream_si128((__m128i *)(d + i + 48), e);
+    }
+    if (i < bytes) memcpy(d + i, s + i, bytes - i);
 }

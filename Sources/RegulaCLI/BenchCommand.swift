@@ -38,6 +38,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(name: .customLong("no-atomic"), help: "Turn off atomic steps (no journal; a failing rule may leave a step half done).")
+    var notAtomic = false
+
     @OptionGroup var plugins: PluginOptions
 
     /// Options used unless given, for the hyperparameters the chain takes.
@@ -74,6 +77,7 @@ struct BenchCommand: ParsableCommand {
             let parameters = makeParameters(elementType)
             let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, registry: registry)
             if let threads { optimizer.threads = threads }
+            optimizer.atomicSteps = !notAtomic
             var times: [UInt64] = []
             for step in 0..<(steps + 2) {
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -85,7 +89,7 @@ struct BenchCommand: ParsableCommand {
             let median = Double(times[times.count / 2])
             let bytes = Double(elements * elementType.size * (3 + 2 * slots))
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
-                               steps: steps, threads: optimizer.threads, nsPerElement: median / Double(elements),
+                               steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps, nsPerElement: median / Double(elements),
                                gbPerS: bytes / median, medianStepMs: median / 1e6,
                                minStepMs: Double(times[0]) / 1e6, bytesPerElement: bytes / Double(elements))
         }
@@ -127,6 +131,7 @@ struct Measurement: Codable {
     let dtype: String
     let steps: Int
     let threads: Int
+    let atomic: Bool
     let nsPerElement: Double
     let gbPerS: Double
     let medianStepMs: Double
@@ -134,7 +139,7 @@ struct Measurement: Codable {
     let bytesPerElement: Double
 
     enum CodingKeys: String, CodingKey {
-        case rules, options, elements, tensors, dtype, steps, threads
+        case rules, options, elements, tensors, dtype, steps, threads, atomic
         case nsPerElement = "ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
         case minStepMs = "min_step_ms", bytesPerElement = "bytes_per_element"
     }
@@ -145,6 +150,7 @@ struct Measurement: Codable {
             ("options", options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")),
             ("elements", "\(elements) in \(tensors) tensor\(tensors == 1 ? "" : "s"), \(dtype)"),
             ("threads", "\(threads)"),
+            ("atomic steps", atomic ? "yes (journal)" : "no"),
             ("steps", "\(steps) timed (after 2 warm-up)"),
             ("median step", String(format: "%.3f ms (fastest %.3f ms)", medianStepMs, minStepMs)),
             ("ns per element", String(format: "%.3f", nsPerElement)),

@@ -23,4 +23,14 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
  */
 int regula_symbol_kind(void *address);
 
+/** 1 when all `count` elements at `data` (float32 for dtype 1, float64 for dtype 2) are finite, else 0. */
+int regula_all_finite(const void *data, size_t count, unsigned dtype);
+
+/**
+ * Copies `bytes` from `from` to `to` with non-temporal stores where both are 16-byte aligned: the copy is a
+ * journal read back only if a step fails, so it should not push the step's own data out of the cache, nor
+ * cost a read of the destination before it is written.
+ */
+void regula_copy_streaming(void *restrict to, const void *restrict from, size_t bytes);
+
 #endif

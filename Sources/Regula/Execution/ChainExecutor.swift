@@ -1,3 +1,4 @@
+import CRegulaShims
 import Dispatch
 
 /// Runs a chain of rules over the parameters of a step, block by block, on several threads.
@@ -26,19 +27,44 @@ final class ChainExecutor {
     /// The whole parameter's `d`, for staged chains.
     private var stagedUpdate: UnsafeMutableRawPointer?
     private var stagedCapacity = 0
+    /// Where the values from before the step are kept until it succeeds.
+    private var journalMemory: UnsafeMutableRawPointer?
+    private var journalCapacity = 0
 
     init(chain: CompiledChain, threads: Int) {
         self.chain = chain
         self.threads = max(1, threads)
     }
 
-    deinit { stagedUpdate?.deallocate() }
+    deinit {
+        stagedUpdate?.deallocate()
+        journalMemory?.deallocate()
+    }
 
-    /// Steps every item; returns the failure that comes first in item, block and rule order, if any.
-    func step(_ items: [WorkItem]) -> BlockFailure? {
+    /// Steps every item. With `atomic`, all or nothing: every block is saved to its item's journal before
+    /// the chain touches it, and if any block fails, every saved block is put back before this returns.
+    /// - Parameter checksFinite: Also fail on a gradient, parameter or state value that is not finite.
+    /// - Returns: The failure that comes first in item, block and rule order, if any.
+    func step(_ items: [WorkItem], atomic: Bool, checksFinite: Bool) -> BlockFailure? {
         guard !items.isEmpty else { return nil }
         while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
-        return chain.isStaged ? stepStaged(items) : stepFused(items)
+        for lane in lanes {
+            lane.checksFinite = checksFinite
+            lane.journals = atomic
+        }
+        let failure = chain.isStaged ? stepStaged(items, checksFinite: checksFinite) : stepFused(items)
+        for lane in lanes { if failure == nil { lane.commit() } else { lane.undo() } }
+        return failure
+    }
+
+    /// Memory for the journals of a step needing `bytes` in all, kept between steps.
+    func journal(bytes: Int) -> UnsafeMutableRawPointer {
+        if journalMemory == nil || bytes > journalCapacity {
+            journalMemory?.deallocate()
+            journalCapacity = max(bytes, 64)
+            journalMemory = .allocate(byteCount: journalCapacity, alignment: 64)
+        }
+        return journalMemory!
     }
 
     // MARK: - One pass, all rules per block
@@ -92,7 +118,7 @@ final class ChainExecutor {
 
     // MARK: - Stages, for chains with reductions
 
-    private func stepStaged(_ items: [WorkItem]) -> BlockFailure? {
+    private func stepStaged(_ items: [WorkItem], checksFinite: Bool) -> BlockFailure? {
         let reductions = UnsafeMutablePointer<Double>.allocate(capacity: max(chain.totalReductions, 1))
         defer { reductions.deallocate() }
         for item in items {
@@ -104,6 +130,11 @@ final class ChainExecutor {
             }
             let d = stagedUpdate!
             d.copyMemory(from: item.gradient, byteCount: bytes)
+            if lanes[0].journals { for block in 0..<item.blockCount { lanes[0].save(item, block: block) } }
+            if checksFinite, regula_all_finite(d, item.count, item.dtype) == 0 {
+                return BlockFailure(item: item.index, block: 0, rule: 0, status: 0,
+                                    words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
+            }
             for stage in chain.stages {
                 let first = stage.lowerBound
                 if chain.links[first].reductionCount > 0,
@@ -115,6 +146,11 @@ final class ChainExecutor {
                     lane.run(item, block: block, rules: stage, stagedUpdate: update.value, reductions: reduced.value)
                 }) {
                     return failure
+                }
+            }
+            if checksFinite {
+                for block in 0..<item.blockCount {
+                    if let failure = lanes[0].nonFiniteResult(item, block: block) { return failure }
                 }
             }
         }

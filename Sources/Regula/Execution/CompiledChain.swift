@@ -29,6 +29,8 @@ struct CompiledChain: @unchecked Sendable {
     let totalReductions: Int
     /// Elementwise slots of all rules together.
     let totalSlots: Int
+    /// Scalar slots of all rules together.
+    let totalScalars: Int
 
     var rules: [Rule] { chain.rules }
     var slotKeys: [[String]] { chain.slotKeys }
@@ -52,5 +54,6 @@ struct CompiledChain: @unchecked Sendable {
         isStaged = reductions > 0
         totalReductions = reductions
         totalSlots = slots
+        totalScalars = scalars
     }
 }

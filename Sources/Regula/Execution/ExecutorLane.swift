@@ -16,6 +16,12 @@ final class ExecutorLane: @unchecked Sendable {
     private let slotPointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Partials of a reduction for the current block.
     let partials: UnsafeMutablePointer<Double>
+    /// The blocks this lane saved to the journal during the current step, to undo them if the step fails.
+    private(set) var journaled: [(item: WorkItem, block: Int)] = []
+    /// Whether to refuse gradients and results that are not finite.
+    var checksFinite = false
+    /// Whether to save blocks to the journal before changing them.
+    var journals = true
 
     init(chain: CompiledChain) {
         self.chain = chain
@@ -62,6 +68,13 @@ final class ExecutorLane: @unchecked Sendable {
                                    chain.totalSlots, offset)
             }
         }
+        if stagedUpdate == nil {
+            if journals { save(item, block: blockIndex) }
+            if checksFinite, regula_all_finite(d, length, item.dtype) == 0 {
+                return BlockFailure(item: item.index, block: blockIndex, rule: 0, status: 0,
+                                    words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
+            }
+        }
         var block = regula_block(
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,
             parameter_length: item.count, step: item.step, update: d, param: item.param + offset,
@@ -76,7 +89,55 @@ final class ExecutorLane: @unchecked Sendable {
                                     words: messages.text(or: "the kernel failed with status \(status) and no message"))
             }
         }
+        if checksFinite && stagedUpdate == nil, let failure = nonFiniteResult(item, block: blockIndex) { return failure }
         return nil
+    }
+
+    /// Copies block `blockIndex` of the parameter and of every slot into the item's journal.
+    @inline(__always)
+    func save(_ item: WorkItem, block blockIndex: Int) {
+        let (offset, bytes, stride) = extent(item, block: blockIndex)
+        regula_copy_streaming(item.journal + offset, item.param + offset, bytes)
+        for slot in 0..<chain.totalSlots {
+            regula_copy_streaming(item.journal + stride * (1 + slot) + offset, item.slots[slot] + offset, bytes)
+        }
+        journaled.append((item, blockIndex))
+    }
+
+    /// Puts back every block this lane saved during the step.
+    func undo() {
+        for (item, blockIndex) in journaled {
+            let (offset, bytes, stride) = extent(item, block: blockIndex)
+            (item.param + offset).copyMemory(from: item.journal + offset, byteCount: bytes)
+            for slot in 0..<chain.totalSlots {
+                (item.slots[slot] + offset).copyMemory(from: item.journal + stride * (1 + slot) + offset, byteCount: bytes)
+            }
+        }
+        journaled.removeAll(keepingCapacity: true)
+    }
+
+    /// Forgets the saved blocks: the step succeeded.
+    func commit() { journaled.removeAll(keepingCapacity: true) }
+
+    /// A failure if block `blockIndex` of the parameter or a slot now holds a NaN or an infinity.
+    func nonFiniteResult(_ item: WorkItem, block blockIndex: Int) -> BlockFailure? {
+        let (offset, _, _) = extent(item, block: blockIndex)
+        let length = min(ChainExecutor.blockLength, item.count - blockIndex * ChainExecutor.blockLength)
+        var finite = regula_all_finite(item.param + offset, length, item.dtype) != 0
+        for slot in 0..<chain.totalSlots where finite {
+            finite = regula_all_finite(item.slots[slot] + offset, length, item.dtype) != 0
+        }
+        return finite ? nil : BlockFailure(item: item.index, block: blockIndex, rule: chain.links.count - 1, status: 0,
+                                           words: "the step would leave a NaN or an infinity in the parameter or its state",
+                                           kind: .nonFiniteResult)
+    }
+
+    /// Byte offset and size of a block, and the size of one whole array of the item.
+    @inline(__always)
+    private func extent(_ item: WorkItem, block blockIndex: Int) -> (offset: Int, bytes: Int, stride: Int) {
+        let start = blockIndex * ChainExecutor.blockLength
+        let length = min(ChainExecutor.blockLength, item.count - start)
+        return (start * item.elementSize, max(length, 0) * item.elementSize, item.count * item.elementSize)
     }
 
     /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).

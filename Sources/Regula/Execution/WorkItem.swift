@@ -12,20 +12,37 @@ struct WorkItem: @unchecked Sendable {
     let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let scalars: UnsafeMutablePointer<Double>
     let hyperparameters: UnsafeMutablePointer<Double>
+    /// Where this step keeps the parameter's and its slots' values from before the step, one array after
+    /// the other, so a failed step can be undone.
+    let journal: UnsafeMutableRawPointer
     /// The parameter's position in the step's list, to name it in an error.
     let index: Int
+
+    /// Bytes of journal the item needs: its values and every elementwise slot.
+    static func journalBytes(count: Int, elementSize: Int, slots: Int) -> Int { count * elementSize * (1 + slots) }
 
     /// Blocks of ``ChainExecutor/blockLength`` elements the parameter spans (at least one).
     var blockCount: Int { max(1, (count + ChainExecutor.blockLength - 1) / ChainExecutor.blockLength) }
 }
 
-/// Where a step failed: the work item, the block and the rule, with the rule's words.
+/// Where a step failed: the work item, the block and the rule, with what went wrong.
 struct BlockFailure: Sendable, Comparable {
+    /// What went wrong.
+    enum Kind: Sendable {
+        /// The rule's kernel or reduce returned an error.
+        case kernel
+        /// The gradient has a NaN or an infinity (checked only when asked).
+        case nonFiniteGradient
+        /// The step would leave a NaN or an infinity in the parameter or its state (checked only when asked).
+        case nonFiniteResult
+    }
+
     let item: Int
     let block: Int
     let rule: Int
     let status: Int32
     let words: String
+    var kind: Kind = .kernel
 
     static func < (a: BlockFailure, b: BlockFailure) -> Bool { (a.item, a.block, a.rule) < (b.item, b.block, b.rule) }
 }

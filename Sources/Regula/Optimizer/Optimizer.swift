@@ -30,6 +30,16 @@ public class Optimizer {
         set { executor.threads = max(1, newValue) }
     }
 
+    /// What a step does when a gradient, or the result, has a NaN or an infinity.
+    public var nonFiniteSteps: NonFiniteSteps = .proceed
+    /// Whether a step that fails changes nothing (the default). Each step then first copies the values and
+    /// state it is about to change into a journal, which costs memory the size of the parameters and state,
+    /// and memory traffic (see Docs/BENCHMARKS.md). Set it to false only where a failing rule may leave a
+    /// step half done; skipping non-finite steps always keeps steps atomic.
+    public var atomicSteps = true
+    /// Steps skipped because of non-finite values (see ``nonFiniteSteps``).
+    public private(set) var skippedSteps = 0
+
     private let chain: Chain
     private let compiled: CompiledChain
     private let executor: ChainExecutor
@@ -94,33 +104,65 @@ public class Optimizer {
     /// Takes one step: every parameter that has a gradient is updated by the chain; the others, and their
     /// state, are left as they are.
     ///
-    /// All groups' options are validated before any parameter is touched, so a refused step changes
-    /// nothing.
-    /// - Throws: ``OptimizerError``.
-    public func step() throws(OptimizerError) {
+    /// A step is all or nothing. All groups' options are validated before any parameter is touched, and if a
+    /// rule fails (or, with ``nonFiniteSteps`` set to `.skip`, a gradient or the result is not finite), every
+    /// parameter and every piece of state is put back exactly as it was before the step.
+    /// - Returns: `.applied`, or `.skipped` with the reason when a non-finite step was skipped.
+    /// - Throws: ``OptimizerError``; nothing has changed then.
+    @discardableResult
+    public func step() throws(OptimizerError) -> StepOutcome {
         try validate()
         var items: [WorkItem] = []
         items.reserveCapacity(plan.entries.count)
         let values = resolved.map(\.values)
-        for index in plan.entries.indices {
-            guard let gradient = plan.entries[index].gradient.pointee else { continue }
+        var journalBytes = 0
+        for index in plan.entries.indices where plan.entries[index].gradient.pointee != nil {
             if plan.entries[index].state == nil {
                 let parameter = plan.parameters[index]
                 let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
                 states[ObjectIdentifier(parameter)] = created
                 plan.attach(created, at: index)
             }
+            let entry = plan.entries[index]
+            journalBytes += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
+        }
+        let atomic = atomicSteps || nonFiniteSteps == .skip
+        let journal = executor.journal(bytes: atomic ? journalBytes : 0)
+        var journalOffset = 0
+        var savedScalars: [Double] = []
+        for index in plan.entries.indices {
+            guard let gradient = plan.entries[index].gradient.pointee else { continue }
             let entry = plan.entries[index], state = entry.state!
+            savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: compiled.totalScalars))
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
                 elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
-                hyperparameters: values[entry.group], index: index))
+                hyperparameters: values[entry.group], journal: journal + journalOffset, index: index))
+            if atomic {
+                journalOffset += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
+            }
         }
-        if let failure = executor.step(items) {
-            throw .kernelFailed(rule: chain.rules[failure.rule].name, parameter: plan.parameters[failure.item].name,
-                                status: failure.status, message: failure.words)
+        guard let failure = executor.step(items, atomic: atomic, checksFinite: nonFiniteSteps == .skip) else {
+            for item in items { plan.entries[item.index].state!.step.pointee += 1 }
+            return .applied
         }
-        for item in items { plan.entries[item.index].state!.step.pointee += 1 }
+        // With atomic steps everything the executor touched is already back; put back the scalar slots too.
+        for (position, item) in items.enumerated() where atomic {
+            let saved = savedScalars[(position * compiled.totalScalars)...].prefix(compiled.totalScalars)
+            item.scalars.update(from: Array(saved), count: compiled.totalScalars)
+        }
+        let name = plan.parameters[failure.item].name
+        switch failure.kind {
+        case .kernel:
+            throw .kernelFailed(rule: chain.rules[failure.rule].name, parameter: name, status: failure.status,
+                                message: failure.words)
+        case .nonFiniteGradient:
+            skippedSteps += 1
+            return .skipped(reason: "the gradient of parameter \(quoted(name)) has a NaN or an infinity")
+        case .nonFiniteResult:
+            skippedSteps += 1
+            return .skipped(reason: "the update would leave a NaN or an infinity in parameter \(quoted(name)) or its state")
+        }
     }
 
     /// A copy of `parameter`'s state, or nil before its first step.
@@ -180,4 +222,21 @@ extension RuleRegistry {
             return registry
         }
     }
+}
+
+/// What a step does when a gradient, or the parameters and state it would produce, are not finite.
+public enum NonFiniteSteps: Sendable {
+    /// Take the step anyway (the default; no check costs anything).
+    case proceed
+    /// Check every gradient and every result, and skip the whole step, changing nothing, if any is NaN or
+    /// infinite. The skip is counted in ``Optimizer/skippedSteps`` and reported by ``Optimizer/step()``.
+    case skip
+}
+
+/// What ``Optimizer/step()`` did.
+public enum StepOutcome: Sendable, Equatable {
+    /// The step was applied to every parameter with a gradient.
+    case applied
+    /// Nothing changed, for this reason (a non-finite gradient or result, with ``NonFiniteSteps/skip``).
+    case skipped(reason: String)
 }

@@ -1,0 +1,109 @@
+import Foundation
+import Regula
+import RegulaTestSupport
+import Testing
+
+/// A step is all or nothing: a failing rule, or a skipped non-finite step, leaves every parameter and every
+/// piece of state bit-identical to before.
+@Suite struct GuardedStepTests {
+    let registry: RuleRegistry
+
+    init() throws {
+        registry = try RuleRegistry.standard(environment: [:])
+        try registry.loadPlugin(at: TestPaths.binDirectory.appendingPathComponent("libRegulaExampleMaxNorm.so").path)
+        // Fails on any block whose update holds a value above 100; keeps a scalar count of blocks it saw.
+        try registry.register(Rule(name: "fails_above_100", summary: "refuses large updates",
+                                   stateSlots: [StateSlot("blocks_seen", shape: .scalar)]) { block in
+            block.scalarSlots[0] += 1
+            switch block.dtype {
+            case .float32: if block.update(as: Float.self).contains(where: { $0 > 100 }) { throw RuleFailure("update above 100") }
+            case .float64: if block.update(as: Double.self).contains(where: { $0 > 100 }) { throw RuleFailure("update above 100") }
+            }
+        })
+    }
+
+    /// Every parameter's bits and every state slot's bits.
+    func snapshot(_ parameters: [Parameter], _ optimizer: Optimizer) -> [[UInt64]] {
+        parameters.map { parameter in
+            let state = optimizer.state(of: parameter)
+            return parameter.values(as: Float.self).map { UInt64($0.bitPattern) }
+                + (state?.slots.keys.sorted().flatMap { state!.slots[$0]!.map(\.bitPattern) } ?? [])
+                + [UInt64(state?.step ?? -1)]
+        }
+    }
+
+    /// Whether every bit is as in `before` (a Bool, so a failure does not print every value).
+    func unchanged(_ parameters: [Parameter], _ optimizer: Optimizer, since before: [[UInt64]]) -> Bool {
+        snapshot(parameters, optimizer) == before
+    }
+
+    func model(_ rules: [String], options: [String: Double], threads: Int) throws -> ([Parameter], Optimizer) {
+        let parameters = [50_000, 10, 7000, 30_000].enumerated().map { index, count in
+            Parameter("p\(index)", values: (0..<count).map { Float(($0 * 7 + index) % 23) / 11 - 1 })
+        }
+        let optimizer = try Optimizer(parameters, rules: rules, defaults: options, registry: registry)
+        optimizer.threads = threads
+        for parameter in parameters {
+            try parameter.setGradient((0..<parameter.count).map { Float($0 % 5) / 4 })
+        }
+        try optimizer.step()
+        try optimizer.step()
+        return (parameters, optimizer)
+    }
+
+    @Test(arguments: [1, 2])
+    func failingRuleLeavesEverythingAsItWas(threads: Int) throws {
+        let (parameters, optimizer) = try model(["l1", "momentum", "fails_above_100", "sgd"],
+                                                options: ["lr": 0.1, "momentum": 0.9, "weight_decay1": 0.01], threads: threads)
+        let before = snapshot(parameters, optimizer)
+        // A gradient that only the third parameter's last blocks make too large.
+        try parameters[2].setGradient((0..<7000).map { $0 > 6000 ? Float(1000) : 0.5 })
+        #expect(throws: OptimizerError.kernelFailed(rule: "fails_above_100", parameter: "p2", status: 1, message: "update above 100")) {
+            try optimizer.step()
+        }
+        #expect(unchanged(parameters, optimizer, since: before), "the step changed a parameter or its state")
+    }
+
+    @Test func failingReductionChainLeavesEverythingAsItWas() throws {
+        let (parameters, optimizer) = try model(["momentum", "fails_above_100", "sgd", "max_norm"],
+                                                options: ["lr": 0.1, "momentum": 0.9, "max_norm": 5], threads: 2)
+        let before = snapshot(parameters, optimizer)
+        try parameters[3].setGradient((0..<30_000).map { $0 == 29_999 ? Float(1000) : 0.5 })
+        #expect(throws: OptimizerError.self) { try optimizer.step() }
+        #expect(unchanged(parameters, optimizer, since: before), "the step changed a parameter or its state")
+    }
+
+    @Test func nonFiniteGradientSkipsTheWholeStep() throws {
+        let (parameters, optimizer) = try model(["l2", "nesterov", "sgd"],
+                                                options: ["lr": 0.1, "momentum": 0.9, "weight_decay2": 0.01], threads: 2)
+        optimizer.nonFiniteSteps = .skip
+        let before = snapshot(parameters, optimizer)
+        try parameters[3].setGradient((0..<30_000).map { $0 == 12_345 ? Float.nan : 0.5 })
+        let outcome = try optimizer.step()
+        #expect(outcome == .skipped(reason: "the gradient of parameter \"p3\" has a NaN or an infinity"))
+        #expect(optimizer.skippedSteps == 1)
+        #expect(unchanged(parameters, optimizer, since: before), "the step changed a parameter or its state")
+        try parameters[3].setGradient([Float](repeating: 0.5, count: 30_000))
+        #expect(try optimizer.step() == .applied)
+        #expect(optimizer.skippedSteps == 1)
+        #expect(!unchanged(parameters, optimizer, since: before))
+    }
+
+    @Test func updateThatOverflowsSkipsTheWholeStep() throws {
+        let (parameters, optimizer) = try model(["sgd"], options: ["lr": 1], threads: 1)
+        optimizer.nonFiniteSteps = .skip
+        let before = snapshot(parameters, optimizer)
+        optimizer.groups[0].learningRate = 1e38
+        try parameters[0].setGradient([Float](repeating: 1e10, count: 50_000))
+        let outcome = try optimizer.step()
+        #expect(outcome == .skipped(reason: "the update would leave a NaN or an infinity in parameter \"p0\" or its state"))
+        #expect(unchanged(parameters, optimizer, since: before), "the step changed a parameter or its state")
+    }
+
+    @Test func withoutTheGuardANonFiniteStepIsTaken() throws {
+        let (parameters, optimizer) = try model(["sgd"], options: ["lr": 0.1], threads: 1)
+        try parameters[1].setGradient((0..<10).map { _ in Float.infinity })
+        #expect(try optimizer.step() == .applied)
+        #expect(parameters[1].values(as: Float.self).allSatisfy { $0 == -.infinity })
+    }
+}

@@ -38,15 +38,15 @@ public class Optimizer {
     /// step half done; skipping non-finite steps always keeps steps atomic.
     public var atomicSteps = true
     /// Steps skipped because of non-finite values (see ``nonFiniteSteps``).
-    public private(set) var skippedSteps = 0
+    public internal(set) var skippedSteps = 0
 
-    private let chain: Chain
-    private let compiled: CompiledChain
+    let chain: Chain
+    let compiled: CompiledChain
     private let executor: ChainExecutor
-    private var states: [ObjectIdentifier: SlotStorage] = [:]
-    private var resolved: [ResolvedOptions] = []
+    var states: [ObjectIdentifier: SlotStorage] = [:]
+    var resolved: [ResolvedOptions] = []
     /// The parameters' identities per group when membership and element types were last checked.
-    private var checkedMembership: [[ObjectIdentifier]] = []
+    var checkedMembership: [[ObjectIdentifier]] = []
     /// The parameters flattened for stepping; rebuilt with the membership.
     private var plan = StepPlan()
 

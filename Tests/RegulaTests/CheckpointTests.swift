@@ -1,0 +1,192 @@
+import Foundation
+import Regula
+import RegulaTestSupport
+import Testing
+
+/// Checkpoints: bit-exact round trips and resumes, refusals that change nothing, atomic writes, and files
+/// Python's safetensors can read.
+@Suite struct CheckpointTests {
+    let registry = try! RuleRegistry.standard(environment: [:])
+    static let rules = ["l1", "l2", "momentum", "sgd"]
+
+    /// A model of a float32 and a float64 parameter in two groups, its optimizer and a scheduler.
+    func model(seed: Int = 0) throws -> (parameters: [Parameter], optimizer: Optimizer, scheduler: LearningRateScheduler) {
+        let w = Parameter("w", values: (0..<5000).map { Float(($0 * 7 + seed) % 19) / 9 - 1 })
+        let b = Parameter("b", values: (0..<10).map { Double(($0 + seed) % 3) - 1 })
+        let optimizer = try Optimizer([ParamGroup([w], options: ["lr": 0.05]), ParamGroup([b])], rules: Self.rules,
+                                      defaults: ["lr": 0.1, "momentum": 0.9, "weight_decay1": 1e-3], registry: registry)
+        let scheduler = try LearningRateScheduler(optimizer, schedule: .cosine(period: 5, minimum: 0.001))
+        return ([w, b], optimizer, scheduler)
+    }
+
+    func train(_ model: (parameters: [Parameter], optimizer: Optimizer, scheduler: LearningRateScheduler), steps: Range<Int>) throws {
+        for step in steps {
+            try model.parameters[0].setGradient((0..<5000).map { Float(($0 + step * 3) % 11) / 5 - 1 })
+            try model.parameters[1].setGradient((0..<10).map { Double(($0 * step) % 7) / 3 - 1 })
+            try model.optimizer.step()
+            try model.scheduler.step()
+        }
+    }
+
+    /// Every bit that a checkpoint must carry.
+    func bits(_ model: (parameters: [Parameter], optimizer: Optimizer, scheduler: LearningRateScheduler)) -> [UInt64] {
+        let values = model.parameters[0].values(as: Float.self).map { UInt64($0.bitPattern) }
+            + model.parameters[1].values(as: Double.self).map(\.bitPattern)
+        let state = model.parameters.flatMap { parameter -> [UInt64] in
+            guard let state = model.optimizer.state(of: parameter) else { return [UInt64.max] }
+            return [UInt64(state.step)] + state.slots.keys.sorted().flatMap { state.slots[$0]!.map(\.bitPattern) }
+        }
+        let options = model.optimizer.groups.flatMap { group in group.options.keys.sorted().map { group.options[$0]!.bitPattern } }
+        return values + state + options + [UInt64(model.scheduler.state.steps)]
+    }
+
+    @Test func roundTripIsBitExact() throws {
+        let folder = try TemporaryDirectory()
+        let file = folder.url.appendingPathComponent("optimizer.safetensors")
+        let original = try model()
+        try train(original, steps: 0..<7)
+        try original.optimizer.saveCheckpoint(to: file, schedulers: [original.scheduler])
+        let restored = try model(seed: 5)
+        #expect(bits(restored) != bits(original))
+        try restored.optimizer.loadCheckpoint(from: file, schedulers: [restored.scheduler])
+        #expect(bits(restored) == bits(original))
+        #expect(restored.scheduler.state == original.scheduler.state)
+    }
+
+    @Test func resumedRunContinuesBitIdentically() throws {
+        let folder = try TemporaryDirectory()
+        let file = folder.url.appendingPathComponent("resume.safetensors")
+        let straight = try model()
+        try train(straight, steps: 0..<12)
+        let first = try model()
+        try train(first, steps: 0..<5)
+        try first.optimizer.saveCheckpoint(to: file, schedulers: [first.scheduler])
+        let resumed = try model(seed: 3)
+        try resumed.optimizer.loadCheckpoint(from: file, schedulers: [resumed.scheduler])
+        try train(resumed, steps: 5..<12)
+        #expect(bits(resumed) == bits(straight))
+    }
+
+    /// Loads `file` into a freshly trained model and expects a refusal containing `words` that changes nothing.
+    func expectRefusal(of file: URL, says words: String, rules: [String] = rules, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let target = try model(seed: 2)
+        try train(target, steps: 0..<2)
+        let before = bits(target)
+        do {
+            try target.optimizer.loadCheckpoint(from: file, schedulers: [target.scheduler])
+            Issue.record("the checkpoint was accepted", sourceLocation: sourceLocation)
+        } catch {
+            #expect("\(error)".contains(words), "\(error)", sourceLocation: sourceLocation)
+        }
+        #expect(bits(target) == before, "a refused load changed something", sourceLocation: sourceLocation)
+    }
+
+    @Test func checkpointsThatDoNotFitAreRefusedAndChangeNothing() throws {
+        let folder = try TemporaryDirectory()
+        // Other rules.
+        let otherRules = folder.url.appendingPathComponent("rules.safetensors")
+        let w = Parameter("w", values: [Float](repeating: 1, count: 5000)), b = Parameter("b", values: [Double](repeating: 1, count: 10))
+        try Optimizer([ParamGroup([w]), ParamGroup([b])], rules: ["sgd"], defaults: ["lr": 0.1], registry: registry)
+            .saveCheckpoint(to: otherRules)
+        try expectRefusal(of: otherRules, says: "the checkpoint was made with rules sgd; this optimizer runs l1 > l2 > momentum > sgd")
+        // Other parameter names.
+        let otherNames = folder.url.appendingPathComponent("names.safetensors")
+        try Optimizer([ParamGroup([Parameter("weights", values: [Float](repeating: 1, count: 5000))]), ParamGroup([b])],
+                      rules: Self.rules, defaults: ["lr": 0.1], registry: registry).saveCheckpoint(to: otherNames)
+        try expectRefusal(of: otherNames, says: "group 0 holds parameters [\"weights\"] in the checkpoint but [\"w\"] here")
+        // Other sizes.
+        let otherSizes = folder.url.appendingPathComponent("sizes.safetensors")
+        try Optimizer([ParamGroup([Parameter("w", values: [Float](repeating: 1, count: 50))]), ParamGroup([b])],
+                      rules: Self.rules, defaults: ["lr": 0.1], registry: registry).saveCheckpoint(to: otherSizes)
+        try expectRefusal(of: otherSizes, says: "parameter \"w\" is 50 float32 values in the checkpoint but 5000 float32 here")
+        // Another schedule.
+        let good = try model()
+        try train(good, steps: 0..<3)
+        let file = folder.url.appendingPathComponent("good.safetensors")
+        try good.optimizer.saveCheckpoint(to: file, schedulers: [good.scheduler])
+        let target = try model()
+        let exponential = try LearningRateScheduler(target.optimizer, schedule: .exponential(gamma: 0.9))
+        #expect(throws: CheckpointError.self) { try target.optimizer.loadCheckpoint(from: file, schedulers: [exponential]) }
+        // Truncated, corrupt, and not a checkpoint at all.
+        let bytes = try Data(contentsOf: file)
+        let truncated = folder.url.appendingPathComponent("truncated.safetensors")
+        try bytes.prefix(bytes.count - 100).write(to: truncated)
+        try expectRefusal(of: truncated, says: "truncated or corrupt")
+        let corrupt = folder.url.appendingPathComponent("corrupt.safetensors")
+        var damaged = bytes
+        damaged[20] = 0x7B
+        damaged[21] = 0x7B
+        try damaged.write(to: corrupt)
+        try expectRefusal(of: corrupt, says: "corrupt")
+        let text = try folder.write("hello", to: "text.safetensors")
+        try expectRefusal(of: text, says: "too short")
+        try expectRefusal(of: folder.url.appendingPathComponent("missing.safetensors"), says: "cannot read")
+    }
+
+    @Test func duplicateParameterNamesCannotBeSaved() throws {
+        let optimizer = try Optimizer([Parameter("w", values: [1.0]), Parameter("w", values: [2.0])], rules: ["sgd"],
+                                      defaults: ["lr": 0.1], registry: registry)
+        let folder = try TemporaryDirectory()
+        #expect(throws: CheckpointError("two parameters are named \"w\"; a checkpoint needs unique names")) {
+            try optimizer.saveCheckpoint(to: folder.url.appendingPathComponent("x.safetensors"))
+        }
+    }
+
+    static let killedSaveFolder = URL(fileURLWithPath: "/tmp/regula-killed-save-test")
+
+    @Test func killedSaveLeavesTheOldFile() async throws {
+        let folder = Self.killedSaveFolder
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("model.safetensors")
+        let old = try model()
+        try old.optimizer.saveCheckpoint(to: file, schedulers: [old.scheduler])
+        let oldBytes = try Data(contentsOf: file)
+        await #expect(processExitsWith: .signal(SIGKILL)) {
+            // A model big enough that the save spans several chunks; die after the first.
+            let registry = try RuleRegistry.standard(environment: [:])
+            let big = Parameter("w", values: [Float](repeating: 0.5, count: 3_000_000))
+            let optimizer = try Optimizer([big], rules: ["momentum", "sgd"], defaults: ["lr": 0.1, "momentum": 0.9], registry: registry)
+            try big.setGradient([Float](repeating: 1, count: 3_000_000))
+            try optimizer.step()
+            AtomicFile.progress = { (written: Int) in if written >= 1 << 20 { kill(getpid(), SIGKILL) } }
+            try optimizer.saveCheckpoint(to: CheckpointTests.killedSaveFolder.appendingPathComponent("model.safetensors"))
+        }
+        #expect(try Data(contentsOf: file) == oldBytes)
+        let restored = try model(seed: 4)
+        try restored.optimizer.loadCheckpoint(from: file, schedulers: [restored.scheduler])
+        #expect(bits(restored) == bits(old))
+    }
+
+    @Test func pythonSafetensorsReadsACheckpoint() throws {
+        let probe = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import safetensors.numpy"])
+        guard probe.status == 0 else {
+            print("skipped: python3 cannot import safetensors here (pip install safetensors numpy to run this test)")
+            return
+        }
+        let folder = try TemporaryDirectory()
+        let file = folder.url.appendingPathComponent("optimizer.safetensors")
+        let trained = try model()
+        try train(trained, steps: 0..<3)
+        try trained.optimizer.saveCheckpoint(to: file, schedulers: [trained.scheduler])
+        let script = """
+            import json, sys
+            from safetensors import safe_open
+            with safe_open(sys.argv[1], framework="numpy") as f:
+                meta = json.loads(f.metadata()["regula"])
+                out = {k: [float(x).hex() for x in f.get_tensor(k)[:3]] for k in f.keys()}
+                out["_rules"] = [r["name"] for r in meta["rules"]]
+                print(json.dumps(out))
+            """
+        let output = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, file.path])
+        #expect(output.status == 0, "\(output.standardError)")
+        let read = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any] ?? [:]
+        // Python prints exact hexadecimal floats, which Swift parses exactly.
+        func values(_ key: String) -> [Double]? { (read[key] as? [String])?.compactMap { Double($0) } }
+        #expect(read["_rules"] as? [String] == Self.rules)
+        #expect(values("param/w") == trained.parameters[0].values(as: Float.self).prefix(3).map(Double.init))
+        #expect(values("param/b") == Array(trained.parameters[1].values(as: Double.self).prefix(3)))
+        let buffer = trained.optimizer.state(of: trained.parameters[0])!.slots["momentum_buffer"]!
+        #expect(values("state/w/momentum_buffer") == Array(buffer.prefix(3)))
+    }
+}

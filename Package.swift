@@ -52,7 +52,9 @@ let package = Package(
         .executableTarget(
             name: "RegulaCLI",
             dependencies: ["Regula", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/RegulaCLI"),
+            path: "Sources/RegulaCLI",
+            exclude: ["Resources/README.md"],
+            resources: [.copy("Resources/breast_cancer.csv")]),
         .target(name: "RegulaTestSupport", dependencies: ["Regula"], path: "Tests/RegulaTestSupport"),
         .testTarget(name: "RegulaTests", dependencies: ["Regula", "RegulaTestSupport"], path: "Tests/RegulaTests"),
     ] + (builtinRules + exampleRules).map {

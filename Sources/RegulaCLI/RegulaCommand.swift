@@ -7,5 +7,5 @@ struct RegulaCommand: ParsableCommand {
         commandName: "regula",
         abstract: "An optimizer whose update rules are plugins loaded from shared objects.",
         subcommands: [ListCommand.self, InspectCommand.self, CheckCommand.self, ConfigCommand.self, ReplayCommand.self,
-                      BenchCommand.self])
+                      BenchCommand.self, TrainCommand.self])
 }

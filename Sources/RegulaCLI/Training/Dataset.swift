@@ -1,0 +1,72 @@
+import Foundation
+
+/// A classification data set: standardized features (zero mean, unit variance per column) and 0/1 labels.
+struct Dataset {
+    let name: String
+    /// Row-major, `rows × features`.
+    let features: [Double]
+    let labels: [Double]
+    let rows: Int
+    let columns: Int
+
+    /// The embedded breast-cancer data (Resources/breast_cancer.csv).
+    static func breastCancer() throws -> Dataset {
+        guard let url = Bundle.module.url(forResource: "breast_cancer", withExtension: "csv") else {
+            throw TrainingError("the embedded breast_cancer.csv is missing from the regula build")
+        }
+        return try load(url, name: "breast cancer (569 × 30, embedded)")
+    }
+
+    /// Reads a CSV of numbers whose last column is a 0/1 label. A first line that is not all numbers, or that
+    /// has another column count (like the breast-cancer file's `569,30,malignant,benign`), is a header.
+    static func load(_ url: URL, name: String? = nil) throws -> Dataset {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw TrainingError("cannot read \(url.path)")
+        }
+        var lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        guard lines.count >= 2 else { throw TrainingError("\(url.path) has no data rows") }
+        let width = lines[1].count
+        if lines[0].count != width || lines[0].contains(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil }) {
+            lines.removeFirst()
+        }
+        guard width >= 2 else { throw TrainingError("\(url.path): rows need at least one feature and a label") }
+        var features: [Double] = [], labels: [Double] = []
+        for (index, fields) in lines.enumerated() {
+            guard fields.count == width else {
+                throw TrainingError("\(url.path), data row \(index + 1): \(fields.count) columns; the first row has \(width)")
+            }
+            let numbers = fields.map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard numbers.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+                throw TrainingError("\(url.path), data row \(index + 1): not all columns are numbers")
+            }
+            guard numbers.last! == 0 || numbers.last! == 1 else {
+                throw TrainingError("\(url.path), data row \(index + 1): the label (last column) is \(numbers.last!!); allowed: 0 or 1")
+            }
+            features += numbers.dropLast().map { $0! }
+            labels.append(numbers.last!!)
+        }
+        return Dataset(name: name ?? url.lastPathComponent, standardizing: features, labels: labels, columns: width - 1)
+    }
+
+    init(name: String, standardizing raw: [Double], labels: [Double], columns: Int) {
+        let rows = labels.count
+        var features = raw
+        for column in 0..<columns {
+            let values = stride(from: column, to: raw.count, by: columns).map { raw[$0] }
+            let mean = values.reduce(0, +) / Double(rows)
+            let deviation = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(rows)).squareRoot()
+            for row in 0..<rows { features[row * columns + column] = deviation > 0 ? (raw[row * columns + column] - mean) / deviation : 0 }
+        }
+        self.name = name
+        self.features = features
+        self.labels = labels
+        self.rows = rows
+        self.columns = columns
+    }
+}
+
+/// Why training could not run.
+struct TrainingError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -17,8 +17,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Rule names in chain order, comma-separated.")
     var rules = "l1,l2,nesterov,sgd"
 
-    @Option(name: .customLong("option"), help: ArgumentHelp("A hyperparameter, as key=value (repeatable).", valueName: "key=value"))
-    var options: [String] = []
+    @OptionGroup var options: HyperparameterOptions
 
     @Option(help: "Elements in total.")
     var elements = 16_777_216
@@ -52,15 +51,6 @@ struct BenchCommand: ParsableCommand {
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
         guard DType(rawValue: dtype) != nil else { throw ValidationError("--dtype is \"\(dtype)\"; allowed: float32, float64") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        for option in options where parse(option) == nil {
-            throw ValidationError("--option \"\(option)\" is not key=number")
-        }
-    }
-
-    private func parse(_ option: String) -> (String, Double)? {
-        let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let value = Double(parts[1]) else { return nil }
-        return (parts[0], value)
     }
 
     func run() throws {
@@ -69,8 +59,7 @@ struct BenchCommand: ParsableCommand {
         let measurement = try failingClearly { () throws -> Measurement in
             let registry = try plugins.registry()
             let taken = Set(try chain.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
-            var chosen = Self.standardOptions.filter { taken.contains($0.key) }
-            for option in options { if let (key, value) = parse(option) { chosen[key] = value } }
+            let chosen = options.laid(over: Self.standardOptions.filter { taken.contains($0.key) })
             let slots = try chain.reduce(0) { total, name in
                 total + (try registry.rule(named: name).stateSlots.filter { $0.shape == .elementwise }.count)
             }

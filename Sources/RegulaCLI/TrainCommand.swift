@@ -19,8 +19,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Train this one chain instead of the two compared, e.g. l1,momentum,sgd.")
     var rules: String?
 
-    @Option(name: .customLong("option"), help: ArgumentHelp("A hyperparameter for every chain, as key=value (repeatable).", valueName: "key=value"))
-    var options: [String] = []
+    @OptionGroup var options: HyperparameterOptions
 
     @Option(help: "Epochs (full passes over the data) to train in total.")
     var epochs = 500
@@ -47,15 +46,6 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        for option in options where Self.parse(option) == nil {
-            throw ValidationError("--option \"\(option)\" is not key=number")
-        }
-    }
-
-    static func parse(_ option: String) -> (String, Double)? {
-        let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let value = Double(parts[1]) else { return nil }
-        return (parts[0], value)
     }
 
     func run() throws {
@@ -64,9 +54,8 @@ struct TrainCommand: ParsableCommand {
             if (try? registry.rule(named: "prox_l1")) == nil, let folder = PluginSearchPath.builtinDirectory() {
                 try registry.loadPlugin(at: folder + "/libRegulaExampleProxL1.so")
             }
-            var chosen = Self.standardOptions
-            for option in options { if let (key, value) = Self.parse(option) { chosen[key] = value } }
-            let given = Set(options.compactMap { Self.parse($0)?.0 })
+            let chosen = options.laid(over: Self.standardOptions)
+            let given = Set(options.given.keys)
             let runs: [TrainingRun]
             if let rules {
                 let chain = rules.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }

@@ -23,16 +23,8 @@ struct ReplayCommand: ParsableCommand {
         let result = try failingClearly {
             let data = spec == "-" ? FileHandle.standardInput.readDataToEndOfFile()
                                    : try Data(contentsOf: URL(fileURLWithPath: spec))
-            return try ReplaySpec(json: Self.unwrapped(data)).run(registry: try plugins.registry())
+            return try ReplaySpec(json: data).run(registry: try plugins.registry())
         }
         print(result.json)
-    }
-
-    /// The `spec` member of a fixture file, or the data itself.
-    private static func unwrapped(_ data: Data) -> Data {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let spec = object["spec"], let inner = try? JSONSerialization.data(withJSONObject: spec)
-        else { return data }
-        return inner
     }
 }

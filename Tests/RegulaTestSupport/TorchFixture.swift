@@ -5,7 +5,7 @@ import Foundation
 public struct TorchFixture: Sendable, CustomStringConvertible {
     /// The file's name, e.g. `seed-example.json`.
     public let file: String
-    /// The `spec` member, re-serialized: exactly the input of `regula replay`.
+    /// The whole fixture file; `regula replay` and ``ReplaySpec`` read through to its `spec` member.
     public let spec: Data
     /// Element type named by the spec.
     public let dtype: String
@@ -34,16 +34,25 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.filter { $0.hasSuffix(".json") && include($0) }.sorted().map { name in
             let data = try! Data(contentsOf: directory.appendingPathComponent(name))
-            let root = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-            let spec = root["spec"] as! [String: Any]
-            let expect = root["expect"] as? [String: Any] ?? [:]
+            // JSONDecoder reads numbers exactly (JSONSerialization on Linux may be an ulp off).
+            let file = try! JSONDecoder().decode(File.self, from: data)
             return TorchFixture(
-                file: name, spec: try! JSONSerialization.data(withJSONObject: spec),
-                dtype: spec["dtype"] as? String ?? "float32",
-                expectedParameters: expect["params"] as? [String: [Double]] ?? [:],
-                expectedMomentumBuffers: expect["momentum_buffer"] as? [String: [Double]] ?? [:],
-                errorWords: root["error_words"] as? [String] ?? [])
+                file: name, spec: data, dtype: file.spec.dtype ?? "float32",
+                expectedParameters: file.expect?.params ?? [:], expectedMomentumBuffers: file.expect?.momentum_buffer ?? [:],
+                errorWords: file.error_words ?? [])
         }
+    }
+
+    /// The parts of a fixture file the tests read.
+    private struct File: Decodable {
+        struct Spec: Decodable { let dtype: String? }
+        struct Expect: Decodable {
+            let params: [String: [Double]]
+            let momentum_buffer: [String: [Double]]?
+        }
+        let spec: Spec
+        let expect: Expect?
+        let error_words: [String]?
     }
 
     /// Every element farther from torch than the tolerance, described; empty when all agree.

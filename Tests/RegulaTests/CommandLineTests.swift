@@ -72,4 +72,19 @@ import Testing
         #expect(output.standardError.contains("unknown hyperparameter \"momentum\""))
         #expect(output.standardOutput.isEmpty)
     }
+
+    @Test func float64ReplayReadsAndWritesNumbersExactly() throws {
+        // Values JSONSerialization on Linux would read an ulp off; with lr = 0 they must come back unchanged.
+        let values: [Double] = (0..<300).map { Double($0) * 0.7351234567891234 - 100.123456789 }
+        let spec = #"{"dtype": "float64", "rules": ["sgd"], "defaults": {"lr": 0}, "groups": [{"params": ["w"]}], "params": {"w": "#
+            + "[" + values.map { "\($0)" }.joined(separator: ", ") + "]}, \"steps\": [{\"grads\": {\"w\": "
+            + "[" + values.map { _ in "1" }.joined(separator: ", ") + "]}}]}"
+        let folder = try TemporaryDirectory()
+        let file = try folder.write(spec, to: "exact.json")
+        let output = try regula(["replay", file.path])
+        #expect(output.status == 0, "\(output.standardError)")
+        struct Result: Decodable { let params: [String: [Double]] }
+        let result = try JSONDecoder().decode(Result.self, from: Data(output.standardOutput.utf8))
+        #expect(result.params["w"]?.map(\.bitPattern) == values.map(\.bitPattern))
+    }
 }

@@ -32,15 +32,15 @@ public struct ReplaySpec: Sendable {
     /// The steps, in order.
     public var steps: [Step]
 
-    /// Parses a spec from JSON, checking its shape and every name it uses.
+    /// Parses a spec from JSON, checking its shape and every name it uses. A document with a `spec` member
+    /// (a reference fixture file) is read through to that member.
     /// - Throws: ``ReplayError`` naming the offending field.
     public init(json data: Data) throws(ReplayError) {
-        guard let object = try? JSONSerialization.jsonObject(with: data), let root = object as? [String: Any] else {
-            throw ReplayError("the spec is not a JSON object")
-        }
+        guard case .object(var root)? = JSONValue.parse(data) else { throw ReplayError("the spec is not a JSON object") }
+        if case .object(let inner)? = root["spec"] { root = inner }
         let reader = JSONFieldReader(path: "spec")
         try reader.allowOnly(["dtype", "rules", "defaults", "groups", "params", "steps"], in: root)
-        let dtypeName = try reader.string(root["dtype"] ?? "float32", at: "dtype")
+        let dtypeName = try reader.string(root["dtype"] ?? .string("float32"), at: "dtype")
         guard let dtype = DType(rawValue: dtypeName) else {
             throw ReplayError("spec.dtype is \(quoted(dtypeName)); allowed: float32, float64")
         }
@@ -48,7 +48,7 @@ public struct ReplaySpec: Sendable {
         rules = try reader.array(root["rules"], at: "rules").enumerated().map { index, name throws(ReplayError) in
             try reader.string(name, at: "rules[\(index)]")
         }
-        defaults = try reader.numbers(root["defaults"] ?? [String: Any](), at: "defaults")
+        defaults = try reader.numbers(root["defaults"] ?? .object([:]), at: "defaults")
         parameters = try reader.object(root["params"], at: "params").mapValues { _ in [] }
         for (name, values) in try reader.object(root["params"], at: "params") {
             parameters[name] = try reader.numberList(values, at: "params.\(name)")
@@ -65,7 +65,7 @@ public struct ReplaySpec: Sendable {
                 throw ReplayError("\(place) lists parameter \(quoted(name)), which spec.params does not define"
                                   + didYouMean(name, among: known.keys.sorted()))
             }
-            return (names, try reader.numbers(fields, at: place))
+            return (names, try reader.numbers(.object(fields), at: place))
         }
         let groupCount = groups.count
         steps = try reader.array(root["steps"], at: "steps").enumerated().map { index, entry throws(ReplayError) in
@@ -73,7 +73,7 @@ public struct ReplaySpec: Sendable {
             let fields = try reader.object(entry, at: place)
             try reader.allowOnly(["grads", "set"], in: fields, at: place)
             var gradients: [String: [Double]] = [:]
-            for (name, values) in try reader.object(fields["grads"] ?? [String: Any](), at: "\(place).grads") {
+            for (name, values) in try reader.object(fields["grads"] ?? .object([:]), at: "\(place).grads") {
                 guard let parameter = known[name] else {
                     throw ReplayError("\(place).grads has parameter \(quoted(name)), which spec.params does not define"
                                       + didYouMean(name, among: known.keys.sorted()))
@@ -86,13 +86,13 @@ public struct ReplaySpec: Sendable {
                 gradients[name] = gradient
             }
             var changes: [(group: Int, name: String, value: Double)] = []
-            for (position, change) in try reader.array(fields["set"] ?? [Any](), at: "\(place).set").enumerated() {
+            for (position, change) in try reader.array(fields["set"] ?? .array([]), at: "\(place).set").enumerated() {
                 var options = try reader.object(change, at: "\(place).set[\(position)]")
                 let group = try reader.number(options.removeValue(forKey: "group"), at: "\(place).set[\(position)].group")
                 guard group == group.rounded(), (0..<Double(groupCount)).contains(group) else {
                     throw ReplayError("\(place).set[\(position)].group is \(format(group)); allowed: 0 to \(groupCount - 1)")
                 }
-                for (name, value) in try reader.numbers(options, at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
+                for (name, value) in try reader.numbers(.object(options), at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
                     changes.append((Int(group), name, value))
                 }
             }
@@ -108,53 +108,50 @@ public struct ReplayError: Error, Sendable, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Reads typed values out of `JSONSerialization` output, naming the field on any mismatch.
+/// Reads typed values out of a ``JSONValue``, naming the field on any mismatch.
 private struct JSONFieldReader {
     let path: String
 
-    func allowOnly(_ keys: Set<String>, in object: [String: Any], at place: String? = nil) throws(ReplayError) {
+    func allowOnly(_ keys: Set<String>, in object: [String: JSONValue], at place: String? = nil) throws(ReplayError) {
         for key in object.keys.sorted() where !keys.contains(key) {
             throw ReplayError("\(place ?? path) has unknown field \(quoted(key))\(didYouMean(key, among: keys.sorted())); "
                               + "allowed: " + keys.sorted().joined(separator: ", "))
         }
     }
 
-    func object(_ value: Any?, at place: String) throws(ReplayError) -> [String: Any] {
-        guard let object = value as? [String: Any] else { throw missing(place, "a JSON object", value) }
+    func object(_ value: JSONValue?, at place: String) throws(ReplayError) -> [String: JSONValue] {
+        guard case .object(let object)? = value else { throw missing(place, "a JSON object", value) }
         return object
     }
 
-    func array(_ value: Any?, at place: String) throws(ReplayError) -> [Any] {
-        guard let array = value as? [Any] else { throw missing(place, "a JSON array", value) }
+    func array(_ value: JSONValue?, at place: String) throws(ReplayError) -> [JSONValue] {
+        guard case .array(let array)? = value else { throw missing(place, "a JSON array", value) }
         return array
     }
 
-    func string(_ value: Any?, at place: String) throws(ReplayError) -> String {
-        guard let string = value as? String else { throw missing(place, "a string", value) }
+    func string(_ value: JSONValue?, at place: String) throws(ReplayError) -> String {
+        guard case .string(let string)? = value else { throw missing(place, "a string", value) }
         return string
     }
 
-    func number(_ value: Any?, at place: String) throws(ReplayError) -> Double {
-        // JSON true and false arrive as NSNumber too, of ObjC type "c" (char).
-        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else {
-            throw missing(place, "a number", value)
-        }
-        return number.doubleValue
+    func number(_ value: JSONValue?, at place: String) throws(ReplayError) -> Double {
+        guard case .number(let number)? = value else { throw missing(place, "a number", value) }
+        return number
     }
 
-    func numbers(_ value: Any?, at place: String) throws(ReplayError) -> [String: Double] {
+    func numbers(_ value: JSONValue?, at place: String) throws(ReplayError) -> [String: Double] {
         var numbers: [String: Double] = [:]
         for (key, entry) in try object(value, at: place) { numbers[key] = try number(entry, at: "\(place).\(key)") }
         return numbers
     }
 
-    func numberList(_ value: Any?, at place: String) throws(ReplayError) -> [Double] {
+    func numberList(_ value: JSONValue?, at place: String) throws(ReplayError) -> [Double] {
         try array(value, at: place).enumerated().map { index, entry throws(ReplayError) in
             try number(entry, at: "\(place)[\(index)]")
         }
     }
 
-    private func missing(_ place: String, _ expected: String, _ value: Any?) -> ReplayError {
+    private func missing(_ place: String, _ expected: String, _ value: JSONValue?) -> ReplayError {
         ReplayError(value == nil ? "spec.\(place) is missing; it must be \(expected)"
                                  : "spec.\(place) must be \(expected)")
     }

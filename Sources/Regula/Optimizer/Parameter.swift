@@ -13,6 +13,8 @@ public final class Parameter: @unchecked Sendable {
     public let dtype: DType
     /// Number of elements.
     public let count: Int
+    /// Alignment of the memory a parameter allocates: one cache line.
+    static let alignment = 64
     /// Start of the values.
     let storage: UnsafeMutableRawPointer
     private let ownsStorage: Bool
@@ -36,9 +38,11 @@ public final class Parameter: @unchecked Sendable {
         self.name = name
         dtype = T.dtype
         count = values.count
-        let typed = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
-        typed.initialize(from: values, count: values.count)
-        storage = UnsafeMutableRawPointer(typed)
+        // Cache-line aligned, as the gradient and the state slots are: a block then never straddles one
+        // more line than it must, and vector loads never split across lines.
+        storage = UnsafeMutableRawPointer.allocate(byteCount: max(values.count, 1) * MemoryLayout<T>.stride,
+                                                   alignment: Parameter.alignment)
+        storage.initializeMemory(as: T.self, from: values, count: values.count)
         ownsStorage = true
     }
 
@@ -86,7 +90,7 @@ public final class Parameter: @unchecked Sendable {
             throw .gradientLength(parameter: name, expected: count, got: gradient.count)
         }
         let target = ownedGradient ?? UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size,
-                                                                      alignment: 16)
+                                                                      alignment: Parameter.alignment)
         ownedGradient = target
         gradient.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         gradientStorage = UnsafeRawPointer(target)

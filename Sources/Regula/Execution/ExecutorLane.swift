@@ -12,6 +12,8 @@ final class ExecutorLane: @unchecked Sendable {
     private let message: UnsafeMutablePointer<regula_message>
     /// `d` for one block (single-stage chains).
     private let update: UnsafeMutableRawPointer
+    /// The allocation `update` lies in.
+    private let updateMemory: UnsafeMutableRawPointer
     /// Room for one rule's elementwise slot pointers for the current block.
     private let slotPointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Partials of a reduction for the current block.
@@ -28,7 +30,11 @@ final class ExecutorLane: @unchecked Sendable {
         links = .allocate(capacity: max(chain.links.count, 1))
         links.initialize(from: chain.links, count: chain.links.count)
         message = messages.message
-        update = .allocate(byteCount: ChainExecutor.blockLength * MemoryLayout<Double>.stride, alignment: 64)
+        // Large arrays start at the same offset within a 4 KiB page; a scratch at another offset keeps the
+        // kernels' loads from `d` clear of false store-forwarding stalls against the parameter's stores
+        // (4K aliasing). Measured: about 8 % on one large tensor (Docs/BENCHMARKS.md).
+        updateMemory = .allocate(byteCount: ChainExecutor.blockLength * MemoryLayout<Double>.stride + 4096, alignment: 4096)
+        update = updateMemory + 1088
         let most = max(chain.links.map(\.slotCount).max() ?? 0, 1)
         slotPointers = .allocate(capacity: most)
         slotPointers.initialize(repeating: nil, count: most)
@@ -39,7 +45,7 @@ final class ExecutorLane: @unchecked Sendable {
     deinit {
         links.deinitialize(count: chain.links.count)
         links.deallocate()
-        update.deallocate()
+        updateMemory.deallocate()
         slotPointers.deallocate()
         partials.deallocate()
     }

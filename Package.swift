@@ -29,8 +29,10 @@ let exampleRules: [(product: String, folder: String)] = [
     ("RegulaExampleClipValue", "examples/clip_value"),
 ]
 
-/// Plugins export only their entry symbol.
-let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O2"])]
+/// Plugins export only their entry symbol. They are built from source on the machine that runs them, so
+/// their loops may use every vector instruction it has (-march=native); -ffp-contract=off keeps the
+/// arithmetic exactly as written (no fused multiply-adds), the same on every machine and at every width.
+let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O3", "-march=native", "-ffp-contract=off"])]
 
 let package = Package(
     name: "Regula",

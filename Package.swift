@@ -49,7 +49,8 @@ let package = Package(
         .target(name: "RegulaABI", path: "Sources/RegulaABI"),
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi",
                        providers: [.apt(["libffi-dev"])]),
-        .target(name: "CRegulaShims", path: "Sources/CRegulaShims"),
+        // Built for this machine, like the plugins: its copy loop runs on every block.
+        .target(name: "CRegulaShims", path: "Sources/CRegulaShims", cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
         .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula"),
         .executableTarget(
             name: "RegulaCLI",

@@ -22,7 +22,7 @@ bin=$(swift build -c release --show-bin-path)
 regula="$bin/regula"
 gcc -O3 -march=native -fopenmp Benchmarks/fused_loop.c -o "$work/fused_loop"
 mkdir -p "$work/plugins"
-cc -shared -fPIC -O3 $("$regula" config --cflags) Benchmarks/fused_seed_rule.c -o "$work/plugins/libseed_fused.so"
+cc -shared -fPIC -O3 -march=native -ffp-contract=off $("$regula" config --cflags) Benchmarks/fused_seed_rule.c -o "$work/plugins/libseed_fused.so"
 have_torch=no
 python3 -c "import torch" 2>/dev/null && have_torch=yes
 

@@ -65,3 +65,11 @@ void regula_copy_streaming(void *restrict to, const void *restrict from, size_t 
     }
     if (i < bytes) memcpy(d + i, s + i, bytes - i);
 }
+
+void regula_copy_block(void *restrict to, const void *restrict from, size_t bytes)
+{
+    uint32_t *restrict d = to;
+    const uint32_t *restrict s = from;
+    const size_t words = bytes / 4;
+    for (size_t i = 0; i < words; i++) d[i] = s[i];
+}

@@ -66,7 +66,7 @@ final class ExecutorLane: @unchecked Sendable {
             d = update
             if item.count > ChainExecutor.blockLength {
                 // A long tensor streams: the hardware prefetchers already run ahead of every array.
-                d.copyMemory(from: item.gradient + offset, byteCount: length * item.elementSize)
+                regula_copy_block(d, item.gradient + offset, length * item.elementSize)
             } else {
                 // A small tensor is a jump to new memory: fetch all of its arrays at once.
                 regula_begin_block(d, item.gradient + offset, length * item.elementSize, item.param + offset,

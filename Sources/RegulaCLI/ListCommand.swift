@@ -14,6 +14,5 @@ struct ListCommand: ParsableCommand {
         for rule in registry.rules {
             RuleListing.lines(for: rule).forEach { print($0) }
         }
-        for failure in registry.loadFailures { printError("refused: \(failure)") }
     }
 }

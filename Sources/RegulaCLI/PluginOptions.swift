@@ -13,12 +13,14 @@ struct PluginOptions: ParsableArguments {
         "Let rules from --plugin-dir folders replace rules of the same name loaded before them (by default a second rule of the same name is refused)."))
     var override = false
 
-    /// The standard registry plus the given folders; refused files are reported on standard error.
+    /// The standard registry plus the given folders; every refused file is reported on standard error
+    /// (`refused: …`), so a rule that then turns out unknown has its reason in sight.
     func registry() throws -> RuleRegistry {
         let registry = try failingClearly { try RuleRegistry.standard() }
         for directory in directories {
-            try failingClearly { try registry.loadPlugins(inDirectory: directory, onConflict: override ? .replaceExisting : .refuse) }
+            _ = try failingClearly { try registry.loadPlugins(inDirectory: directory, onConflict: override ? .replaceExisting : .refuse) }
         }
+        for failure in registry.loadFailures { printError("refused: \(failure)") }
         return registry
     }
 }

@@ -87,4 +87,15 @@ import Testing
         let result = try JSONDecoder().decode(Result.self, from: Data(output.standardOutput.utf8))
         #expect(result.params["w"]?.map(\.bitPattern) == values.map(\.bitPattern))
     }
+
+    @Test func everyCommandReportsRefusedPluginsOnStandardError() throws {
+        let folder = try TemporaryDirectory()
+        let junk = try folder.write("not a shared object", to: "libjunk.so")
+        let spec = try folder.write(#"{"rules": ["sgd"], "defaults": {"lr": 0.1}, "groups": [{"params": ["w"]}], "params": {"w": [1.0]}, "steps": []}"#,
+                                    to: "spec.json")
+        let output = try regula(["replay", spec.path, "--plugin-dir", folder.path])
+        #expect(output.status == 0, "\(output.standardError)")
+        #expect(output.standardError.contains("refused: cannot load plugin \(junk.path)"), "\(output.standardError)")
+        #expect(output.standardOutput.contains("\"w\": [1.0]"))
+    }
 }

@@ -106,7 +106,7 @@ public final class RuleRegistry: @unchecked Sendable {
     /// - Throws: ``PluginLoadError/Reason/duplicateRule(name:alreadyFrom:)`` when the name is taken and
     ///   `conflict` is `.refuse`.
     public func register(_ rule: Rule, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) {
-        try add([rule], from: "\(rule.origin)", onConflict: conflict)
+        _ = try add([rule], from: "\(rule.origin)", onConflict: conflict)
     }
 
     /// Stops offering every rule that came from the shared object at `path`.

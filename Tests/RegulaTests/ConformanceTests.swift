@@ -51,7 +51,7 @@ import Testing
         Broken(name: "hidden_counter", body: "static int calls; calls++; for (size_t i = 0; i < n; i++) d[i] += (T)calls;",
                failing: .deterministic, words: "two identical runs differ"),
         Broken(name: "depends_on_split", body: "for (size_t i = 0; i < n; i++) d[i] += (T)(n % 3);",
-               failing: .blockSplit, words: "differ from blocks of 2048"),
+               failing: .blockSplit, words: "differ from the host's blocks"),
         Broken(name: "refuses_everything", body: "(void)d; (void)p; (void)n;",
                extra: #"static regula_status refuse(const double *v, void *data, regula_message *m) { (void)v; (void)data; return regula_message_set(m, 1, "never"); }"#,
                check: "refuse", failing: .hyperparameters, words: "refused every combination"),

@@ -178,7 +178,7 @@ import Testing
         #expect(sgd.state(of: a) == chain.state(of: b))
     }
 
-    @Test(arguments: [1, 2047, 2048, 2049, 10_000])
+    @Test(arguments: [1, 511, 512, 513, 1023, 1024, 1025, 2049, 10_000])
     func blockBoundariesDoNotChangeTheResult(count: Int) throws {
         // A parameter spanning several blocks gets the same per-element arithmetic as a one-element one.
         let values = (0..<count).map { Double($0 % 11) - 5 }

@@ -31,7 +31,7 @@ public enum Conformance {
         }
         record(.hyperparameters) { (true, described) }
         let dtype = rule.dtypes.contains(.float32) ? DType.float32 : rule.dtypes[0]
-        let host = hostBlocks(count)
+        let host = hostBlocks(count, dtype)
 
         record(.emptyBlock) {
             let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 0, edge: .end)
@@ -43,10 +43,10 @@ public enum Conformance {
             for split in [[count], splitAt([1, 7, 1000, 2048], count), Array(repeating: 1, count: count)] {
                 let other = trajectory(rule, dtype, values, split: split)
                 if let difference = compareBits(reference, other) {
-                    return (false, "blocks of \(describe(split)) elements differ from blocks of 2048: \(difference)")
+                    return (false, "blocks of \(describe(split)) elements differ from the host's blocks: \(difference)")
                 }
             }
-            return (true, "blocks of 2048, all, 1/7/1000/2048/…, and 1 element agree")
+            return (true, "the host's blocks, one block, 1/7/1000/2048/…, and 1 element agree")
         }
         record(.threads) {
             let split = Array(repeating: 64, count: count / 64) + [count % 64]
@@ -145,7 +145,7 @@ public enum Conformance {
     }
 
     static func stateRoundTrip(_ rule: Rule, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
-        let host = hostBlocks(count)
+        let host = hostBlocks(count, dtype)
         let straight = trajectory(rule, dtype, values, split: host)
         // Same inputs, but the state is saved after the second step, scrambled, and restored.
         let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count)
@@ -166,7 +166,7 @@ public enum Conformance {
     }
 
     static func noHiddenState(_ rule: Rule, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
-        let host = hostBlocks(count)
+        let host = hostBlocks(count, dtype)
         let alone = trajectory(rule, dtype, values, split: host)
         // Step a second, different parameter between each step of the first.
         let first = RuleWorkspace(rule: rule, dtype: dtype, count: count)
@@ -189,8 +189,8 @@ public enum Conformance {
         guard rule.dtypes.contains(.float32), rule.dtypes.contains(.float64) else {
             return (true, "only \(rule.dtypes.map(\.rawValue).joined()) supported; nothing to compare")
         }
-        let host = hostBlocks(count)
-        let single = trajectory(rule, .float32, values, split: host), double = trajectory(rule, .float64, values, split: host)
+        let single = trajectory(rule, .float32, values, split: hostBlocks(count, .float32))
+        let double = trajectory(rule, .float64, values, split: hostBlocks(count, .float64))
         if let failure = single.failure ?? double.failure { return (false, failure) }
         var worst = 0.0
         for (a, b) in zip(single.workspace.numbers, double.workspace.numbers) where a.isFinite && b.isFinite {
@@ -202,9 +202,10 @@ public enum Conformance {
 
     // MARK: - Helpers
 
-    /// The host's own split: blocks of ``ChainExecutor/blockLength``.
-    static func hostBlocks(_ count: Int) -> [Int] {
-        stride(from: 0, to: count, by: ChainExecutor.blockLength).map { min(ChainExecutor.blockLength, count - $0) }
+    /// The host's own split of `count` elements of `dtype` into blocks.
+    static func hostBlocks(_ count: Int, _ dtype: DType) -> [Int] {
+        let length = ChainExecutor.blockLength(elementSize: dtype.size)
+        return stride(from: 0, to: count, by: length).map { min(length, count - $0) }
     }
 
     /// Blocks of the given lengths, then the rest.

@@ -114,9 +114,10 @@ final class RuleWorkspace: @unchecked Sendable {
             let partials = UnsafeMutablePointer<Double>.allocate(capacity: rule.reductions.count)
             defer { partials.deallocate() }
             for (slot, reduction) in rule.reductions.enumerated() { reductions[slot] = reduction.combine.identity }
-            for start in stride(from: 0, to: max(count, 1), by: ChainExecutor.blockLength) {
+            let blockLength = ChainExecutor.blockLength(elementSize: dtype.size)
+            for start in stride(from: 0, to: max(count, 1), by: blockLength) {
                 for (slot, reduction) in rule.reductions.enumerated() { partials[slot] = reduction.combine.identity }
-                let failure = call(start: start, length: min(ChainExecutor.blockLength, count - start),
+                let failure = call(start: start, length: min(blockLength, count - start),
                                    hyperparameters: hyperparameters, reductions: nil) { block, messages in
                     rule.kernel.reduce(block, into: partials, messages: messages)
                 }

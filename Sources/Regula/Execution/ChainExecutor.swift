@@ -3,7 +3,7 @@ import Dispatch
 
 /// Runs a chain of rules over the parameters of a step, block by block, on several threads.
 ///
-/// Each block of 2048 elements is carried through every rule of the chain while it is in cache: `d` starts
+/// Each block (4 KiB of each array) is carried through every rule of the chain while it is in cache: `d` starts
 /// as a copy of the gradient in the thread's scratch (the user's gradient is never written) and each rule's
 /// kernel transforms it, the last one writing the parameter. The blocks of all parameters are shared out
 /// among threads by element count, so many small tensors cost little more than one large one. Each element
@@ -13,8 +13,14 @@ import Dispatch
 /// long as the parameter, each stage runs over every block, and a reduction's per-block partials are combined
 /// in block order, so those results do not depend on the thread count either.
 final class ChainExecutor {
-    /// Elements per block: 2048 float64 elements of `d`, `p`, `g` and one slot take 64 KiB.
-    static let blockLength = 2048
+    /// Bytes of each array per block: 4 KiB, 1024 float32 or 512 float64 elements. The update, the
+    /// parameter, the gradient and a slot or two then stay in the L1 cache while every rule of the chain
+    /// passes over them (measured against 2048 float32 elements: about 20 % faster on a large tensor).
+    static let blockBytes = 4096
+
+    /// Elements per block for elements of `size` bytes.
+    @inline(__always)
+    static func blockLength(elementSize size: Int) -> Int { blockBytes / size }
     /// Below this many elements a step runs on the calling thread: waking others costs more.
     static let parallelThreshold = 1 << 15
 
@@ -101,9 +107,10 @@ final class ChainExecutor {
                 let item = itemList[index]
                 let begin = endList[index] - item.count
                 if begin >= high { break }
-                let first = max(0, (low - begin + Self.blockLength - 1) / Self.blockLength)
+                let blockLength = item.blockLength
+                let first = max(0, (low - begin + blockLength - 1) / blockLength)
                 for block in first..<item.blockCount {
-                    let start = begin + block * Self.blockLength
+                    let start = begin + block * blockLength
                     if start >= high { break }
                     if let failure = lanes[k].run(item, block: block, rules: allRules, stagedUpdate: nil, reductions: nil) {
                         failures.set(k, failure)

@@ -33,7 +33,7 @@ final class ExecutorLane: @unchecked Sendable {
         // Large arrays start at the same offset within a 4 KiB page; a scratch at another offset keeps the
         // kernels' loads from `d` clear of false store-forwarding stalls against the parameter's stores
         // (4K aliasing). Measured: about 8 % on one large tensor (Docs/BENCHMARKS.md).
-        updateMemory = .allocate(byteCount: ChainExecutor.blockLength * MemoryLayout<Double>.stride + 4096, alignment: 4096)
+        updateMemory = .allocate(byteCount: ChainExecutor.blockBytes + 4096, alignment: 4096)
         update = updateMemory + 1088
         let most = max(chain.links.map(\.slotCount).max() ?? 0, 1)
         slotPointers = .allocate(capacity: most)
@@ -56,15 +56,15 @@ final class ExecutorLane: @unchecked Sendable {
     @inline(__always)
     func run(_ item: WorkItem, block blockIndex: Int, rules: Range<Int>, stagedUpdate: UnsafeMutableRawPointer?,
              reductions: UnsafePointer<Double>?) -> BlockFailure? {
-        let start = blockIndex * ChainExecutor.blockLength
-        let length = min(ChainExecutor.blockLength, item.count - start)
+        let start = blockIndex * item.blockLength
+        let length = min(item.blockLength, item.count - start)
         let offset = start * item.elementSize
         let d: UnsafeMutableRawPointer
         if let stagedUpdate {
             d = stagedUpdate + offset
         } else {
             d = update
-            if item.count > ChainExecutor.blockLength {
+            if item.count > item.blockLength {
                 // A long tensor streams: the hardware prefetchers already run ahead of every array.
                 regula_copy_block(d, item.gradient + offset, length * item.elementSize)
             } else {
@@ -128,7 +128,7 @@ final class ExecutorLane: @unchecked Sendable {
     /// A failure if block `blockIndex` of the parameter or a slot now holds a NaN or an infinity.
     func nonFiniteResult(_ item: WorkItem, block blockIndex: Int) -> BlockFailure? {
         let (offset, _, _) = extent(item, block: blockIndex)
-        let length = min(ChainExecutor.blockLength, item.count - blockIndex * ChainExecutor.blockLength)
+        let length = min(item.blockLength, item.count - blockIndex * item.blockLength)
         var finite = regula_all_finite(item.param + offset, length, item.dtype) != 0
         for slot in 0..<chain.totalSlots where finite {
             finite = regula_all_finite(item.slots[slot] + offset, length, item.dtype) != 0
@@ -141,8 +141,8 @@ final class ExecutorLane: @unchecked Sendable {
     /// Byte offset and size of a block, and the size of one whole array of the item.
     @inline(__always)
     private func extent(_ item: WorkItem, block blockIndex: Int) -> (offset: Int, bytes: Int, stride: Int) {
-        let start = blockIndex * ChainExecutor.blockLength
-        let length = min(ChainExecutor.blockLength, item.count - start)
+        let start = blockIndex * item.blockLength
+        let length = min(item.blockLength, item.count - start)
         return (start * item.elementSize, max(length, 0) * item.elementSize, item.count * item.elementSize)
     }
 
@@ -151,8 +151,8 @@ final class ExecutorLane: @unchecked Sendable {
         let link = links[index]
         guard let reduce = link.reduce else { return nil }
         for (slot, reduction) in chain.rules[index].reductions.enumerated() { partials[slot] = reduction.combine.identity }
-        let start = blockIndex * ChainExecutor.blockLength
-        let length = min(ChainExecutor.blockLength, item.count - start)
+        let start = blockIndex * item.blockLength
+        let length = min(item.blockLength, item.count - start)
         let offset = start * item.elementSize
         var block = regula_block(
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,

@@ -21,8 +21,10 @@ struct WorkItem: @unchecked Sendable {
     /// Bytes of journal the item needs: its values and every elementwise slot.
     static func journalBytes(count: Int, elementSize: Int, slots: Int) -> Int { count * elementSize * (1 + slots) }
 
-    /// Blocks of ``ChainExecutor/blockLength`` elements the parameter spans (at least one).
-    var blockCount: Int { max(1, (count + ChainExecutor.blockLength - 1) / ChainExecutor.blockLength) }
+    /// Elements per block for this item's element type.
+    var blockLength: Int { ChainExecutor.blockLength(elementSize: elementSize) }
+    /// Blocks the parameter spans (at least one).
+    var blockCount: Int { max(1, (count + blockLength - 1) / blockLength) }
 }
 
 /// Where a step failed: the work item, the block and the rule, with what went wrong.

@@ -28,7 +28,7 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
         __builtin_prefetch((const char *)p + line, 1, 3);
         for (size_t s = 0; s < slot_count; s++) __builtin_prefetch((const char *)slots[s] + slot_offset + line, 1, 3);
     }
-    __builtin_memcpy(d, g, bytes);
+    regula_copy_block(d, g, bytes);
 }
 
 int regula_all_finite(const void *data, size_t count, unsigned dtype)

@@ -35,6 +35,6 @@ REGULA_KERNEL(seed_fused, {
 
 static const regula_rule rules[] = {{ .struct_size = sizeof(regula_rule), .name = "seed_fused", .version = 1,
     .summary = "l1 > l2 > nesterov > sgd in one kernel (benchmark only)",
-    .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .hyperparameter_count = 4,
+    .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS, .hyperparameter_count = 4,
     .hyperparameters = hyperparameters, .slot_count = 1, .slots = slots, .kernel = seed_fused }};
 REGULA_EXPORT_PLUGIN(rules)

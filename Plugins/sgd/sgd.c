@@ -23,7 +23,7 @@ REGULA_KERNEL(sgd_kernel, {
 static const regula_rule rules[] = {
     { .struct_size = sizeof(regula_rule), .name = "sgd", .version = 1,
       .summary = "gradient step: p -= lr * d",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
       .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = sgd_kernel },
 };
 

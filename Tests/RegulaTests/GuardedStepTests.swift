@@ -107,3 +107,37 @@ import Testing
         #expect(parameters[1].values(as: Float.self).allSatisfy { $0 == -.infinity })
     }
 }
+
+/// Rules that declare they never fail need no journal; one that lies is reported as such.
+@Suite struct NeverFailingRuleTests {
+    @Test func builtinsDeclareTheyNeverFail() throws {
+        let registry = try RuleRegistry.standard(environment: [:])
+        for name in ["l1", "l2", "momentum", "nesterov", "sgd"] { #expect(try registry.rule(named: name).neverFails, "\(name)") }
+    }
+
+    @Test func aRuleThatBreaksItsWordIsReportedWithTheConsequence() throws {
+        let folder = try TemporaryDirectory()
+        let liar = try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("liar"), .flags = REGULA_RULE_NEVER_FAILS, .kernel = fails }"#],
+            declarations: #"REGULA_KERNEL(fails, { (void)sizeof(T); return regula_message_set(message, 3, "broke its word"); })"#),
+            named: "liar", in: folder)
+        let registry = try RuleRegistry.standard(environment: [:])
+        try registry.loadPlugin(at: liar.path)
+        #expect(try registry.rule(named: "liar").neverFails)
+        let w = Parameter("w", values: [1.0, 2.0])
+        let optimizer = try Optimizer([w], rules: ["sgd", "liar"], defaults: ["lr": 0.5], registry: registry)
+        try w.setGradient([1.0, 1.0])
+        do {
+            try optimizer.step()
+            Issue.record("the failing rule was not reported")
+        } catch {
+            #expect("\(error)".contains("broke its word (the rule declared it never fails, so the step was not journaled and is left half done)"), "\(error)")
+        }
+        // With the non-finite guard on, steps are journaled whatever the rules declare, so the same failure
+        // changes nothing.
+        optimizer.nonFiniteSteps = .skip
+        let before = w.values(as: Double.self)
+        #expect(throws: OptimizerError.self) { try optimizer.step() }
+        #expect(w.values(as: Double.self) == before)
+    }
+}

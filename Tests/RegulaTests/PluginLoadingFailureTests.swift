@@ -180,7 +180,7 @@ import Testing
         let folder = try TemporaryDirectory()
         let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 4 }"#]),
                                              named: "flagged", in: folder)
-        expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: ["sets flags 4", "defines none"])
+        expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: ["sets unknown flags 4", "defines only REGULA_RULE_NEVER_FAILS"])
     }
 
     @Test func missingPluginFolderIsNamedPlainly() throws {

@@ -43,6 +43,7 @@ nonisolated(unsafe) private let description: UnsafeMutablePointer<regula_plugin>
     rule.summary = text("clamps each update element to [-clip_value, clip_value] (written in Swift)")
     rule.version = 1
     rule.dtypes = regula_dtype(REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64)
+    rule.flags = UInt32(REGULA_RULE_NEVER_FAILS)
     rule.hyperparameter_count = 1
     rule.hyperparameters = UnsafePointer(hyperparameter)
     rule.kernel = kernel

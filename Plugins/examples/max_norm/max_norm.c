@@ -46,7 +46,7 @@ REGULA_KERNEL(max_norm, {
 static const regula_rule rules[] = {
     { .struct_size = sizeof(regula_rule), .name = "max_norm", .version = 1,
       .summary = "rescales a parameter whose L2 norm exceeds max_norm back onto the ball",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
       .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = max_norm,
       .reduction_count = 1, .reductions = reductions, .reduce = sum_of_squares },
 };

@@ -28,7 +28,7 @@ REGULA_KERNEL(prox_l1, {
 static const regula_rule rules[] = {
     { .struct_size = sizeof(regula_rule), .name = "prox_l1", .version = 1,
       .summary = "proximal L1 (soft-thresholding) after the step: p = sign(p) * max(|p| - lr * weight_decay1, 0)",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
       .hyperparameter_count = 2, .hyperparameters = hyperparameters, .kernel = prox_l1 },
 };
 

@@ -45,8 +45,9 @@ struct DescriptionReader {
         let name = String(cString: namePointer)
         let label = "rule \(quoted(name)) (rules[\(index)])"
         guard let kernel = declared.kernel else { throw malformed("\(label) has no kernel") }
-        guard declared.flags == 0 else {
-            throw malformed("\(label) sets flags \(declared.flags); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines none")
+        let known = UInt32(REGULA_RULE_NEVER_FAILS)
+        guard declared.flags & ~known == 0 else {
+            throw malformed("\(label) sets unknown flags \(declared.flags & ~known); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines only REGULA_RULE_NEVER_FAILS (0x1)")
         }
         let dtypes = DType.allCases.filter { declared.dtypes & $0.abiBit != 0 }
         let hyperparameters = try elements(
@@ -61,7 +62,8 @@ struct DescriptionReader {
         return Rule(
             name: name, summary: declared.summary.map { String(cString: $0) } ?? "",
             version: Int(declared.version), dtypes: dtypes, hyperparameters: hyperparameters,
-            stateSlots: slots, reductions: reductions, origin: .sharedObject(path: object.path),
+            stateSlots: slots, reductions: reductions, neverFails: declared.flags & known != 0,
+            origin: .sharedObject(path: object.path),
             kernel: RuleKernel(kernel: kernel, check: declared.check, reduce: declared.reduce,
                                ruleData: declared.rule_data, owner: object))
     }

@@ -32,10 +32,11 @@ public class Optimizer {
 
     /// What a step does when a gradient, or the result, has a NaN or an infinity.
     public var nonFiniteSteps: NonFiniteSteps = .proceed
-    /// Whether a step that fails changes nothing (the default). Each step then first copies the values and
-    /// state it is about to change into a journal, which costs memory the size of the parameters and state,
-    /// and memory traffic (see Docs/BENCHMARKS.md). Set it to false only where a failing rule may leave a
-    /// step half done; skipping non-finite steps always keeps steps atomic.
+    /// Whether a step that fails changes nothing (the default). When a rule of the chain may fail, each step
+    /// first copies the values and state it is about to change into a journal, which costs memory the size
+    /// of the parameters and state, and memory traffic (see Docs/BENCHMARKS.md); a chain whose rules all
+    /// declare `REGULA_RULE_NEVER_FAILS` (every built-in does) needs no journal. Set it to false only where a
+    /// failing rule may leave a step half done; skipping non-finite steps always keeps steps atomic.
     public var atomicSteps = true
     /// Steps skipped because of non-finite values (see ``nonFiniteSteps``).
     public internal(set) var skippedSteps = 0
@@ -126,7 +127,8 @@ public class Optimizer {
             let entry = plan.entries[index]
             journalBytes += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
         }
-        let atomic = atomicSteps || nonFiniteSteps == .skip
+        // A chain of rules that never fail cannot leave a step half done: no journal is needed for that.
+        let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
         let journal = executor.journal(bytes: atomic ? journalBytes : 0)
         var journalOffset = 0
         var savedScalars: [Double] = []
@@ -154,8 +156,11 @@ public class Optimizer {
         let name = plan.parameters[failure.item].name
         switch failure.kind {
         case .kernel:
-            throw .kernelFailed(rule: chain.rules[failure.rule].name, parameter: name, status: failure.status,
-                                message: failure.words)
+            let rule = chain.rules[failure.rule]
+            let unjournaled = atomic ? "" : rule.neverFails
+                ? " (the rule declared it never fails, so the step was not journaled and is left half done)"
+                : " (atomic steps are off, so the step is left half done)"
+            throw .kernelFailed(rule: rule.name, parameter: name, status: failure.status, message: failure.words + unjournaled)
         case .nonFiniteGradient:
             skippedSteps += 1
             return .skipped(reason: "the gradient of parameter \(quoted(name)) has a NaN or an infinity")

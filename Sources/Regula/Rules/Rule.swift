@@ -35,13 +35,16 @@ public struct Rule: Sendable, CustomStringConvertible {
     public let stateSlots: [StateSlot]
     /// Values the rule needs over the whole parameter before its kernel runs; empty for most rules.
     public let reductions: [Reduction]
+    /// Whether the rule declares that its kernel never fails (`REGULA_RULE_NEVER_FAILS`). A step made only
+    /// of such rules needs no undo journal.
+    public let neverFails: Bool
     /// Where the rule came from.
     public let origin: Origin
     /// The C entry points behind the rule.
     let kernel: RuleKernel
 
     init(name: String, summary: String, version: Int, dtypes: [DType], hyperparameters: [Hyperparameter],
-         stateSlots: [StateSlot], reductions: [Reduction], origin: Origin, kernel: RuleKernel) {
+         stateSlots: [StateSlot], reductions: [Reduction], neverFails: Bool = false, origin: Origin, kernel: RuleKernel) {
         self.name = name
         self.summary = summary
         self.version = version
@@ -49,6 +52,7 @@ public struct Rule: Sendable, CustomStringConvertible {
         self.hyperparameters = hyperparameters
         self.stateSlots = stateSlots
         self.reductions = reductions
+        self.neverFails = neverFails
         self.origin = origin
         self.kernel = kernel
     }

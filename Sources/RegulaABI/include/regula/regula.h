@@ -241,7 +241,14 @@ typedef regula_status (*regula_reduce_fn)(const regula_block *block, double *par
  * Rules and plugins
  * ------------------------------------------------------------------------------------------------- */
 
-/** Rule flags: none are defined in 1.0; set 0. */
+/**
+ * Rule flag: the kernel (and `reduce`, if any) returns REGULA_OK for every block the host hands it — one
+ * of its declared dtypes, with hyperparameters inside their ranges and accepted by its check. A step whose
+ * rules all carry this flag cannot fail, so the host skips the journal it otherwise keeps to undo a failed
+ * step, and runs at full speed. Set it only when true: if such a rule fails anyway, its step is left half
+ * done and the error says so. Any other flag bit is refused when the plugin loads.
+ */
+#define REGULA_RULE_NEVER_FAILS 0x1u
 
 /**
  * One update rule. Owned by the plugin, static.
@@ -252,7 +259,7 @@ typedef struct regula_rule {
     const char *summary;                          /**< one line: what it does to the update */
     uint32_t version;                             /**< the rule's own revision; a change of meaning takes a new name instead */
     regula_dtype dtypes;                          /**< the REGULA_DTYPE_* bits the kernel supports (at least one) */
-    uint32_t flags;                               /**< 0 */
+    uint32_t flags;                               /**< REGULA_RULE_* flags, or 0 */
     uint32_t hyperparameter_count;                /**< entries in `hyperparameters` (at most 64) */
     const regula_hyperparameter *hyperparameters; /**< may be NULL when the count is 0 */
     uint32_t slot_count;                          /**< entries in `slots` (at most 64) */

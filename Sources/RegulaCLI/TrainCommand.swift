@@ -60,14 +60,17 @@ struct TrainCommand: ParsableCommand {
             if let rules {
                 let chain = rules.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
                 runs = [TrainingRun(label: "chain", rules: chain, options: chosen)]
-                // An option given by hand that the chain does not take is an error, not silently dropped.
-                let taken = Set(try chain.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
-                for name in given.sorted() where !taken.contains(name) {
-                    throw OptimizerError.unknownHyperparameter(name, group: nil, suggestion: nil, accepted: taken.sorted(), rules: chain)
-                }
             } else {
                 runs = [TrainingRun(label: "subgradient", rules: ["l1", "sgd"], options: chosen),
                         TrainingRun(label: "proximal", rules: ["sgd", "prox_l1"], options: chosen)]
+            }
+            // An option given by hand that no chain takes is an error (a typo, most likely), not silently dropped.
+            var allRules: [String] = []
+            for rule in runs.flatMap(\.rules) where !allRules.contains(rule) { allRules.append(rule) }
+            let taken = Set(try allRules.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+            for name in given.sorted() where !taken.contains(name) {
+                throw OptimizerError.unknownHyperparameter(name, group: nil, suggestion: closestName(to: name, among: taken),
+                                                           accepted: taken.sorted(), rules: allRules)
             }
             let logistic = LogisticRegression(data: try data.map { try Dataset.load(URL(fileURLWithPath: $0)) } ?? Dataset.breastCancer())
             let problems: [(key: String, problem: TrainingProblem)] = [("logistic", logistic), ("sparse", SparseRegression())]

@@ -74,6 +74,9 @@ import Testing
         #expect(labels.status != 0 && labels.standardError.contains("the label (last column) is 5.0; allowed: 0 or 1"), "\(labels.standardError)")
         let option = try regula(["train", "--rules", "sgd", "--option", "momentum=0.9", "--epochs", "5"])
         #expect(option.status != 0 && option.standardError.contains("unknown hyperparameter \"momentum\""), "\(option.standardError)")
+        let typo = try regula(["train", "--option", "weight_decay=0.1", "--epochs", "5"])
+        #expect(typo.status != 0 && typo.standardError.contains("unknown hyperparameter \"weight_decay\" in the optimizer's defaults (did you mean \"weight_decay1\"?)"),
+                "\(typo.standardError)")
         let missing = try regula(["train", "--resume", folder.url.appendingPathComponent("none.safetensors").path, "--epochs", "5"])
         #expect(missing.status != 0 && missing.standardError.contains("cannot read"), "\(missing.standardError)")
     }

@@ -28,3 +28,9 @@ func editDistance(_ a: String, _ b: String) -> Int {
     }
     return a.isEmpty ? b.count : previous[b.count]
 }
+
+/// The candidate closest to `name`, if it is close enough to be a likely typo: what "did you mean" messages
+/// suggest. For tools built on Regula that check names of their own.
+public func closestName(to name: String, among candidates: some Sequence<String>) -> String? {
+    suggestion(for: name, among: candidates)
+}

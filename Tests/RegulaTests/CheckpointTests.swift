@@ -153,9 +153,14 @@ import Testing
             try optimizer.saveCheckpoint(to: CheckpointTests.killedSaveFolder.appendingPathComponent("model.safetensors"))
         }
         #expect(try Data(contentsOf: file) == oldBytes)
+        let partials = { try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".partial") } }
+        #expect(try partials().count == 1, "the killed save leaves its partial file")
         let restored = try model(seed: 4)
         try restored.optimizer.loadCheckpoint(from: file, schedulers: [restored.scheduler])
         #expect(bits(restored) == bits(old))
+        // The next save clears what the killed one abandoned.
+        try restored.optimizer.saveCheckpoint(to: file, schedulers: [restored.scheduler])
+        #expect(try partials().isEmpty)
     }
 
     @Test func pythonSafetensorsReadsACheckpoint() throws {

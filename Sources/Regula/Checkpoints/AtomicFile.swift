@@ -11,6 +11,7 @@ package enum AtomicFile {
 
     static func write(_ data: Data, to url: URL) throws(CheckpointError) {
         let folder = url.deletingLastPathComponent().path
+        removeAbandonedPartials(of: url)
         let temporary = "\(folder)/.\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).partial"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw failure("cannot create \(temporary)", url) }
@@ -35,6 +36,19 @@ package enum AtomicFile {
         if folderDescriptor >= 0 {
             fsync(folderDescriptor)
             close(folderDescriptor)
+        }
+    }
+
+    /// Removes `.NAME.PID.N.partial` files left beside `url` by saves whose process no longer runs (killed
+    /// mid-save); a save still running in another process keeps its file.
+    private static func removeAbandonedPartials(of url: URL) {
+        let folder = url.deletingLastPathComponent()
+        let prefix = ".\(url.lastPathComponent)."
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".partial") {
+            let fields = name.dropFirst(prefix.count).split(separator: ".")
+            guard fields.count == 3, let pid = pid_t(fields[0]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink(folder.appendingPathComponent(name).path)
         }
     }
 

@@ -8,7 +8,8 @@
 #if defined(__x86_64__) || defined(__aarch64__)
 _Static_assert(offsetof(regula_plugin, abi_major) == 0, "the version is read first, at offset 0");
 _Static_assert(offsetof(regula_plugin, abi_minor) == 4, "regula_plugin.abi_minor moved");
-_Static_assert(sizeof(regula_plugin) == 24, "regula_plugin changed size");
+_Static_assert(sizeof(regula_plugin) == 32, "regula_plugin changed size");
+_Static_assert(offsetof(regula_plugin, toolchain) == 24, "regula_plugin.toolchain moved (ABI 1.1 appended it after the 1.0 fields)");
 _Static_assert(sizeof(regula_hyperparameter) == 56, "regula_hyperparameter changed size");
 _Static_assert(sizeof(regula_state_slot) == 40, "regula_state_slot changed size");
 _Static_assert(sizeof(regula_rule) == 112, "regula_rule changed size");

@@ -193,6 +193,32 @@ import Testing
         #expect(registry.loadFailures.map(\.description) == ["cannot load plugin \(missing): not a loadable shared object (cannot list plugin folder: no such folder)"])
     }
 
+    @Test func swiftPluginFromAnotherToolchainIsRefusedNamingBoth() throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("other_swift"), .kernel = scale }"#],
+            export: """
+                static const regula_plugin description = { REGULA_ABI_MAJOR, REGULA_ABI_MINOR, sizeof(regula_plugin), 1, rules,
+                                                           "swift/clang 1.0.0 (some other build)" };
+                REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &description; }
+                """), named: "other_toolchain", in: folder)
+        expectMalformed(try refusal(of: bad, in: folder), naming: bad,
+                        says: ["built with swift/clang 1.0.0 (some other build), but this host with swift/clang", "same Swift toolchain"])
+    }
+
+    @Test func pluginWithTheABI10LayoutStillLoads() throws {
+        // A plugin compiled before 1.1 appended `toolchain`: its struct ends after `rules`, 24 bytes.
+        let folder = try TemporaryDirectory()
+        let old = try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("from_1_0"), .kernel = scale }"#],
+            export: """
+                struct v1_0 { uint32_t major, minor, size, count; const regula_rule *rules; };
+                static const struct v1_0 description = { 1, 0, sizeof(struct v1_0), 1, rules };
+                REGULA_EXPORT const void *regula_plugin_entry(void) { return &description; }
+                """), named: "abi_1_0", in: folder)
+        #expect(try RuleRegistry().loadPlugin(at: old.path).map(\.name) == ["from_1_0"])
+    }
+
     @Test func listShowsGoodAndBuiltinRulesAndReportsTheBadFile() throws {
         let folder = try TemporaryDirectory()
         let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("idle"), .kernel = NULL }"#]),

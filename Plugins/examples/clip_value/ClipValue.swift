@@ -52,7 +52,8 @@ nonisolated(unsafe) private let description: UnsafeMutablePointer<regula_plugin>
     let plugin = UnsafeMutablePointer<regula_plugin>.allocate(capacity: 1)
     plugin.initialize(to: regula_plugin(
         abi_major: UInt32(REGULA_ABI_MAJOR), abi_minor: UInt32(REGULA_ABI_MINOR),
-        struct_size: UInt32(MemoryLayout<regula_plugin>.size), rule_count: 1, rules: UnsafePointer(rules)))
+        struct_size: UInt32(MemoryLayout<regula_plugin>.size), rule_count: 1, rules: UnsafePointer(rules),
+        toolchain: regula_swift_toolchain()))
     return plugin
 }()
 

@@ -26,7 +26,15 @@ struct DescriptionReader {
             throw PluginLoadError(path: object.path, reason: .incompatibleABI(pluginMajor: major, pluginMinor: minor))
         }
         let size = Int(raw.load(fromByteOffset: 8, as: UInt32.self))
-        let plugin: regula_plugin = try versioned(raw, size: size, what: "regula_plugin")
+        // ABI 1.0 plugins end before `toolchain` (24 bytes); the copy then reads it as NULL.
+        let plugin: regula_plugin = try versioned(raw, size: size, minimum: 24, what: "regula_plugin")
+        if let toolchain = plugin.toolchain.map({ String(cString: $0) }) {
+            let ours = String(cString: regula_swift_toolchain())
+            guard toolchain == ours else {
+                throw malformed("it was built with \(toolchain), but this host with \(ours); a Swift plugin must be "
+                                + "built by the same Swift toolchain as the host (Swift's ABI is not stable on Linux)")
+            }
+        }
         let count = Int(plugin.rule_count)
         guard (1...Self.maximumRules).contains(count) else {
             throw malformed("rule_count is \(count); allowed: 1 to \(Self.maximumRules)")
@@ -142,17 +150,17 @@ struct DescriptionReader {
 
     /// Copies a struct that declares `size` bytes into a zeroed `T`: fields past `size` read as zero.
     ///
-    /// In ABI 1.0 every struct must be at least its 1.0 size, which is today's size; a later minor version
-    /// keeps the 1.0 size as the minimum and lets the copy below zero what an older plugin lacks.
-    private func versioned<T>(_ address: UnsafeRawPointer, size: Int, what: String) throws(PluginLoadError) -> T {
-        let minimum = MemoryLayout<T>.size
+    /// `minimum` is the struct's size in ABI 1.0 (today's size unless a later minor appended fields); fields
+    /// a smaller, older struct lacks read as zero.
+    private func versioned<T>(_ address: UnsafeRawPointer, size: Int, minimum: Int? = nil, what: String) throws(PluginLoadError) -> T {
+        let current = MemoryLayout<T>.size, minimum = minimum ?? current
         guard (minimum...Self.maximumStructSize).contains(size) else {
             throw malformed("\(what): struct_size is \(size); allowed: \(minimum) to \(Self.maximumStructSize)")
         }
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: minimum, alignment: MemoryLayout<T>.alignment)
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: current, alignment: MemoryLayout<T>.alignment)
         defer { copy.deallocate() }
-        copy.initializeMemory(as: UInt8.self, repeating: 0, count: minimum)
-        copy.copyMemory(from: address, byteCount: min(size, minimum))
+        copy.initializeMemory(as: UInt8.self, repeating: 0, count: current)
+        copy.copyMemory(from: address, byteCount: min(size, current))
         return copy.load(as: T.self)
     }
 

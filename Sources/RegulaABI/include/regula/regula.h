@@ -40,8 +40,11 @@ extern "C" {
 
 /** The contract's major version. The host loads a plugin only when its major equals the host's. */
 #define REGULA_ABI_MAJOR 1u
-/** The contract's minor version: appended fields and flags. Any minor of the same major loads. */
-#define REGULA_ABI_MINOR 0u
+/**
+ * The contract's minor version: appended fields and flags. Any minor of the same major loads.
+ * 1.1 appended `regula_plugin.toolchain`.
+ */
+#define REGULA_ABI_MINOR 1u
 
 /** Marks the entry symbol for export even when the plugin is built with -fvisibility=hidden. */
 #if defined(_WIN32)
@@ -283,7 +286,19 @@ typedef struct regula_plugin {
     uint32_t struct_size;        /**< sizeof(regula_plugin) as the plugin was compiled */
     uint32_t rule_count;         /**< entries in `rules` (1 to 1024) */
     const regula_rule *rules;    /**< the rules this shared object provides */
+    /* ABI 1.1 */
+    const char *toolchain;       /**< NULL for C; for code whose ABI is tied to its compiler (Swift), the
+                                      compiler it was built with: REGULA_SWIFT_TOOLCHAIN. The host refuses a
+                                      plugin whose toolchain differs from its own. */
 } regula_plugin;
+
+/**
+ * The toolchain string a plugin written in Swift puts in `regula_plugin.toolchain`: the version of the
+ * Clang inside the Swift compiler that builds it, which names that toolchain's exact build. Swift's ABI is
+ * not stable on Linux, so a Swift plugin built by another compiler than the host's is refused. Call it from
+ * Swift (`regula_swift_toolchain()`); the host calls the same function, compiled by its own compiler.
+ */
+static inline const char *regula_swift_toolchain(void) { return "swift/clang " __VERSION__; }
 
 /** The name of the one symbol every plugin exports. */
 #define REGULA_ENTRY_SYMBOL "regula_plugin_entry"
@@ -323,7 +338,7 @@ typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
 #define REGULA_EXPORT_PLUGIN(RULE_ARRAY)                                                            \
     static const regula_plugin regula_plugin_description_ = {                                       \
         REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
-        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY)                     \
+        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL                \
     };                                                                                              \
     REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
 

@@ -18,9 +18,10 @@ grads = [p.detach() * 0.5 + 0.01 for p in params]
 optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd2, nesterov=True, fused=True)
 times = []
 for step in range(steps + 2):
-    start = time.perf_counter_ns()
+    # Fresh gradients each step, as backward would leave them; not timed (Regula and the C loop reuse theirs).
     for p, g in zip(params, grads):
         p.grad = g.clone() if p.grad is None else p.grad.copy_(g)
+    start = time.perf_counter_ns()
     torch._foreach_add_([p.grad for p in params], torch._foreach_sign([p.detach() for p in params]), alpha=wd1)
     optimizer.step()
     if step >= 2:

@@ -12,8 +12,9 @@ struct TrainCommand: ParsableCommand {
             With no options: logistic regression on the embedded breast-cancer data (569 × 30) and a synthetic \
             sparse regression with 5 known non-zero coefficients, each trained by `l1 > sgd` (the seed's \
             subgradient) and by `sgd > prox_l1` (proximal), side by side: final loss, accuracy or support \
-            recovered, and how many weights are exactly zero. With two chains, --checkpoint and --resume \
-            files get `.subgradient` and `.proximal` before their extension.
+            recovered, and how many weights are exactly zero. --checkpoint and --resume name one file per \
+            problem and chain: run.safetensors stands for run.logistic.subgradient.safetensors, \
+            run.sparse.proximal.safetensors and so on (without the chain part when --rules gives one chain).
             """)
 
     @Option(help: "Train this one chain instead of the two compared, e.g. l1,momentum,sgd.")

@@ -56,9 +56,8 @@ final class ExecutorLane: @unchecked Sendable {
     @inline(__always)
     func run(_ item: WorkItem, block blockIndex: Int, rules: Range<Int>, stagedUpdate: UnsafeMutableRawPointer?,
              reductions: UnsafePointer<Double>?) -> BlockFailure? {
-        let start = blockIndex * item.blockLength
-        let length = min(item.blockLength, item.count - start)
-        let offset = start * item.elementSize
+        let place = extent(item, block: blockIndex)
+        let (length, offset) = (place.length, place.offset)
         let d: UnsafeMutableRawPointer
         if let stagedUpdate {
             d = stagedUpdate + offset
@@ -81,11 +80,7 @@ final class ExecutorLane: @unchecked Sendable {
                                     words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
             }
         }
-        var block = regula_block(
-            struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,
-            parameter_length: item.count, step: item.step, update: d, param: item.param + offset,
-            grad: item.gradient + offset, hyperparameters: nil, elementwise_slots: nil, scalar_slots: nil,
-            rule_data: nil, reductions: nil)
+        var block = self.block(item, at: place, update: d)
         for index in rules {
             let link = links[index]
             prepare(&block, item, link, offset: offset, reductions: reductions)
@@ -102,7 +97,7 @@ final class ExecutorLane: @unchecked Sendable {
     /// Copies block `blockIndex` of the parameter and of every slot into the item's journal.
     @inline(__always)
     func save(_ item: WorkItem, block blockIndex: Int) {
-        let (offset, bytes, stride) = extent(item, block: blockIndex)
+        let (offset, bytes, stride) = extent(item, block: blockIndex).saved
         regula_copy_streaming(item.journal + offset, item.param + offset, bytes)
         for slot in 0..<chain.totalSlots {
             regula_copy_streaming(item.journal + stride * (1 + slot) + offset, item.slots[slot] + offset, bytes)
@@ -113,7 +108,7 @@ final class ExecutorLane: @unchecked Sendable {
     /// Puts back every block this lane saved during the step.
     func undo() {
         for (item, blockIndex) in journaled {
-            let (offset, bytes, stride) = extent(item, block: blockIndex)
+            let (offset, bytes, stride) = extent(item, block: blockIndex).saved
             (item.param + offset).copyMemory(from: item.journal + offset, byteCount: bytes)
             for slot in 0..<chain.totalSlots {
                 (item.slots[slot] + offset).copyMemory(from: item.journal + stride * (1 + slot) + offset, byteCount: bytes)
@@ -127,23 +122,44 @@ final class ExecutorLane: @unchecked Sendable {
 
     /// A failure if block `blockIndex` of the parameter or a slot now holds a NaN or an infinity.
     func nonFiniteResult(_ item: WorkItem, block blockIndex: Int) -> BlockFailure? {
-        let (offset, _, _) = extent(item, block: blockIndex)
-        let length = min(item.blockLength, item.count - blockIndex * item.blockLength)
-        var finite = regula_all_finite(item.param + offset, length, item.dtype) != 0
+        let place = extent(item, block: blockIndex)
+        var finite = regula_all_finite(item.param + place.offset, place.length, item.dtype) != 0
         for slot in 0..<chain.totalSlots where finite {
-            finite = regula_all_finite(item.slots[slot] + offset, length, item.dtype) != 0
+            finite = regula_all_finite(item.slots[slot] + place.offset, place.length, item.dtype) != 0
         }
         return finite ? nil : BlockFailure(item: item.index, block: blockIndex, rule: chain.links.count - 1, status: 0,
                                            words: "the step would leave a NaN or an infinity in the parameter or its state",
                                            kind: .nonFiniteResult)
     }
 
-    /// Byte offset and size of a block, and the size of one whole array of the item.
+    /// Where block `blockIndex` of an item lies: its first element, its length, and its byte offset.
+    private struct Extent {
+        let start: Int
+        let length: Int
+        let offset: Int
+        /// The block's bytes in one array, and the bytes of one whole array of the item (the journal's stride).
+        let bytes: Int
+        let stride: Int
+        /// What the journal needs: byte offset, bytes, array stride.
+        var saved: (offset: Int, bytes: Int, stride: Int) { (offset, bytes, stride) }
+    }
+
     @inline(__always)
-    private func extent(_ item: WorkItem, block blockIndex: Int) -> (offset: Int, bytes: Int, stride: Int) {
+    private func extent(_ item: WorkItem, block blockIndex: Int) -> Extent {
         let start = blockIndex * item.blockLength
-        let length = min(item.blockLength, item.count - start)
-        return (start * item.elementSize, max(length, 0) * item.elementSize, item.count * item.elementSize)
+        let length = max(min(item.blockLength, item.count - start), 0)
+        return Extent(start: start, length: length, offset: start * item.elementSize, bytes: length * item.elementSize,
+                      stride: item.count * item.elementSize)
+    }
+
+    /// The block a kernel or reduce is handed for `place` of `item`, its rule-specific fields still empty.
+    @inline(__always)
+    private func block(_ item: WorkItem, at place: Extent, update: UnsafeMutableRawPointer) -> regula_block {
+        regula_block(
+            struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: place.length,
+            offset: place.start, parameter_length: item.count, step: item.step, update: update,
+            param: item.param + place.offset, grad: item.gradient + place.offset, hyperparameters: nil,
+            elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil)
     }
 
     /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).
@@ -151,15 +167,9 @@ final class ExecutorLane: @unchecked Sendable {
         let link = links[index]
         guard let reduce = link.reduce else { return nil }
         for (slot, reduction) in chain.rules[index].reductions.enumerated() { partials[slot] = reduction.combine.identity }
-        let start = blockIndex * item.blockLength
-        let length = min(item.blockLength, item.count - start)
-        let offset = start * item.elementSize
-        var block = regula_block(
-            struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: length, offset: start,
-            parameter_length: item.count, step: item.step, update: stagedUpdate + offset, param: item.param + offset,
-            grad: item.gradient + offset, hyperparameters: nil, elementwise_slots: nil, scalar_slots: nil,
-            rule_data: nil, reductions: nil)
-        prepare(&block, item, link, offset: offset, reductions: nil)
+        let place = extent(item, block: blockIndex)
+        var block = self.block(item, at: place, update: stagedUpdate + place.offset)
+        prepare(&block, item, link, offset: place.offset, reductions: nil)
         let status = withUnsafePointer(to: block) { reduce($0, partials, message) }
         guard status != RegulaABISymbols.ok else { return nil }
         return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,

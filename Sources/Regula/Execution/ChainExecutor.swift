@@ -47,17 +47,15 @@ final class ChainExecutor {
         journalMemory?.deallocate()
     }
 
-    /// Steps every item. With `atomic`, all or nothing: every block is saved to its item's journal before
-    /// the chain touches it, and if any block fails, every saved block is put back before this returns.
+    /// Steps every item. Items with a journal are stepped all or nothing: every block is saved to its item's
+    /// journal before the chain touches it, and if any block fails, every saved block is put back before
+    /// this returns.
     /// - Parameter checksFinite: Also fail on a gradient, parameter or state value that is not finite.
     /// - Returns: The failure that comes first in item, block and rule order, if any.
-    func step(_ items: [WorkItem], atomic: Bool, checksFinite: Bool) -> BlockFailure? {
+    func step(_ items: [WorkItem], checksFinite: Bool) -> BlockFailure? {
         guard !items.isEmpty else { return nil }
         while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
-        for lane in lanes {
-            lane.checksFinite = checksFinite
-            lane.journals = atomic
-        }
+        for lane in lanes { lane.checksFinite = checksFinite }
         let failure = chain.isStaged ? stepStaged(items, checksFinite: checksFinite) : stepFused(items)
         for lane in lanes { if failure == nil { lane.commit() } else { lane.undo() } }
         return failure
@@ -137,7 +135,7 @@ final class ChainExecutor {
             }
             let d = stagedUpdate!
             d.copyMemory(from: item.gradient, byteCount: bytes)
-            if lanes[0].journals { for block in 0..<item.blockCount { lanes[0].save(item, block: block) } }
+            for block in 0..<item.blockCount { lanes[0].save(item, block: block) }
             if checksFinite, regula_all_finite(d, item.count, item.dtype) == 0 {
                 return BlockFailure(item: item.index, block: 0, rule: 0, status: 0,
                                     words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)

@@ -22,8 +22,6 @@ final class ExecutorLane: @unchecked Sendable {
     private(set) var journaled: [(item: WorkItem, block: Int)] = []
     /// Whether to refuse gradients and results that are not finite.
     var checksFinite = false
-    /// Whether to save blocks to the journal before changing them.
-    var journals = true
 
     init(chain: CompiledChain) {
         self.chain = chain
@@ -74,7 +72,7 @@ final class ExecutorLane: @unchecked Sendable {
             }
         }
         if stagedUpdate == nil {
-            if journals { save(item, block: blockIndex) }
+            save(item, block: blockIndex)
             if checksFinite, regula_all_finite(d, length, item.dtype) == 0 {
                 return BlockFailure(item: item.index, block: blockIndex, rule: 0, status: 0,
                                     words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
@@ -94,13 +92,14 @@ final class ExecutorLane: @unchecked Sendable {
         return nil
     }
 
-    /// Copies block `blockIndex` of the parameter and of every slot into the item's journal.
+    /// Copies block `blockIndex` of the parameter and of every slot into the item's journal, if it has one.
     @inline(__always)
     func save(_ item: WorkItem, block blockIndex: Int) {
+        guard let journal = item.journal else { return }
         let (offset, bytes, stride) = extent(item, block: blockIndex).saved
-        regula_copy_streaming(item.journal + offset, item.param + offset, bytes)
+        regula_copy_streaming(journal + offset, item.param + offset, bytes)
         for slot in 0..<chain.totalSlots {
-            regula_copy_streaming(item.journal + stride * (1 + slot) + offset, item.slots[slot] + offset, bytes)
+            regula_copy_streaming(journal + stride * (1 + slot) + offset, item.slots[slot] + offset, bytes)
         }
         journaled.append((item, blockIndex))
     }
@@ -108,10 +107,11 @@ final class ExecutorLane: @unchecked Sendable {
     /// Puts back every block this lane saved during the step.
     func undo() {
         for (item, blockIndex) in journaled {
+            guard let journal = item.journal else { continue }
             let (offset, bytes, stride) = extent(item, block: blockIndex).saved
-            (item.param + offset).copyMemory(from: item.journal + offset, byteCount: bytes)
+            (item.param + offset).copyMemory(from: journal + offset, byteCount: bytes)
             for slot in 0..<chain.totalSlots {
-                (item.slots[slot] + offset).copyMemory(from: item.journal + stride * (1 + slot) + offset, byteCount: bytes)
+                (item.slots[slot] + offset).copyMemory(from: journal + stride * (1 + slot) + offset, byteCount: bytes)
             }
         }
         journaled.removeAll(keepingCapacity: true)

@@ -13,8 +13,8 @@ struct WorkItem: @unchecked Sendable {
     let scalars: UnsafeMutablePointer<Double>
     let hyperparameters: UnsafeMutablePointer<Double>
     /// Where this step keeps the parameter's and its slots' values from before the step, one array after
-    /// the other, so a failed step can be undone.
-    let journal: UnsafeMutableRawPointer
+    /// the other, so a failed step can be undone; nil when the step keeps no journal.
+    var journal: UnsafeMutableRawPointer?
     /// The parameter's position in the step's list, to name it in an error.
     let index: Int
 

@@ -113,38 +113,38 @@ public class Optimizer {
     @discardableResult
     public func step() throws(OptimizerError) -> StepOutcome {
         try validate()
+        // A chain of rules that never fail cannot leave a step half done: no journal is needed for that.
+        let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
+        let values = resolved.map(\.values)
         var items: [WorkItem] = []
         items.reserveCapacity(plan.entries.count)
-        let values = resolved.map(\.values)
+        var journalOffsets: [Int] = []
         var journalBytes = 0
-        for index in plan.entries.indices where plan.entries[index].gradient.pointee != nil {
+        var savedScalars: [Double] = []
+        for index in plan.entries.indices {
+            guard let gradient = plan.entries[index].gradient.pointee else { continue }
             if plan.entries[index].state == nil {
                 let parameter = plan.parameters[index]
                 let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
                 states[ObjectIdentifier(parameter)] = created
                 plan.attach(created, at: index)
             }
-            let entry = plan.entries[index]
-            journalBytes += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
-        }
-        // A chain of rules that never fail cannot leave a step half done: no journal is needed for that.
-        let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
-        let journal = executor.journal(bytes: atomic ? journalBytes : 0)
-        var journalOffset = 0
-        var savedScalars: [Double] = []
-        for index in plan.entries.indices {
-            guard let gradient = plan.entries[index].gradient.pointee else { continue }
             let entry = plan.entries[index], state = entry.state!
-            savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: compiled.totalScalars))
+            if atomic {
+                savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: compiled.totalScalars))
+                journalOffsets.append(journalBytes)
+                journalBytes += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
+            }
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
                 elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
-                hyperparameters: values[entry.group], journal: journal + journalOffset, index: index))
-            if atomic {
-                journalOffset += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
-            }
+                hyperparameters: values[entry.group], journal: nil, index: index))
         }
-        guard let failure = executor.step(items, atomic: atomic, checksFinite: nonFiniteSteps == .skip) else {
+        if atomic {
+            let journal = executor.journal(bytes: journalBytes)
+            for (position, offset) in journalOffsets.enumerated() { items[position].journal = journal + offset }
+        }
+        guard let failure = executor.step(items, checksFinite: nonFiniteSteps == .skip) else {
             for item in items { plan.entries[item.index].state!.step.pointee += 1 }
             return .applied
         }

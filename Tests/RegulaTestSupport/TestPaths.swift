@@ -1,14 +1,15 @@
 import Foundation
 
-/// Where the package, its built products and the shared reference fixtures are.
+/// Where the package, its built products and the reference fixtures are.
 public enum TestPaths {
     /// The package root (this file is Tests/RegulaTestSupport/TestPaths.swift).
     public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// `../shared/fixtures/<name>` beside the package, as CI lays it out.
-    public static func sharedFixtures(_ name: String) -> URL {
-        packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/\(name)")
+    /// `Tests/Fixtures/<name>`: reference data made by torch and optax, copied into the repository so that a
+    /// plain clone's `swift test` checks against it (Tests/Fixtures/README.md says where each set came from).
+    public static func fixtures(_ name: String) -> URL {
+        packageRoot.appendingPathComponent("Tests/Fixtures/\(name)")
     }
 
     /// The folder of the running test bundle, where SwiftPM also puts `regula` and the built-in plugins.

@@ -1,45 +1,64 @@
 import Foundation
 
-/// A reference case from `../shared/fixtures/torch-sgd/`: a replay spec and what torch computed, or, for a
-/// `bad-*` case, the words its refusal must contain.
+/// A reference case from `Tests/Fixtures/torch-sgd/` or `Tests/Fixtures/torch-optim/`: a replay spec and what
+/// torch (or optax) computed, or, for a `bad-*` case, the words its refusal must contain.
 public struct TorchFixture: Sendable, CustomStringConvertible {
+    /// The fixture sets, by folder name under `Tests/Fixtures`.
+    public enum Set: String, Sendable, CaseIterable {
+        /// torch.optim.SGD with the seed's L1 term.
+        case sgd = "torch-sgd"
+        /// The optimizer family: Adam to LAMB and clip_grad_norm_.
+        case optim = "torch-optim"
+
+        /// The set's folder.
+        public var directory: URL { TestPaths.fixtures(rawValue) }
+    }
+
+    /// The set the case belongs to.
+    public let set: Set
     /// The file's name, e.g. `seed-example.json`.
     public let file: String
     /// The whole fixture file; `regula replay` and ``ReplaySpec`` read through to its `spec` member.
     public let spec: Data
     /// Element type named by the spec.
     public let dtype: String
-    /// torch's parameters after the last step.
+    /// The reference's parameters after the last step.
     public let expectedParameters: [String: [Double]]
-    /// torch's momentum buffers after the last step, where torch has one.
-    public let expectedMomentumBuffers: [String: [Double]]
+    /// The reference's state tensors after the last step, by parameter and then slot name, where the fixture
+    /// records them (torch-sgd records only `momentum_buffer`).
+    public let expectedState: [String: [String: [Double]]]
     /// For a bad case, words the error must contain.
     public let errorWords: [String]
 
-    /// The folder of the torch-sgd fixtures.
-    public static let directory = TestPaths.sharedFixtures("torch-sgd")
+    /// The file's path.
+    public var path: String { set.directory.appendingPathComponent(file).path }
 
-    /// Every trajectory case (not `bad-*`), in name order.
-    public static func trajectories() -> [TorchFixture] { load { !$0.hasPrefix("bad-") } }
-    /// Every `bad-*` case, in name order.
-    public static func refusals() -> [TorchFixture] { load { $0.hasPrefix("bad-") } }
+    /// Every trajectory case (not `bad-*`) of the given sets, in set and name order.
+    public static func trajectories(_ sets: [Set] = Set.allCases) -> [TorchFixture] {
+        sets.flatMap { load($0) { !$0.hasPrefix("bad-") } }
+    }
+    /// Every `bad-*` case of the given sets, in set and name order.
+    public static func refusals(_ sets: [Set] = Set.allCases) -> [TorchFixture] {
+        sets.flatMap { load($0) { $0.hasPrefix("bad-") } }
+    }
 
-    /// `|ours − torch| ≤ tolerance · max(1, |torch|)`: 1e-5 for float32, 1e-11 for float64.
+    /// `|ours − reference| ≤ tolerance · max(1, |reference|)`: 1e-5 for float32, 1e-11 for float64.
     public var tolerance: Double { dtype == "float64" ? 1e-11 : 1e-5 }
 
-    /// The file name.
-    public var description: String { file }
+    /// `set/file`.
+    public var description: String { "\(set.rawValue)/\(file)" }
 
-    private static func load(_ include: (String) -> Bool) -> [TorchFixture] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    private static func load(_ set: Set, _ include: (String) -> Bool) -> [TorchFixture] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: set.directory.path)) ?? []
         return names.filter { $0.hasSuffix(".json") && include($0) }.sorted().map { name in
-            let data = try! Data(contentsOf: directory.appendingPathComponent(name))
+            let data = try! Data(contentsOf: set.directory.appendingPathComponent(name))
             // JSONDecoder reads numbers exactly (JSONSerialization on Linux may be an ulp off).
             let file = try! JSONDecoder().decode(File.self, from: data)
+            var state = file.expect?.state ?? [:]
+            for (parameter, buffer) in file.expect?.momentum_buffer ?? [:] { state[parameter, default: [:]]["momentum_buffer"] = buffer }
             return TorchFixture(
-                file: name, spec: data, dtype: file.spec.dtype ?? "float32",
-                expectedParameters: file.expect?.params ?? [:], expectedMomentumBuffers: file.expect?.momentum_buffer ?? [:],
-                errorWords: file.error_words ?? [])
+                set: set, file: name, spec: data, dtype: file.spec.dtype ?? "float32",
+                expectedParameters: file.expect?.params ?? [:], expectedState: state, errorWords: file.error_words ?? [])
         }
     }
 
@@ -49,26 +68,32 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
         struct Expect: Decodable {
             let params: [String: [Double]]
             let momentum_buffer: [String: [Double]]?
+            let state: [String: [String: [Double]]]?
         }
         let spec: Spec
         let expect: Expect?
         let error_words: [String]?
     }
 
-    /// Every element farther from torch than the tolerance, described; empty when all agree.
-    public func disagreements(parameters: [String: [Double]], momentumBuffers: [String: [Double]]) -> [String] {
-        compare(parameters, expectedParameters, what: "param") + compare(momentumBuffers, expectedMomentumBuffers, what: "momentum_buffer")
+    /// Every element farther from the reference than the tolerance, and every reference state tensor that is
+    /// missing, described; empty when all agree.
+    public func disagreements(parameters: [String: [Double]], state: [String: [String: [Double]]]) -> [String] {
+        var problems = compare(parameters, expectedParameters, what: "param")
+        for (parameter, slots) in expectedState.sorted(by: { $0.key < $1.key }) {
+            problems += compare(state[parameter] ?? [:], slots, what: "state of \(parameter):")
+        }
+        return problems
     }
 
-    private func compare(_ ours: [String: [Double]], _ torch: [String: [Double]], what: String) -> [String] {
+    private func compare(_ ours: [String: [Double]], _ reference: [String: [Double]], what: String) -> [String] {
         var problems: [String] = []
-        for (name, expected) in torch.sorted(by: { $0.key < $1.key }) {
+        for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
             guard let actual = ours[name], actual.count == expected.count else {
                 problems.append("\(what) \(name): missing or of the wrong length")
                 continue
             }
             for (index, (a, e)) in zip(actual, expected).enumerated() where !(abs(a - e) <= tolerance * max(1, abs(e))) {
-                problems.append("\(what) \(name)[\(index)]: ours \(a), torch \(e)")
+                problems.append("\(what) \(name)[\(index)]: ours \(a), reference \(e)")
             }
         }
         return problems

@@ -3,7 +3,7 @@ import Regula
 import RegulaTestSupport
 import Testing
 
-/// Learning-rate schedules against the sequences torch produced (../shared/fixtures/torch-lr).
+/// Learning-rate schedules against the sequences torch produced (Tests/Fixtures/torch-lr).
 @Suite struct ScheduleTests {
     struct TorchCase: Sendable, CustomStringConvertible {
         let name: String
@@ -15,7 +15,7 @@ import Testing
     }
 
     static let cases: [TorchCase] = {
-        let url = TestPaths.sharedFixtures("torch-lr").appendingPathComponent("schedules.json")
+        let url = TestPaths.fixtures("torch-lr").appendingPathComponent("schedules.json")
         guard let data = try? Data(contentsOf: url),
               let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let cases = root["cases"] as? [[String: Any]] else { return [] }
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func everyTorchCaseHasASchedule() {
-        #expect(Self.cases.count == 6, "fixtures missing from \(TestPaths.sharedFixtures("torch-lr").path)")
+        #expect(Self.cases.count == 6, "fixtures missing from \(TestPaths.fixtures("torch-lr").path)")
         for torchCase in Self.cases { #expect(Self.schedules[torchCase.name] != nil, "\(torchCase.name)") }
     }
 

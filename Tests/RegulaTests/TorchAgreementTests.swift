@@ -3,32 +3,31 @@ import Regula
 import RegulaTestSupport
 import Testing
 
-/// Every reference trajectory torch made, replayed through the Swift API and through `regula replay`.
+/// Every reference trajectory torch and optax made, replayed through the Swift API and through `regula replay`,
+/// parameters and state compared element by element.
 @Suite struct TorchAgreementTests {
     @Test func fixturesArePresent() {
-        #expect(TorchFixture.trajectories().count >= 7, "no fixtures in \(TorchFixture.directory.path)")
-        #expect(TorchFixture.refusals().count >= 9)
+        #expect(TorchFixture.trajectories([.sgd]).count >= 7, "no fixtures in \(TorchFixture.Set.sgd.directory.path)")
+        #expect(TorchFixture.refusals([.sgd]).count >= 9)
     }
 
-    @Test(arguments: TorchFixture.trajectories())
+    @Test(arguments: TorchFixture.trajectories([.sgd]))
     func swiftAPIAgreesWithTorch(_ fixture: TorchFixture) throws {
         let result = try ReplaySpec(json: fixture.spec).run()
-        let buffers = result.state.compactMapValues { $0["momentum_buffer"] }
-        #expect(fixture.disagreements(parameters: result.parameters, momentumBuffers: buffers) == [])
+        #expect(fixture.disagreements(parameters: result.parameters, state: result.state) == [])
     }
 
-    @Test(arguments: TorchFixture.trajectories())
+    @Test(arguments: TorchFixture.trajectories([.sgd]))
     func replayCommandAgreesWithTorch(_ fixture: TorchFixture) throws {
-        let output = try regula(["replay", TorchFixture.directory.appendingPathComponent(fixture.file).path])
+        let output = try regula(["replay", fixture.path])
         #expect(output.status == 0, "\(output.standardError)")
         let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as! [String: Any]
         let parameters = json["params"] as! [String: [Double]]
         let state = json["state"] as! [String: [String: [Double]]]
-        let buffers = state.compactMapValues { $0["momentum_buffer"] }
-        #expect(fixture.disagreements(parameters: parameters, momentumBuffers: buffers) == [])
+        #expect(fixture.disagreements(parameters: parameters, state: state) == [])
     }
 
-    @Test(arguments: TorchFixture.refusals())
+    @Test(arguments: TorchFixture.refusals([.sgd]))
     func swiftAPIRefusesBadSpec(_ fixture: TorchFixture) {
         do {
             _ = try ReplaySpec(json: fixture.spec).run()
@@ -39,9 +38,9 @@ import Testing
         }
     }
 
-    @Test(arguments: TorchFixture.refusals())
+    @Test(arguments: TorchFixture.refusals([.sgd]))
     func replayCommandRefusesBadSpec(_ fixture: TorchFixture) throws {
-        let output = try regula(["replay", TorchFixture.directory.appendingPathComponent(fixture.file).path])
+        let output = try regula(["replay", fixture.path])
         #expect(output.status != 0)
         #expect(output.standardOutput.isEmpty)
         for word in fixture.errorWords { #expect(output.standardError.contains(word), "\(output.standardError)") }

@@ -3,19 +3,19 @@ import Foundation
 /// A reference case from `Tests/Fixtures/torch-sgd/` or `Tests/Fixtures/torch-optim/`: a replay spec and what
 /// torch (or optax) computed, or, for a `bad-*` case, the words its refusal must contain.
 public struct TorchFixture: Sendable, CustomStringConvertible {
-    /// The fixture sets, by folder name under `Tests/Fixtures`.
-    public enum Set: String, Sendable, CaseIterable {
+    /// The fixture folders, by name under `Tests/Fixtures`.
+    public enum Folder: String, Sendable, CaseIterable {
         /// torch.optim.SGD with the seed's L1 term.
         case sgd = "torch-sgd"
         /// The optimizer family: Adam to LAMB and clip_grad_norm_.
         case optim = "torch-optim"
 
-        /// The set's folder.
+        /// The folder on disk.
         public var directory: URL { TestPaths.fixtures(rawValue) }
     }
 
-    /// The set the case belongs to.
-    public let set: Set
+    /// The folder the case comes from.
+    public let folder: Folder
     /// The file's name, e.g. `seed-example.json`.
     public let file: String
     /// The whole fixture file; `regula replay` and ``ReplaySpec`` read through to its `spec` member.
@@ -31,33 +31,33 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     public let errorWords: [String]
 
     /// The file's path.
-    public var path: String { set.directory.appendingPathComponent(file).path }
+    public var path: String { folder.directory.appendingPathComponent(file).path }
 
-    /// Every trajectory case (not `bad-*`) of the given sets, in set and name order.
-    public static func trajectories(_ sets: [Set] = Set.allCases) -> [TorchFixture] {
-        sets.flatMap { load($0) { !$0.hasPrefix("bad-") } }
+    /// Every trajectory case (not `bad-*`) of the given folders, in folder and name order.
+    public static func trajectories(_ folders: [Folder] = Folder.allCases) -> [TorchFixture] {
+        folders.flatMap { load($0) { !$0.hasPrefix("bad-") } }
     }
-    /// Every `bad-*` case of the given sets, in set and name order.
-    public static func refusals(_ sets: [Set] = Set.allCases) -> [TorchFixture] {
-        sets.flatMap { load($0) { $0.hasPrefix("bad-") } }
+    /// Every `bad-*` case of the given folders, in folder and name order.
+    public static func refusals(_ folders: [Folder] = Folder.allCases) -> [TorchFixture] {
+        folders.flatMap { load($0) { $0.hasPrefix("bad-") } }
     }
 
     /// `|ours − reference| ≤ tolerance · max(1, |reference|)`: 1e-5 for float32, 1e-11 for float64.
     public var tolerance: Double { dtype == "float64" ? 1e-11 : 1e-5 }
 
-    /// `set/file`.
-    public var description: String { "\(set.rawValue)/\(file)" }
+    /// `folder/file`.
+    public var description: String { "\(folder.rawValue)/\(file)" }
 
-    private static func load(_ set: Set, _ include: (String) -> Bool) -> [TorchFixture] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: set.directory.path)) ?? []
+    private static func load(_ folder: Folder, _ include: (String) -> Bool) -> [TorchFixture] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.directory.path)) ?? []
         return names.filter { $0.hasSuffix(".json") && include($0) }.sorted().map { name in
-            let data = try! Data(contentsOf: set.directory.appendingPathComponent(name))
+            let data = try! Data(contentsOf: folder.directory.appendingPathComponent(name))
             // JSONDecoder reads numbers exactly (JSONSerialization on Linux may be an ulp off).
             let file = try! JSONDecoder().decode(File.self, from: data)
             var state = file.expect?.state ?? [:]
             for (parameter, buffer) in file.expect?.momentum_buffer ?? [:] { state[parameter, default: [:]]["momentum_buffer"] = buffer }
             return TorchFixture(
-                set: set, file: name, spec: data, dtype: file.spec.dtype ?? "float32",
+                folder: folder, file: name, spec: data, dtype: file.spec.dtype ?? "float32",
                 expectedParameters: file.expect?.params ?? [:], expectedState: state, errorWords: file.error_words ?? [])
         }
     }

@@ -7,7 +7,7 @@ import Testing
 /// parameters and state compared element by element.
 @Suite struct TorchAgreementTests {
     @Test func fixturesArePresent() {
-        #expect(TorchFixture.trajectories([.sgd]).count >= 7, "no fixtures in \(TorchFixture.Set.sgd.directory.path)")
+        #expect(TorchFixture.trajectories([.sgd]).count >= 7, "no fixtures in \(TorchFixture.Folder.sgd.directory.path)")
         #expect(TorchFixture.refusals([.sgd]).count >= 9)
     }
 

@@ -26,7 +26,8 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
 {
     for (size_t line = 0; line < bytes; line += 64) {
         __builtin_prefetch((const char *)p + line, 1, 3);
-        for (size_t s = 0; s < slot_count; s++) __builtin_prefetch((const char *)slots[s] + slot_offset + line, 1, 3);
+        for (size_t s = 0; s < slot_count; s++)
+            if (slots[s] != NULL) __builtin_prefetch((const char *)slots[s] + slot_offset + line, 1, 3);
     }
     regula_copy_block(d, g, bytes);
 }

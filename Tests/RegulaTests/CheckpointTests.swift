@@ -123,13 +123,16 @@ import Testing
         try expectRefusal(of: folder.url.appendingPathComponent("missing.safetensors"), says: "cannot read")
     }
 
-    @Test func duplicateParameterNamesCannotBeSaved() throws {
-        let optimizer = try Optimizer([Parameter("w", values: [1.0]), Parameter("w", values: [2.0])], rules: ["sgd"],
-                                      defaults: ["lr": 0.1], registry: registry)
-        let folder = try TemporaryDirectory()
-        #expect(throws: CheckpointError("two parameters are named \"w\"; a checkpoint needs unique names")) {
-            try optimizer.saveCheckpoint(to: folder.url.appendingPathComponent("x.safetensors"))
+    @Test func duplicateParameterNamesAreRefusedBeforeAnyCheckpoint() throws {
+        #expect(throws: OptimizerError.duplicateParameterName("w")) {
+            try Optimizer([Parameter("w", values: [1.0]), Parameter("w", values: [2.0])], rules: ["sgd"],
+                          defaults: ["lr": 0.1], registry: registry)
         }
+        let optimizer = try Optimizer([Parameter("w", values: [1.0])], rules: ["sgd"], defaults: ["lr": 0.1], registry: registry)
+        #expect(throws: OptimizerError.duplicateParameterName("w")) {
+            try optimizer.addGroup(ParamGroup([Parameter("w", values: [2.0])]))
+        }
+        #expect(optimizer.groups.count == 1)
     }
 
     static let killedSaveFolder = URL(fileURLWithPath: "/tmp/regula-killed-save-test")

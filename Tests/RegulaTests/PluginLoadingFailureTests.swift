@@ -178,9 +178,10 @@ import Testing
 
     @Test func unknownRuleFlagsAreRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 4 }"#]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 8 }"#]),
                                              named: "flagged", in: folder)
-        expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: ["sets unknown flags 4", "defines only REGULA_RULE_NEVER_FAILS"])
+        expectMalformed(try refusal(of: bad, in: folder), naming: bad,
+                        says: ["sets unknown flags 0x8", "REGULA_RULE_NEVER_FAILS (0x1)", "REGULA_RULE_USES_ABI_1_2 (0x4)"])
     }
 
     @Test func missingPluginFolderIsNamedPlainly() throws {

@@ -49,12 +49,18 @@ nonisolated(unsafe) private let description: UnsafeMutablePointer<regula_plugin>
     rule.kernel = kernel
     let rules = UnsafeMutablePointer<regula_rule>.allocate(capacity: 1)
     rules.initialize(to: rule)
-    let plugin = UnsafeMutablePointer<regula_plugin>.allocate(capacity: 1)
-    plugin.initialize(to: regula_plugin(
-        abi_major: UInt32(REGULA_ABI_MAJOR), abi_minor: UInt32(REGULA_ABI_MINOR),
-        struct_size: UInt32(MemoryLayout<regula_plugin>.size), rule_count: 1, rules: UnsafePointer(rules),
-        toolchain: regula_swift_toolchain()))
-    return plugin
+    // Fields assigned one by one: a later minor version appends fields, which a memberwise initializer
+    // would then require; fields left out read as zero.
+    var plugin = regula_plugin()
+    plugin.abi_major = UInt32(REGULA_ABI_MAJOR)
+    plugin.abi_minor = UInt32(REGULA_ABI_MINOR)
+    plugin.struct_size = UInt32(MemoryLayout<regula_plugin>.size)
+    plugin.rule_count = 1
+    plugin.rules = UnsafePointer(rules)
+    plugin.toolchain = regula_swift_toolchain()
+    let described = UnsafeMutablePointer<regula_plugin>.allocate(capacity: 1)
+    described.initialize(to: plugin)
+    return described
 }()
 
 /// The one symbol a Regula plugin exports.

@@ -9,7 +9,7 @@
 
 /**
  * Starts a block of a small tensor: asks for the cache lines of the parameter (`bytes` from `p`) and of every
- * state slot (`bytes` from `slots[s] + slot_offset`), then copies `bytes` of the gradient `g` into the update
+ * state slot that exists (`bytes` from `slots[s] + slot_offset`; NULL entries are skipped), then copies `bytes` of the gradient `g` into the update
  * scratch `d`. Touching all of a small tensor's arrays at once lets their cache misses overlap, as they do
  * in a hand-fused loop, instead of each rule waiting for its array in turn. (A real function rather than
  * static inline: compiled here with the C target's optimization, not by Swift's importer.)

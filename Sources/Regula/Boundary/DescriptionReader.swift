@@ -9,6 +9,7 @@ import RegulaABI
 struct DescriptionReader {
     /// Upper bounds that catch garbage counts before the host walks off into memory.
     static let maximumRules = 1024
+    static let maximumChains = 1024
     static let maximumHyperparameters = 64
     static let maximumSlots = 64
     static let maximumReductions = 16
@@ -16,8 +17,14 @@ struct DescriptionReader {
 
     let object: SharedObject
 
-    /// The rules the plugin describes, or the reason it breaks the contract.
-    func rules(from described: UnsafePointer<regula_plugin>?) throws(PluginLoadError) -> [Rule] {
+    /// What one plugin provides: its rules and (since ABI 1.2) its named chains.
+    struct Contents {
+        var rules: [Rule]
+        var chains: [NamedChain]
+    }
+
+    /// The rules and chains the plugin describes, or the reason it breaks the contract.
+    func contents(from described: UnsafePointer<regula_plugin>?) throws(PluginLoadError) -> Contents {
         guard let described else { throw malformed("\(RegulaABISymbols.entry)() returned NULL") }
         let raw = UnsafeRawPointer(described)
         let major = raw.load(fromByteOffset: 0, as: UInt32.self)
@@ -35,16 +42,21 @@ struct DescriptionReader {
                                 + "built by the same Swift toolchain as the host (Swift's ABI is not stable on Linux)")
             }
         }
+        // ABI 1.2 appended chain_count and chains; a smaller struct reads them as 0 and NULL.
+        let chains = try elements(plugin.chains, count: plugin.chain_count, limit: Self.maximumChains,
+                                  what: "chains", read: chain)
         let count = Int(plugin.rule_count)
-        guard (1...Self.maximumRules).contains(count) else {
-            throw malformed("rule_count is \(count); allowed: 1 to \(Self.maximumRules)")
+        guard (1...Self.maximumRules).contains(count) || (count == 0 && !chains.isEmpty) else {
+            throw malformed("rule_count is \(count); allowed: 1 to \(Self.maximumRules) (0 only in a plugin that declares chains)")
         }
+        guard count > 0 else { return Contents(rules: [], chains: chains) }
         guard let first = plugin.rules else { throw malformed("rule_count is \(count) but rules is NULL") }
         let base = UnsafeRawPointer(first)
         let stride = try arrayStride(base, what: "regula_rule")
-        return try (0..<count).map { index throws(PluginLoadError) in
+        let rules = try (0..<count).map { index throws(PluginLoadError) in
             try rule(at: base + index * stride, stride: stride, index: index)
         }
+        return Contents(rules: rules, chains: chains)
     }
 
     private func rule(at address: UnsafeRawPointer, stride: Int, index: Int) throws(PluginLoadError) -> Rule {
@@ -53,9 +65,9 @@ struct DescriptionReader {
         let name = String(cString: namePointer)
         let label = "rule \(quoted(name)) (rules[\(index)])"
         guard let kernel = declared.kernel else { throw malformed("\(label) has no kernel") }
-        let known = UInt32(REGULA_RULE_NEVER_FAILS)
+        let known = UInt32(REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2)
         guard declared.flags & ~known == 0 else {
-            throw malformed("\(label) sets unknown flags \(declared.flags & ~known); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines only REGULA_RULE_NEVER_FAILS (0x1)")
+            throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_RULE_NEVER_FAILS (0x1), REGULA_RULE_UPDATE_ONLY (0x2) and REGULA_RULE_USES_ABI_1_2 (0x4)")
         }
         let dtypes = DType.allCases.filter { declared.dtypes & $0.abiBit != 0 }
         let hyperparameters = try elements(
@@ -67,13 +79,47 @@ struct DescriptionReader {
         let reductions = try elements(
             declared.reductions, count: declared.reduction_count, limit: Self.maximumReductions,
             what: "reductions of \(label)", read: reduction)
-        return Rule(
+        let rule = Rule(
             name: name, summary: declared.summary.map { String(cString: $0) } ?? "",
             version: Int(declared.version), dtypes: dtypes, hyperparameters: hyperparameters,
-            stateSlots: slots, reductions: reductions, neverFails: declared.flags & known != 0,
+            stateSlots: slots, reductions: reductions,
+            neverFails: declared.flags & UInt32(REGULA_RULE_NEVER_FAILS) != 0,
+            updateOnly: declared.flags & UInt32(REGULA_RULE_UPDATE_ONLY) != 0,
+            scratchCount: Int(declared.scratch_count),
             origin: .sharedObject(path: object.path),
-            kernel: RuleKernel(kernel: kernel, check: declared.check, reduce: declared.reduce,
+            kernel: RuleKernel(kernel: kernel, check: declared.check, reduce: declared.reduce, prepare: declared.prepare,
                                ruleData: declared.rule_data, owner: object))
+        // A 1.1 host would ignore these fields and run the rule wrongly; the flag makes it refuse the rule.
+        if rule.usesABI12 && declared.flags & UInt32(REGULA_RULE_USES_ABI_1_2) == 0 {
+            throw malformed("\(label) uses ABI 1.2 features (prepare, scratch, initial_from, enabled_by or a step-wide reduction) "
+                            + "but does not set REGULA_RULE_USES_ABI_1_2, which makes older hosts refuse it instead of running it wrongly")
+        }
+        return rule
+    }
+
+    private func chain(_ declared: regula_chain, label: String) throws(PluginLoadError) -> NamedChain {
+        guard let namePointer = declared.name else { throw malformed("\(label) has a NULL name") }
+        let name = String(cString: namePointer)
+        let count = Int(declared.rule_count)
+        guard (1...NamedChain.maximumRules).contains(count) else {
+            throw malformed("chain \(quoted(name)): rule_count is \(count); allowed: 1 to \(NamedChain.maximumRules)")
+        }
+        guard let names = declared.rules else { throw malformed("chain \(quoted(name)): rule_count is \(count) but rules is NULL") }
+        var rules: [String] = []
+        for index in 0..<count {
+            guard let rule = names[index] else { throw malformed("chain \(quoted(name)): rules[\(index)] is NULL") }
+            rules.append(String(cString: rule))
+        }
+        let defaults = try elements(declared.defaults, count: declared.default_count, limit: NamedChain.maximumDefaults,
+                                    what: "defaults of chain \(quoted(name))") { (entry: regula_chain_default, label) throws(PluginLoadError) in
+            guard let option = entry.name else { throw malformed("\(label) has a NULL name") }
+            return (String(cString: option), entry.value)
+        }
+        if let repeated = duplicates(in: defaults.map(\.0)).first {
+            throw malformed("chain \(quoted(name)) gives a default for \(quoted(repeated)) twice")
+        }
+        return NamedChain(name: name, summary: declared.summary.map { String(cString: $0) } ?? "", rules: rules,
+                          defaults: Dictionary(uniqueKeysWithValues: defaults), origin: .sharedObject(path: object.path))
     }
 
     private func hyperparameter(_ declared: regula_hyperparameter, label: String) throws(PluginLoadError) -> Hyperparameter {
@@ -106,7 +152,9 @@ struct DescriptionReader {
         default: throw malformed("\(label) has unknown shape \(declared.shape)")
         }
         return StateSlot(String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "",
-                         shape: shape, initialValue: declared.initial_value)
+                         shape: shape, initialValue: declared.initial_value,
+                         initialFrom: declared.initial_from.map { String(cString: $0) },
+                         enabledBy: declared.enabled_by.map { String(cString: $0) })
     }
 
     private func reduction(_ declared: regula_reduction, label: String) throws(PluginLoadError) -> Reduction {
@@ -118,8 +166,14 @@ struct DescriptionReader {
         case UInt32(REGULA_COMBINE_MIN): combine = .min
         default: throw malformed("\(label) has unknown combine \(declared.combine)")
         }
+        let scope: Reduction.Scope
+        switch declared.scope {
+        case UInt64(REGULA_REDUCTION_PARAMETER): scope = .parameter
+        case UInt64(REGULA_REDUCTION_STEP): scope = .step
+        default: throw malformed("\(label) has unknown scope \(declared.scope)")
+        }
         return Reduction(String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "",
-                         combine: combine)
+                         combine: combine, scope: scope)
     }
 
     /// Reads `count` versioned structs of type `Element` starting at `first`.
@@ -170,7 +224,18 @@ struct DescriptionReader {
         guard declared == stride else {
             throw malformed("\(what): struct_size is \(declared), but the array's first entry says \(stride)")
         }
-        return try versioned(address, size: stride, what: what)
+        return try versioned(address, size: stride, minimum: Self.originalSize(of: T.self), what: what)
+    }
+
+    /// A struct's size in the ABI version that introduced it: smaller structs are refused, and fields a
+    /// later minor appended read as zero from a struct of this size.
+    static func originalSize<T>(of type: T.Type) -> Int? {
+        switch type {
+        case is regula_rule.Type: 112               // 1.0; 1.2 appended prepare and scratch_count (128)
+        case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56)
+        case is regula_reduction.Type: 32           // 1.0; 1.2 appended scope (40)
+        default: nil                                // unchanged since it appeared
+        }
     }
 
     private func malformed(_ problem: String) -> PluginLoadError {

@@ -9,16 +9,18 @@ final class RuleKernel: @unchecked Sendable {
     let kernel: regula_kernel_fn
     let check: regula_check_fn?
     let reduce: regula_reduce_fn?
+    let prepare: regula_prepare_fn?
     let ruleData: UnsafeMutableRawPointer?
     /// How many live optimizers have this rule in their chain.
     let usage = UsageCount()
     private let owner: AnyObject
 
-    init(kernel: regula_kernel_fn, check: regula_check_fn?, reduce: regula_reduce_fn?,
+    init(kernel: regula_kernel_fn, check: regula_check_fn?, reduce: regula_reduce_fn?, prepare: regula_prepare_fn? = nil,
          ruleData: UnsafeMutableRawPointer?, owner: AnyObject) {
         self.kernel = kernel
         self.check = check
         self.reduce = reduce
+        self.prepare = prepare
         self.ruleData = ruleData
         self.owner = owner
     }
@@ -39,6 +41,17 @@ final class RuleKernel: @unchecked Sendable {
         let status = reduce(block, partials, messages.message)
         guard status != RegulaABISymbols.ok else { return nil }
         return (status, messages.text(or: "the reduction failed with status \(status) and no message"))
+    }
+
+    /// Runs the rule's prepare function for one parameter (a block covering no elements), filling `scratch`;
+    /// returns `nil` on success or without a prepare function, else the rule's status and words.
+    @inline(__always)
+    func prepare(_ parameter: UnsafePointer<regula_block>, scratch: UnsafeMutablePointer<Double>,
+                 messages: MessageBuffer) -> (status: Int32, words: String)? {
+        guard let prepare else { return nil }
+        let status = prepare(parameter, scratch, messages.message)
+        guard status != RegulaABISymbols.ok else { return nil }
+        return (status, messages.text(or: "prepare failed with status \(status) and no message"))
     }
 
     /// Asks the rule whether a combination of in-range values is acceptable; `nil` if it is, else its words.

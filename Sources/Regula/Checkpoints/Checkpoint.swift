@@ -46,11 +46,11 @@ extension Optimizer {
             file.tensors["param/\(parameter.name)"] = SafeTensors.Tensor(
                 dtype: parameter.dtype, bytes: Data(bytes: parameter.storage, count: parameter.count * parameter.dtype.size))
             let state = states[ObjectIdentifier(parameter)]
-            if let state {
-                forEachSlot(of: state, parameter: parameter) { key, pointer, dtype, count in
-                    file.tensors["state/\(parameter.name)/\(key)"] = SafeTensors.Tensor(
-                        dtype: dtype, bytes: Data(bytes: pointer, count: count * dtype.size))
-                }
+            state?.forEachSlot(chain: compiled) { key, shape, _, memory in
+                guard let memory else { return }   // a slot no option has turned on yet
+                let (dtype, count) = shape == .scalar ? (DType.float64, 1) : (parameter.dtype, parameter.count)
+                file.tensors["state/\(parameter.name)/\(key)"] = SafeTensors.Tensor(
+                    dtype: dtype, bytes: Data(bytes: memory, count: count * dtype.size))
             }
             entries.append(.init(name: parameter.name, dtype: parameter.dtype.rawValue, count: parameter.count,
                                  step: state.map { Int($0.step) }))
@@ -117,8 +117,11 @@ extension Optimizer {
             }
             try require(file, "param/\(parameter.name)", dtype: parameter.dtype, count: parameter.count)
             if entry.step != nil {
-                for (key, shape) in slotLayout() {
-                    try require(file, "state/\(parameter.name)/\(key)", dtype: shape == .scalar ? .float64 : parameter.dtype,
+                for (key, shape, optional) in slotLayout() {
+                    let name = "state/\(parameter.name)/\(key)"
+                    // A slot an option turns on is absent until a step ran with the option on.
+                    if optional && file.tensors[name] == nil { continue }
+                    try require(file, name, dtype: shape == .scalar ? .float64 : parameter.dtype,
                                 count: shape == .scalar ? 1 : parameter.count)
                 }
             }
@@ -140,10 +143,13 @@ extension Optimizer {
                 states[ObjectIdentifier(parameter)] = nil
                 continue
             }
-            let state = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
-            forEachSlot(of: state, parameter: parameter) { key, pointer, dtype, count in
-                file.tensors["state/\(parameter.name)/\(key)"]!.bytes.copyBytes(
-                    to: pointer.assumingMemoryBound(to: UInt8.self), count: count * dtype.size)
+            let state = SlotStorage(count: parameter.count, dtype: parameter.dtype,
+                                    elementwiseCount: compiled.totalSlots, scalarCount: compiled.totalScalars)
+            state.forEachSlot(chain: compiled) { key, shape, index, memory in
+                guard let tensor = file.tensors["state/\(parameter.name)/\(key)"] else { return }
+                if shape == .elementwise { state.create(index, value: 0) }
+                let target = memory ?? state.elementwise[index]!
+                tensor.bytes.copyBytes(to: target.assumingMemoryBound(to: UInt8.self), count: tensor.bytes.count)
             }
             state.step = UInt64(step)
             states[ObjectIdentifier(parameter)] = state
@@ -156,24 +162,10 @@ extension Optimizer {
         for (saved, scheduler) in zip(metadata.schedulers, schedulers) { try? scheduler.restore(saved) }
     }
 
-    /// Every slot key of the chain with its shape, in chain order.
-    private func slotLayout() -> [(String, StateSlot.Shape)] {
-        zip(compiled.rules, compiled.slotKeys).flatMap { rule, keys in zip(keys, rule.stateSlots.map(\.shape)).map { ($0, $1) } }
-    }
-
-    /// Calls `body` with each slot's key, memory, element type and element count.
-    private func forEachSlot(of state: SlotStorage, parameter: Parameter,
-                             _ body: (String, UnsafeMutableRawPointer, DType, Int) -> Void) {
-        var elementwise = 0, scalar = 0
-        for (key, shape) in slotLayout() {
-            switch shape {
-            case .elementwise:
-                body(key, state.elementwise[elementwise], parameter.dtype, parameter.count)
-                elementwise += 1
-            case .scalar:
-                body(key, UnsafeMutableRawPointer(state.scalars + scalar), .float64, 1)
-                scalar += 1
-            }
+    /// Every slot key of the chain with its shape and whether an option turns it on, in chain order.
+    private func slotLayout() -> [(key: String, shape: StateSlot.Shape, optional: Bool)] {
+        zip(compiled.rules, compiled.slotKeys).flatMap { rule, keys in
+            zip(keys, rule.stateSlots).map { ($0, $1.shape, $1.enabledBy != nil) }
         }
     }
 

@@ -3,15 +3,22 @@ import Dispatch
 
 /// Runs a chain of rules over the parameters of a step, block by block, on several threads.
 ///
-/// Each block (4 KiB of each array) is carried through every rule of the chain while it is in cache: `d` starts
-/// as a copy of the gradient in the thread's scratch (the user's gradient is never written) and each rule's
-/// kernel transforms it, the last one writing the parameter. The blocks of all parameters are shared out
-/// among threads by element count, so many small tensors cost little more than one large one. Each element
-/// goes through the same arithmetic whatever the thread count, so results are bit-for-bit the same.
+/// A step goes in up to four phases:
+/// 1. **Prepare**: each rule with a prepare function runs it once per parameter, on the calling thread, in
+///    parameter order; it may advance the parameter's scalar slots and fill the scratch its blocks read.
+/// 2. **Leading reductions**: if the chain's first rule has reductions, they are folded from the gradients
+///    themselves (one extra read of them), per parameter or over the whole step.
+/// 3. **One pass, all rules per block** (chains without a reduction past the first rule): each block (4 KiB
+///    of each array) is carried through every rule of the chain while it is in cache: `d` starts as a copy
+///    of the gradient in the thread's scratch (the user's gradient is never written) and each rule's kernel
+///    transforms it, the last one writing the parameter. The blocks of all parameters are shared out among
+///    threads by element count, so many small tensors cost little more than one large one.
+/// 4. **Stages** (chains with a reduction past the first rule, ``CompiledChain/isStaged``): `d` lives in a
+///    buffer as long as the parameter (as all parameters, when a later reduction spans the step), each
+///    stage runs over every block, and a reduction's per-block partials are combined in block order.
 ///
-/// A chain with reductions (``CompiledChain/isStaged``) runs parameter by parameter: `d` lives in a buffer as
-/// long as the parameter, each stage runs over every block, and a reduction's per-block partials are combined
-/// in block order, so those results do not depend on the thread count either.
+/// Each element goes through the same arithmetic whatever the thread count, and partials are combined in a
+/// fixed order (parameter, then block), so results are bit-for-bit the same for any thread count.
 final class ChainExecutor {
     /// Bytes of each array per block: 4 KiB, 1024 float32 or 512 float64 elements. The update, the
     /// parameter, the gradient and a slot or two then stay in the L1 cache while every rule of the chain
@@ -21,7 +28,7 @@ final class ChainExecutor {
     /// Elements per block for elements of `size` bytes.
     @inline(__always)
     static func blockLength(elementSize size: Int) -> Int { blockBytes / size }
-    /// Below this many elements a step runs on the calling thread: waking others costs more.
+    /// Below this many elements a pass runs on the calling thread: waking others costs more.
     static let parallelThreshold = 1 << 15
 
     private let chain: CompiledChain
@@ -30,51 +37,156 @@ final class ChainExecutor {
     var threads: Int {
         didSet { threads = max(1, threads) }
     }
-    /// The whole parameter's `d`, for staged chains.
-    private var stagedUpdate: UnsafeMutableRawPointer?
-    private var stagedCapacity = 0
+    /// The `d` of the parameters a staged pass holds at once.
+    private let stagedUpdate = ScratchMemory()
     /// Where the values from before the step are kept until it succeeds.
-    private var journalMemory: UnsafeMutableRawPointer?
-    private var journalCapacity = 0
+    private let journalMemory = ScratchMemory()
+    /// Per item: the scratch prepare functions fill, and the combined reductions.
+    private let itemScratch = ScratchMemory()
+    private let itemReductions = ScratchMemory()
+    /// Per block: reduction partials, before they are combined.
+    private let blockPartials = ScratchMemory()
 
     init(chain: CompiledChain, threads: Int) {
         self.chain = chain
         self.threads = max(1, threads)
     }
 
-    deinit {
-        stagedUpdate?.deallocate()
-        journalMemory?.deallocate()
-    }
-
     /// Steps every item. Items with a journal are stepped all or nothing: every block is saved to its item's
     /// journal before the chain touches it, and if any block fails, every saved block is put back before
-    /// this returns.
+    /// this returns (scalar slots are the caller's to put back).
     /// - Parameter checksFinite: Also fail on a gradient, parameter or state value that is not finite.
     /// - Returns: The failure that comes first in item, block and rule order, if any.
-    func step(_ items: [WorkItem], checksFinite: Bool) -> BlockFailure? {
-        guard !items.isEmpty else { return nil }
+    func step(_ given: [WorkItem], checksFinite: Bool) -> BlockFailure? {
+        guard !given.isEmpty else { return nil }
         while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
         for lane in lanes { lane.checksFinite = checksFinite }
-        let failure = chain.isStaged ? stepStaged(items, checksFinite: checksFinite) : stepFused(items)
+        var items = given
+        let scratch = itemScratch.doubles(items.count * chain.totalScratch)
+        let reductions = itemReductions.doubles(items.count * chain.totalReductions)
+        for position in items.indices {
+            items[position].scratch = scratch + position * chain.totalScratch
+            items[position].reductions = reductions + position * chain.totalReductions
+        }
+        let failure = prepare(items)
+            ?? (chain.hasLeadingReductions ? fold(items, rule: 0, updates: nil) : nil)
+            ?? (chain.isStaged ? stepStaged(items, checksFinite: checksFinite) : stepFused(items))
         for lane in lanes { if failure == nil { lane.commit() } else { lane.undo() } }
         return failure
     }
 
     /// Memory for the journals of a step needing `bytes` in all, kept between steps.
-    func journal(bytes: Int) -> UnsafeMutableRawPointer {
-        if journalMemory == nil || bytes > journalCapacity {
-            journalMemory?.deallocate()
-            journalCapacity = max(bytes, 64)
-            journalMemory = .allocate(byteCount: journalCapacity, alignment: 64)
-        }
-        return journalMemory!
-    }
+    func journal(bytes: Int) -> UnsafeMutableRawPointer { journalMemory.bytes(bytes) }
 
-    // MARK: - One pass, all rules per block
+    // MARK: - Phases
+
+    /// Every prepare function, once per item, in rule and then item order.
+    private func prepare(_ items: [WorkItem]) -> BlockFailure? {
+        for rule in chain.preparing {
+            for item in items {
+                if let failure = lanes[0].prepareParameter(item, rule: rule) { return failure }
+            }
+        }
+        return nil
+    }
 
     private func stepFused(_ items: [WorkItem]) -> BlockFailure? {
         let allRules = chain.links.indices
+        return forEachBlock(of: items) { lane, position, block in
+            lane.run(items[position], block: block, rules: allRules, stagedUpdate: nil)
+        }
+    }
+
+    /// Chains with a reduction past the first rule: `d` of a batch of items (one item, or every item when a
+    /// later reduction spans the step) is kept whole while each stage runs over all of the batch's blocks.
+    private func stepStaged(_ items: [WorkItem], checksFinite: Bool) -> BlockFailure? {
+        let batches: [[WorkItem]] = chain.stagesSpanStep ? [items] : items.map { [$0] }
+        for batch in batches {
+            var offsets: [Int] = []
+            var total = 0
+            for item in batch {
+                offsets.append(total)
+                total += (item.count * item.elementSize + 63) / 64 * 64
+            }
+            let base = stagedUpdate.bytes(total)
+            let updates = offsets.map { Unchecked(base + $0) }
+            for (item, update) in zip(batch, updates) {
+                update.value.copyMemory(from: item.gradient, byteCount: item.count * item.elementSize)
+                for block in 0..<item.blockCount { lanes[0].save(item, block: block) }
+                if checksFinite, regula_all_finite(update.value, item.count, item.dtype) == 0 {
+                    return BlockFailure(item: item.index, block: 0, rule: 0, status: 0,
+                                        words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
+                }
+            }
+            for stage in chain.stages {
+                let first = stage.lowerBound
+                if first > 0, chain.links[first].reductionCount > 0,
+                   let failure = fold(batch, rule: first, updates: updates.map(\.value)) {
+                    return failure
+                }
+                if let failure = forEachBlock(of: batch, { lane, position, block in
+                    lane.run(batch[position], block: block, rules: stage, stagedUpdate: updates[position].value)
+                }) {
+                    return failure
+                }
+            }
+            if checksFinite {
+                for item in batch {
+                    for block in 0..<item.blockCount {
+                        if let failure = lanes[0].nonFiniteResult(item, block: block) { return failure }
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Rule `index`'s reductions over `items`: partials per block (on any thread), then combined in item and
+    /// block order, per item for a parameter reduction and over all of `items` for a step reduction, into each
+    /// item's reductions. `updates` holds each item's whole `d`; nil reads the gradients (nothing ran yet).
+    private func fold(_ items: [WorkItem], rule index: Int, updates: [UnsafeMutableRawPointer]?) -> BlockFailure? {
+        let link = chain.links[index], declared = chain.rules[index].reductions, width = link.reductionCount
+        var firstBlock: [Int] = []
+        var blocks = 0
+        for item in items {
+            firstBlock.append(blocks)
+            blocks += item.blockCount
+        }
+        let table = Unchecked(blockPartials.doubles(blocks * width))
+        let (starts, sources) = (firstBlock, updates.map { $0.map(Unchecked.init) })
+        if let failure = forEachBlock(of: items, { lane, position, block in
+            let item = items[position]
+            let update = sources?[position].value ?? UnsafeMutableRawPointer(mutating: item.gradient)
+            if let failure = lane.reduce(item, block: block, rule: index, update: update) { return failure }
+            (table.value + (starts[position] + block) * width).update(from: lane.partials, count: width)
+            return nil
+        }) {
+            return failure
+        }
+        for (slot, reduction) in declared.enumerated() {
+            var stepValue = reduction.combine.identity
+            for (position, item) in items.enumerated() {
+                var value = reduction.combine.identity
+                for block in 0..<item.blockCount {
+                    value = reduction.combine(value, table.value[(firstBlock[position] + block) * width + slot])
+                }
+                item.reductions![link.reductionOffset + slot] = value
+                stepValue = reduction.combine(stepValue, value)
+            }
+            if reduction.scope == .step {
+                for item in items { item.reductions![link.reductionOffset + slot] = stepValue }
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Sharing blocks among threads
+
+    /// Runs `body` on every block of every item, spread over the lanes by element count: lane k takes the
+    /// blocks whose first element, counted across all items, is in [k·N/K, (k+1)·N/K). The body gets the
+    /// item's position in `items` and the block's index.
+    /// - Returns: The failure that comes first in item, block and rule order, if any.
+    private func forEachBlock(of items: [WorkItem], _ body: @escaping @Sendable (ExecutorLane, Int, Int) -> BlockFailure?) -> BlockFailure? {
         var ends: [Int] = []
         ends.reserveCapacity(items.count)
         var total = 0
@@ -83,124 +195,34 @@ final class ChainExecutor {
             ends.append(total)
         }
         let laneCount = total < Self.parallelThreshold ? 1 : threads
+        let lanes = self.lanes
         if laneCount == 1 {
-            let lane = lanes[0]
-            for item in items {
+            for (position, item) in items.enumerated() {
                 for block in 0..<item.blockCount {
-                    if let failure = lane.run(item, block: block, rules: allRules, stagedUpdate: nil, reductions: nil) {
-                        return failure
-                    }
+                    if let failure = body(lanes[0], position, block) { return failure }
                 }
             }
             return nil
         }
-        // Lane k takes the blocks whose first element, counted across all items, is in [k·N/K, (k+1)·N/K).
         let failures = FailureSlots(count: laneCount)
-        let lanes = self.lanes
         let (itemList, endList, elements) = (items, ends, total)
         DispatchQueue.concurrentPerform(iterations: laneCount) { k in
             let low = (k * elements + laneCount - 1) / laneCount, high = ((k + 1) * elements + laneCount - 1) / laneCount
-            var index = firstIndex(in: endList, above: low)
-            while index < itemList.count {
-                let item = itemList[index]
-                let begin = endList[index] - item.count
+            var position = firstIndex(in: endList, above: low)
+            while position < itemList.count {
+                let item = itemList[position]
+                let begin = endList[position] - item.count
                 if begin >= high { break }
                 let blockLength = item.blockLength
                 let first = max(0, (low - begin + blockLength - 1) / blockLength)
                 for block in first..<item.blockCount {
-                    let start = begin + block * blockLength
-                    if start >= high { break }
-                    if let failure = lanes[k].run(item, block: block, rules: allRules, stagedUpdate: nil, reductions: nil) {
+                    if begin + block * blockLength >= high { break }
+                    if let failure = body(lanes[k], position, block) {
                         failures.set(k, failure)
                         return
                     }
                 }
-                index += 1
-            }
-        }
-        return failures.first
-    }
-
-    // MARK: - Stages, for chains with reductions
-
-    private func stepStaged(_ items: [WorkItem], checksFinite: Bool) -> BlockFailure? {
-        let reductions = UnsafeMutablePointer<Double>.allocate(capacity: max(chain.totalReductions, 1))
-        defer { reductions.deallocate() }
-        for item in items {
-            let bytes = item.count * item.elementSize
-            if stagedUpdate == nil || bytes > stagedCapacity {
-                stagedUpdate?.deallocate()
-                stagedCapacity = max(bytes, 64)
-                stagedUpdate = .allocate(byteCount: stagedCapacity, alignment: 64)
-            }
-            let d = stagedUpdate!
-            d.copyMemory(from: item.gradient, byteCount: bytes)
-            for block in 0..<item.blockCount { lanes[0].save(item, block: block) }
-            if checksFinite, regula_all_finite(d, item.count, item.dtype) == 0 {
-                return BlockFailure(item: item.index, block: 0, rule: 0, status: 0,
-                                    words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
-            }
-            for stage in chain.stages {
-                let first = stage.lowerBound
-                if chain.links[first].reductionCount > 0,
-                   let failure = fold(item, rule: first, stagedUpdate: d, into: reductions) {
-                    return failure
-                }
-                let (update, reduced) = (Unchecked(d), Unchecked(UnsafePointer(reductions)))
-                if let failure = forEachBlock(of: item, { lane, block in
-                    lane.run(item, block: block, rules: stage, stagedUpdate: update.value, reductions: reduced.value)
-                }) {
-                    return failure
-                }
-            }
-            if checksFinite {
-                for block in 0..<item.blockCount {
-                    if let failure = lanes[0].nonFiniteResult(item, block: block) { return failure }
-                }
-            }
-        }
-        return nil
-    }
-
-    /// Rule `index`'s reductions over all of `item`'s blocks: partials per block (on any thread), combined
-    /// in block order.
-    private func fold(_ item: WorkItem, rule index: Int, stagedUpdate: UnsafeMutableRawPointer,
-                      into reductions: UnsafeMutablePointer<Double>) -> BlockFailure? {
-        let link = chain.links[index], declared = chain.rules[index].reductions
-        let perBlock = UnsafeMutablePointer<Double>.allocate(capacity: item.blockCount * link.reductionCount)
-        defer { perBlock.deallocate() }
-        let (table, update, width) = (Unchecked(perBlock), Unchecked(stagedUpdate), link.reductionCount)
-        if let failure = forEachBlock(of: item, { lane, block in
-            if let failure = lane.reduce(item, block: block, rule: index, stagedUpdate: update.value) { return failure }
-            (table.value + block * width).update(from: lane.partials, count: width)
-            return nil
-        }) {
-            return failure
-        }
-        for (slot, reduction) in declared.enumerated() {
-            var value = reduction.combine.identity
-            for block in 0..<item.blockCount { value = reduction.combine(value, perBlock[block * link.reductionCount + slot]) }
-            reductions[link.reductionOffset + slot] = value
-        }
-        return nil
-    }
-
-    /// Runs `body` on every block of `item`, spread over the lanes; the first failure in block order.
-    private func forEachBlock(of item: WorkItem, _ body: @escaping @Sendable (ExecutorLane, Int) -> BlockFailure?) -> BlockFailure? {
-        let blocks = item.blockCount
-        let laneCount = item.count < Self.parallelThreshold ? 1 : min(threads, blocks)
-        let failures = FailureSlots(count: laneCount)
-        let lanes = self.lanes
-        if laneCount == 1 {
-            for block in 0..<blocks { if let failure = body(lanes[0], block) { return failure } }
-            return nil
-        }
-        DispatchQueue.concurrentPerform(iterations: laneCount) { k in
-            for block in (k * blocks / laneCount)..<((k + 1) * blocks / laneCount) {
-                if let failure = body(lanes[k], block) {
-                    failures.set(k, failure)
-                    return
-                }
+                position += 1
             }
         }
         return failures.first
@@ -215,6 +237,29 @@ private func firstIndex(in ends: [Int], above value: Int) -> Int {
         if ends[middle] > value { high = middle } else { low = middle + 1 }
     }
     return low
+}
+
+/// A 64-byte aligned allocation kept between steps and grown when a step needs more.
+private final class ScratchMemory {
+    private var memory: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    deinit { memory?.deallocate() }
+
+    /// At least `count` bytes.
+    func bytes(_ count: Int) -> UnsafeMutableRawPointer {
+        if memory == nil || count > capacity {
+            memory?.deallocate()
+            capacity = max(count, 64)
+            memory = .allocate(byteCount: capacity, alignment: 64)
+        }
+        return memory!
+    }
+
+    /// Room for at least `count` doubles.
+    func doubles(_ count: Int) -> UnsafeMutablePointer<Double> {
+        bytes(max(count, 1) * MemoryLayout<Double>.size).assumingMemoryBound(to: Double.self)
+    }
 }
 
 /// One failure slot per lane, each written only by its own lane (raw memory: no shared array buffer).

@@ -1,12 +1,13 @@
 import RegulaABI
 
-/// A chain laid out for the executor: per rule, its C entry points and where its hyperparameters, slots and
-/// reductions sit in the flat arrays the host keeps.
+/// A chain laid out for the executor: per rule, its C entry points and where its hyperparameters, slots,
+/// scratch and reductions sit in the flat arrays the host keeps.
 struct CompiledChain: @unchecked Sendable {
     /// The rule entry points and offsets, in chain order.
     struct Link {
         let kernel: regula_kernel_fn
         let reduce: regula_reduce_fn?
+        let prepare: regula_prepare_fn?
         let ruleData: UnsafeMutableRawPointer?
         /// Where the rule's values start in a group's resolved values.
         let hyperparameterOffset: Int
@@ -15,45 +16,89 @@ struct CompiledChain: @unchecked Sendable {
         let slotCount: Int
         /// Where the rule's scalar slots start.
         let scalarOffset: Int
-        /// How many reductions it declares, and where they start in a lane's reduction values.
+        /// How many reductions it declares, and where they start in an item's reduction values.
         let reductionCount: Int
         let reductionOffset: Int
+        /// How many scratch values its prepare fills, and where they start in an item's scratch.
+        let scratchCount: Int
+        let scratchOffset: Int
+    }
+
+    /// How one slot (elementwise or scalar) comes into being.
+    struct SlotOrigin {
+        /// The slot's value before the first step, unless ``initialFrom`` says otherwise.
+        let initialValue: Double
+        /// Index in a group's resolved values of the hyperparameter the slot starts from, if any.
+        let initialFrom: Int?
+        /// Index in a group's resolved values of the hyperparameter that turns the slot on, if any.
+        let enabledBy: Int?
+
+        /// The slot's starting value with a group's resolved `values`.
+        func initial(_ values: UnsafePointer<Double>) -> Double { initialFrom.map { values[$0] } ?? initialValue }
+        /// Whether the slot exists with a group's resolved `values`.
+        func isEnabled(_ values: UnsafePointer<Double>) -> Bool { enabledBy.map { values[$0] != 0 } ?? true }
     }
 
     let chain: Chain
     let links: [Link]
     /// Rule indices by stage (see ``Chain/stages``), each a contiguous range of the chain.
     let stages: [Range<Int>]
-    /// Whether `d` must persist across stages, i.e. the chain has a reduction.
+    /// Whether `d` must persist across stages: a rule other than the first has reductions.
     let isStaged: Bool
+    /// Whether the first rule has reductions: they are folded from the gradients before anything runs.
+    let hasLeadingReductions: Bool
+    /// Whether a later stage's reduction spans the step, so every parameter's `d` must persist at once.
+    let stagesSpanStep: Bool
     let totalReductions: Int
-    /// Elementwise slots of all rules together.
-    let totalSlots: Int
-    /// Scalar slots of all rules together.
-    let totalScalars: Int
+    let totalScratch: Int
+    /// Elementwise slots of all rules together, and how each comes into being.
+    let elementwiseSlots: [SlotOrigin]
+    /// Scalar slots of all rules together, and how each comes into being.
+    let scalarSlots: [SlotOrigin]
+    /// Indices of the elementwise slots that exist only when an option turns them on.
+    let conditionalSlots: [Int]
+    /// The links that have a prepare function.
+    let preparing: [Int]
 
     var rules: [Rule] { chain.rules }
     var slotKeys: [[String]] { chain.slotKeys }
+    var totalSlots: Int { elementwiseSlots.count }
+    var totalScalars: Int { scalarSlots.count }
 
     init(_ chain: Chain) {
         self.chain = chain
         var links: [Link] = []
-        var hyperparameters = 0, slots = 0, scalars = 0, reductions = 0
+        var elementwise: [SlotOrigin] = [], scalar: [SlotOrigin] = []
+        var hyperparameters = 0, reductions = 0, scratch = 0
         for rule in chain.rules {
-            let slotCount = rule.stateSlots.filter { $0.shape == .elementwise }.count
-            links.append(Link(kernel: rule.kernel.kernel, reduce: rule.kernel.reduce, ruleData: rule.kernel.ruleData,
-                              hyperparameterOffset: hyperparameters, slotOffset: slots, slotCount: slotCount,
-                              scalarOffset: scalars, reductionCount: rule.reductions.count, reductionOffset: reductions))
+            let names = rule.hyperparameters.map(\.name)
+            let slotOffset = elementwise.count, scalarOffset = scalar.count
+            for slot in rule.stateSlots {
+                let origin = SlotOrigin(
+                    initialValue: slot.initialValue,
+                    initialFrom: slot.initialFrom.flatMap { names.firstIndex(of: $0) }.map { hyperparameters + $0 },
+                    enabledBy: slot.enabledBy.flatMap { names.firstIndex(of: $0) }.map { hyperparameters + $0 })
+                if slot.shape == .elementwise { elementwise.append(origin) } else { scalar.append(origin) }
+            }
+            links.append(Link(kernel: rule.kernel.kernel, reduce: rule.kernel.reduce, prepare: rule.kernel.prepare,
+                              ruleData: rule.kernel.ruleData, hyperparameterOffset: hyperparameters,
+                              slotOffset: slotOffset, slotCount: elementwise.count - slotOffset, scalarOffset: scalarOffset,
+                              reductionCount: rule.reductions.count, reductionOffset: reductions,
+                              scratchCount: rule.scratchCount, scratchOffset: scratch))
             hyperparameters += rule.hyperparameters.count
-            slots += slotCount
-            scalars += rule.stateSlots.count - slotCount
             reductions += rule.reductions.count
+            scratch += rule.scratchCount
         }
         self.links = links
         stages = chain.stages.map { $0[0]..<($0[$0.count - 1] + 1) }
-        isStaged = reductions > 0
+        isStaged = chain.rules.dropFirst().contains { !$0.reductions.isEmpty }
+        hasLeadingReductions = !(chain.rules.first?.reductions.isEmpty ?? true)
+        stagesSpanStep = chain.rules.dropFirst().contains { $0.reductions.contains { $0.scope == .step } }
         totalReductions = reductions
-        totalSlots = slots
-        totalScalars = scalars
+        totalScratch = scratch
+        elementwiseSlots = elementwise
+        scalarSlots = scalar
+        conditionalSlots = elementwise.indices.filter { elementwise[$0].enabledBy != nil }
+        preparing = links.indices.filter { links[$0].prepare != nil }
     }
 }

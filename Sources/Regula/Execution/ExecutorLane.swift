@@ -50,10 +50,8 @@ final class ExecutorLane: @unchecked Sendable {
 
     /// Runs rules `rules` over block `blockIndex` of `item`. `stagedUpdate` is the whole parameter's `d` when
     /// the chain has stages (it then already holds the update); otherwise `d` starts as the gradient here.
-    /// `reductions` are the combined reductions of the item, laid out per ``CompiledChain/Link/reductionOffset``.
     @inline(__always)
-    func run(_ item: WorkItem, block blockIndex: Int, rules: Range<Int>, stagedUpdate: UnsafeMutableRawPointer?,
-             reductions: UnsafePointer<Double>?) -> BlockFailure? {
+    func run(_ item: WorkItem, block blockIndex: Int, rules: Range<Int>, stagedUpdate: UnsafeMutableRawPointer?) -> BlockFailure? {
         let place = extent(item, block: blockIndex)
         let (length, offset) = (place.length, place.offset)
         let d: UnsafeMutableRawPointer
@@ -67,8 +65,7 @@ final class ExecutorLane: @unchecked Sendable {
             } else {
                 // A small tensor is a jump to new memory: fetch all of its arrays at once.
                 regula_begin_block(d, item.gradient + offset, length * item.elementSize, item.param + offset,
-                                   UnsafePointer(item.slots).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 1) { $0 },
-                                   chain.totalSlots, offset)
+                                   UnsafePointer(item.slots), chain.totalSlots, offset)
             }
         }
         if stagedUpdate == nil {
@@ -81,7 +78,7 @@ final class ExecutorLane: @unchecked Sendable {
         var block = self.block(item, at: place, update: d)
         for index in rules {
             let link = links[index]
-            prepare(&block, item, link, offset: offset, reductions: reductions)
+            prepare(&block, item, link, offset: offset)
             let status = withUnsafePointer(to: block) { link.kernel($0, message) }
             if status != RegulaABISymbols.ok {
                 return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
@@ -92,14 +89,16 @@ final class ExecutorLane: @unchecked Sendable {
         return nil
     }
 
-    /// Copies block `blockIndex` of the parameter and of every slot into the item's journal, if it has one.
+    /// Copies block `blockIndex` of the parameter and of every existing slot into the item's journal, if it
+    /// has one.
     @inline(__always)
     func save(_ item: WorkItem, block blockIndex: Int) {
         guard let journal = item.journal else { return }
         let (offset, bytes, stride) = extent(item, block: blockIndex).saved
         regula_copy_streaming(journal + offset, item.param + offset, bytes)
         for slot in 0..<chain.totalSlots {
-            regula_copy_streaming(journal + stride * (1 + slot) + offset, item.slots[slot] + offset, bytes)
+            guard let memory = item.slots[slot] else { continue }
+            regula_copy_streaming(journal + stride * (1 + slot) + offset, memory + offset, bytes)
         }
         journaled.append((item, blockIndex))
     }
@@ -111,7 +110,8 @@ final class ExecutorLane: @unchecked Sendable {
             let (offset, bytes, stride) = extent(item, block: blockIndex).saved
             (item.param + offset).copyMemory(from: journal + offset, byteCount: bytes)
             for slot in 0..<chain.totalSlots {
-                (item.slots[slot] + offset).copyMemory(from: journal + stride * (1 + slot) + offset, byteCount: bytes)
+                guard let memory = item.slots[slot] else { continue }
+                (memory + offset).copyMemory(from: journal + stride * (1 + slot) + offset, byteCount: bytes)
             }
         }
         journaled.removeAll(keepingCapacity: true)
@@ -125,7 +125,8 @@ final class ExecutorLane: @unchecked Sendable {
         let place = extent(item, block: blockIndex)
         var finite = regula_all_finite(item.param + place.offset, place.length, item.dtype) != 0
         for slot in 0..<chain.totalSlots where finite {
-            finite = regula_all_finite(item.slots[slot] + place.offset, place.length, item.dtype) != 0
+            guard let memory = item.slots[slot] else { continue }
+            finite = regula_all_finite(memory + place.offset, place.length, item.dtype) != 0
         }
         return finite ? nil : BlockFailure(item: item.index, block: blockIndex, rule: chain.links.count - 1, status: 0,
                                            words: "the step would leave a NaN or an infinity in the parameter or its state",
@@ -159,32 +160,53 @@ final class ExecutorLane: @unchecked Sendable {
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: place.length,
             offset: place.start, parameter_length: item.count, step: item.step, update: update,
             param: item.param + place.offset, grad: item.gradient + place.offset, hyperparameters: nil,
-            elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil)
+            elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil, scratch: nil)
     }
 
     /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).
-    func reduce(_ item: WorkItem, block blockIndex: Int, rule index: Int, stagedUpdate: UnsafeMutableRawPointer) -> BlockFailure? {
+    /// `update` is where the item's whole `d` lies: the staged buffer, or the gradient itself before any rule ran.
+    func reduce(_ item: WorkItem, block blockIndex: Int, rule index: Int, update: UnsafeMutableRawPointer) -> BlockFailure? {
         let link = links[index]
         guard let reduce = link.reduce else { return nil }
         for (slot, reduction) in chain.rules[index].reductions.enumerated() { partials[slot] = reduction.combine.identity }
         let place = extent(item, block: blockIndex)
-        var block = self.block(item, at: place, update: stagedUpdate + place.offset)
-        prepare(&block, item, link, offset: place.offset, reductions: nil)
+        var block = self.block(item, at: place, update: update + place.offset)
+        prepare(&block, item, link, offset: place.offset)
+        block.reductions = nil
         let status = withUnsafePointer(to: block) { reduce($0, partials, message) }
         guard status != RegulaABISymbols.ok else { return nil }
         return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
                             words: "reduce: " + messages.text(or: "failed with status \(status) and no message"))
     }
 
+    /// Runs rule `index`'s prepare function once for `item`: a block covering no elements, the parameter's
+    /// scalar slots writable, and the item's scratch for the rule zeroed and then filled.
+    func prepareParameter(_ item: WorkItem, rule index: Int) -> BlockFailure? {
+        let link = links[index]
+        guard let prepare = link.prepare else { return nil }
+        var block = regula_block(
+            struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: 0, offset: 0,
+            parameter_length: item.count, step: item.step, update: nil, param: nil, grad: nil,
+            hyperparameters: UnsafePointer(item.hyperparameters + link.hyperparameterOffset), elementwise_slots: nil,
+            scalar_slots: item.scalars + link.scalarOffset, rule_data: link.ruleData, reductions: nil, scratch: nil)
+        let scratch = item.scratch! + link.scratchOffset
+        scratch.update(repeating: 0, count: link.scratchCount)
+        message.pointee.text[0] = 0
+        let status = withUnsafeMutablePointer(to: &block) { prepare($0, scratch, message) }
+        guard status != RegulaABISymbols.ok else { return nil }
+        return BlockFailure(item: item.index, block: 0, rule: index, status: status,
+                            words: "prepare: " + messages.text(or: "failed with status \(status) and no message"))
+    }
+
     @inline(__always)
-    private func prepare(_ block: inout regula_block, _ item: WorkItem, _ link: CompiledChain.Link, offset: Int,
-                         reductions: UnsafePointer<Double>?) {
-        for slot in 0..<link.slotCount { slotPointers[slot] = item.slots[link.slotOffset + slot] + offset }
+    private func prepare(_ block: inout regula_block, _ item: WorkItem, _ link: CompiledChain.Link, offset: Int) {
+        for slot in 0..<link.slotCount { slotPointers[slot] = item.slots[link.slotOffset + slot].map { $0 + offset } }
         block.hyperparameters = UnsafePointer(item.hyperparameters + link.hyperparameterOffset)
         block.elementwise_slots = UnsafePointer(slotPointers)
         block.scalar_slots = item.scalars + link.scalarOffset
         block.rule_data = link.ruleData
-        block.reductions = link.reductionCount > 0 ? reductions.map { $0 + link.reductionOffset } : nil
+        block.reductions = link.reductionCount > 0 ? item.reductions.map { UnsafePointer($0 + link.reductionOffset) } : nil
+        block.scratch = link.scratchCount > 0 ? item.scratch.map { UnsafePointer($0 + link.scratchOffset) } : nil
         message.pointee.text[0] = 0
     }
 }

@@ -1,7 +1,9 @@
 /// The host-owned state of one parameter: its step count and every state slot of every rule in the chain.
 ///
-/// Created when the parameter takes its first step, with each slot at its declared initial value. The
-/// pointers are laid out flat, rule after rule, as ``CompiledChain`` indexes them.
+/// Created when the parameter takes its first step, with each slot at its declared initial value (or the
+/// option it starts from). A slot that an option turns on exists only once a step has run with that option
+/// on; until then its pointer is nil. The pointers are laid out flat, rule after rule, as ``CompiledChain``
+/// indexes them.
 final class SlotStorage: @unchecked Sendable {
     /// Steps this parameter has taken, at a fixed address the step plan reads and advances.
     let stepCell: UnsafeMutablePointer<UInt64> = {
@@ -14,56 +16,102 @@ final class SlotStorage: @unchecked Sendable {
         get { stepCell.pointee }
         set { stepCell.pointee = newValue }
     }
-    /// Every rule's elementwise slots in chain order (each `count` elements of the parameter's dtype).
-    let elementwise: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    /// Every rule's elementwise slots in chain order (each `count` elements of the parameter's dtype), nil
+    /// where the slot does not exist.
+    let elementwise: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Every rule's scalar slots in chain order, one `Double` each.
     let scalars: UnsafeMutablePointer<Double>
-    private let elementwiseCount: Int
-    private let count: Int
-    private let dtype: DType
+    let elementwiseCount: Int
+    let scalarCount: Int
+    let count: Int
+    let dtype: DType
 
-    init(chain: CompiledChain, count: Int, dtype: DType) {
+    /// Storage with no elementwise slot yet and every scalar slot at 0.
+    init(count: Int, dtype: DType, elementwiseCount: Int, scalarCount: Int) {
         self.count = count
         self.dtype = dtype
-        let initial = chain.rules.flatMap { $0.stateSlots.filter { $0.shape == .elementwise }.map(\.initialValue) }
-        elementwiseCount = initial.count
-        elementwise = .allocate(capacity: max(initial.count, 1))
-        for (index, value) in initial.enumerated() {
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size, alignment: 64)
-            switch dtype {
-            case .float32: memory.initializeMemory(as: Float.self, repeating: Float(value), count: count)
-            case .float64: memory.initializeMemory(as: Double.self, repeating: value, count: count)
-            }
-            (elementwise + index).initialize(to: memory)
+        self.elementwiseCount = elementwiseCount
+        self.scalarCount = scalarCount
+        elementwise = .allocate(capacity: max(elementwiseCount, 1))
+        elementwise.initialize(repeating: nil, count: max(elementwiseCount, 1))
+        scalars = .allocate(capacity: max(scalarCount, 1))
+        scalars.initialize(repeating: 0, count: max(scalarCount, 1))
+    }
+
+    /// The state of a parameter about to take its first step in a group whose resolved options are `values`:
+    /// every slot that exists with these options, at its starting value.
+    convenience init(chain: CompiledChain, count: Int, dtype: DType, values: UnsafePointer<Double>) {
+        self.init(count: count, dtype: dtype, elementwiseCount: chain.totalSlots, scalarCount: chain.totalScalars)
+        for (index, origin) in chain.elementwiseSlots.enumerated() where origin.isEnabled(values) {
+            create(index, value: origin.initial(values))
         }
-        let scalarInitial = chain.rules.flatMap { $0.stateSlots.filter { $0.shape == .scalar }.map(\.initialValue) }
-        scalars = .allocate(capacity: max(scalarInitial.count, 1))
-        scalars.initialize(repeating: 0, count: max(scalarInitial.count, 1))
-        scalars.update(from: scalarInitial, count: scalarInitial.count)
+        for (index, origin) in chain.scalarSlots.enumerated() { scalars[index] = origin.initial(values) }
     }
 
     deinit {
-        for index in 0..<elementwiseCount { elementwise[index].deallocate() }
+        for index in 0..<elementwiseCount { elementwise[index]?.deallocate() }
         elementwise.deallocate()
         scalars.deallocate()
         stepCell.deallocate()
     }
 
-    /// Every slot's values as `Double` (exact for float32), keyed as the chain reports them.
-    func snapshot(chain: CompiledChain) -> ParameterState {
-        var slots: [String: [Double]] = [:]
+    /// Creates elementwise slot `index`, every element `value`.
+    func create(_ index: Int, value: Double) {
+        precondition(elementwise[index] == nil, "slot \(index) exists already")
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.size, alignment: 64)
+        switch dtype {
+        case .float32: memory.initializeMemory(as: Float.self, repeating: Float(value), count: count)
+        case .float64: memory.initializeMemory(as: Double.self, repeating: value, count: count)
+        }
+        elementwise[index] = memory
+    }
+
+    /// Removes elementwise slot `index`.
+    func remove(_ index: Int) {
+        elementwise[index]?.deallocate()
+        elementwise[index] = nil
+    }
+
+    /// Creates the slots that options turn on and that do not exist yet, at their starting values.
+    /// - Returns: The indices created, to remove them again if the step fails.
+    func createEnabledSlots(chain: CompiledChain, values: UnsafePointer<Double>) -> [Int] {
+        var created: [Int] = []
+        for index in chain.conditionalSlots where elementwise[index] == nil && chain.elementwiseSlots[index].isEnabled(values) {
+            create(index, value: chain.elementwiseSlots[index].initial(values))
+            created.append(index)
+        }
+        return created
+    }
+
+    /// Calls `body` for every slot of the chain in chain order with its key, its shape, its index among the
+    /// slots of that shape and, where the slot exists, its memory (a scalar slot is one `Double`; an
+    /// elementwise one `count` elements of `dtype`).
+    func forEachSlot(chain: CompiledChain,
+                     _ body: (String, StateSlot.Shape, Int, UnsafeMutableRawPointer?) throws -> Void) rethrows {
         var elementwiseIndex = 0, scalarIndex = 0
         for (ruleIndex, rule) in chain.rules.enumerated() {
             for (slotIndex, slot) in rule.stateSlots.enumerated() {
                 let key = chain.slotKeys[ruleIndex][slotIndex]
                 switch slot.shape {
                 case .elementwise:
-                    slots[key] = doubles(elementwise[elementwiseIndex])
+                    try body(key, .elementwise, elementwiseIndex, elementwise[elementwiseIndex])
                     elementwiseIndex += 1
                 case .scalar:
-                    slots[key] = [scalars[scalarIndex]]
+                    try body(key, .scalar, scalarIndex, UnsafeMutableRawPointer(scalars + scalarIndex))
                     scalarIndex += 1
                 }
+            }
+        }
+    }
+
+    /// Every existing slot's values as `Double` (exact for float32), keyed as the chain reports them.
+    func snapshot(chain: CompiledChain) -> ParameterState {
+        var slots: [String: [Double]] = [:]
+        forEachSlot(chain: chain) { key, shape, _, memory in
+            guard let memory else { return }
+            switch shape {
+            case .elementwise: slots[key] = doubles(memory)
+            case .scalar: slots[key] = [memory.load(as: Double.self)]
             }
         }
         return ParameterState(step: Int(step), slots: slots)
@@ -81,7 +129,9 @@ final class SlotStorage: @unchecked Sendable {
 public struct ParameterState: Sendable, Equatable {
     /// Steps the parameter has taken (steps in which it had a gradient).
     public let step: Int
-    /// Every state slot's values, converted exactly to `Double`, by slot name (`momentum_buffer`), or by
-    /// `rule.slot` when two rules of the chain declare the same slot name. A scalar slot has one value.
+    /// Every existing state slot's values, converted exactly to `Double`, by key: the slot's name
+    /// (`momentum_buffer`); `rule.slot` when two rules of the chain declare the same slot name; `rule#k.slot`
+    /// for the k-th appearance of a rule that the chain runs more than once. A scalar slot has one value. A
+    /// slot that an option turns on appears once a step has run with that option on.
     public let slots: [String: [Double]]
 }

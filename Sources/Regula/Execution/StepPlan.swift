@@ -10,8 +10,9 @@ struct StepPlan {
         let count: Int
         let dtype: DType
         let group: Int
-        var state: (step: UnsafeMutablePointer<UInt64>, slots: UnsafeMutablePointer<UnsafeMutableRawPointer>,
-                    scalars: UnsafeMutablePointer<Double>)?
+        /// The parameter's state once it has taken a step. Unmanaged, so reading the plan costs no reference
+        /// counting per tensor; the optimizer's `states` keeps each storage alive.
+        var state: Unmanaged<SlotStorage>?
     }
 
     private(set) var entries: [Entry] = []
@@ -26,19 +27,13 @@ struct StepPlan {
                 parameters.append(parameter)
                 entries.append(Entry(gradient: parameter.gradientCell, param: parameter.storage, count: parameter.count,
                                      dtype: parameter.dtype, group: index,
-                                     state: states[ObjectIdentifier(parameter)].map(Self.addresses)))
+                                     state: states[ObjectIdentifier(parameter)].map(Unmanaged.passUnretained)))
             }
         }
     }
 
-    /// Attaches `state` to entry `index`.
-    mutating func attach(_ state: SlotStorage, at index: Int) {
-        entries[index].state = Self.addresses(of: state)
-    }
-
-    private static func addresses(of state: SlotStorage) -> (step: UnsafeMutablePointer<UInt64>,
-                                                          slots: UnsafeMutablePointer<UnsafeMutableRawPointer>,
-                                                          scalars: UnsafeMutablePointer<Double>) {
-        (state.stepCell, state.elementwise, state.scalars)
+    /// Attaches `state` to entry `index`, or detaches it with nil.
+    mutating func attach(_ state: SlotStorage?, at index: Int) {
+        entries[index].state = state.map(Unmanaged.passUnretained)
     }
 }

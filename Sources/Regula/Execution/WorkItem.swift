@@ -9,14 +9,19 @@ struct WorkItem: @unchecked Sendable {
     let dtype: regula_dtype
     let elementSize: Int
     let step: UInt64
-    let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    /// Every elementwise slot of the chain, nil where the slot does not exist (an option has not turned it on).
+    let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let scalars: UnsafeMutablePointer<Double>
     let hyperparameters: UnsafeMutablePointer<Double>
     /// Where this step keeps the parameter's and its slots' values from before the step, one array after
     /// the other, so a failed step can be undone; nil when the step keeps no journal.
     var journal: UnsafeMutableRawPointer?
-    /// The parameter's position in the step's list, to name it in an error.
+    /// The parameter's position in the optimizer's list, to name it in an error.
     let index: Int
+    /// This step's scratch (what prepare functions wrote) and combined reductions for the item, laid out per
+    /// ``CompiledChain/Link``; set by the executor.
+    var scratch: UnsafeMutablePointer<Double>?
+    var reductions: UnsafeMutablePointer<Double>?
 
     /// Bytes of journal the item needs: its values and every elementwise slot.
     static func journalBytes(count: Int, elementSize: Int, slots: Int) -> Int { count * elementSize * (1 + slots) }
@@ -31,7 +36,7 @@ struct WorkItem: @unchecked Sendable {
 struct BlockFailure: Sendable, Comparable {
     /// What went wrong.
     enum Kind: Sendable {
-        /// The rule's kernel or reduce returned an error.
+        /// The rule's kernel, reduce or prepare returned an error.
         case kernel
         /// The gradient has a NaN or an infinity (checked only when asked).
         case nonFiniteGradient

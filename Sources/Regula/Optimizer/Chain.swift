@@ -2,40 +2,56 @@
 /// the names of their state slots.
 struct Chain: @unchecked Sendable {
     let rules: [Rule]
+    /// Defaults the named chains among the optimizer's names give, above the rules' own defaults.
+    let chainDefaults: [String: Double]
     /// Every hyperparameter name some rule declares, in first-declared order.
     let hyperparameterNames: [String]
-    /// For each rule, the names its state slots are reported under: the slot's own name, or
-    /// `rule.slot` when two rules of the chain declare the same slot name.
+    /// For each rule, the names its state slots are reported and checkpointed under (``slotKeys(for:)``).
     let slotKeys: [[String]]
     /// Rule indices grouped into stages that run over every block before the next stage starts: a new stage
     /// begins at each rule that declares reductions, which need the whole parameter as the rules before
     /// them left it. Most chains are a single stage.
     let stages: [[Int]]
 
-    init(_ rules: [Rule]) {
+    init(_ rules: [Rule], chainDefaults: [String: Double] = [:]) {
         self.rules = rules
+        self.chainDefaults = chainDefaults
         var names: [String] = []
         for name in rules.flatMap({ $0.hyperparameters.map(\.name) }) where !names.contains(name) { names.append(name) }
         hyperparameterNames = names
-        let clashing = Set(duplicates(in: rules.flatMap { $0.stateSlots.map(\.name) }))
         var stages: [[Int]] = []
         for (index, rule) in rules.enumerated() {
             if stages.isEmpty || !rule.reductions.isEmpty { stages.append([]) }
             stages[stages.count - 1].append(index)
         }
         self.stages = stages
-        slotKeys = rules.map { rule in
-            rule.stateSlots.map { clashing.contains($0.name) ? "\(rule.name).\($0.name)" : $0.name }
+        slotKeys = Self.slotKeys(for: rules)
+    }
+
+    /// The key of each rule's slots: the slot's own name (`exp_avg`) when no other rule of the chain has a slot
+    /// of that name; `rule.slot` when two different rules do (`momentum.momentum_buffer`); and, for a rule
+    /// that appears more than once, `rule#k.slot` with k counting its appearances from 1
+    /// (`momentum#2.momentum_buffer`), so that every slot of every position has a key of its own.
+    static func slotKeys(for rules: [Rule]) -> [[String]] {
+        let clashing = Set(duplicates(in: rules.flatMap { $0.stateSlots.map(\.name) }))
+        let repeated = Set(duplicates(in: rules.map(\.name)))
+        var seen: [String: Int] = [:]
+        return rules.map { rule in
+            seen[rule.name, default: 0] += 1
+            let prefix = repeated.contains(rule.name) ? "\(rule.name)#\(seen[rule.name]!)" : rule.name
+            return rule.stateSlots.map { clashing.contains($0.name) ? "\(prefix).\($0.name)" : $0.name }
         }
     }
 
-    /// `options` with every hyperparameter of the chain filled in from `defaults` and then from the rules.
+    /// `options` with every hyperparameter of the chain filled in from `defaults`, then from the named
+    /// chains' defaults, then from the rules.
     /// - Throws: For a name no rule declares; `group` says where it came from.
     func filled(_ options: [String: Double], defaults: [String: Double], group: Int) throws(OptimizerError) -> [String: Double] {
         try checkNames(options, group: group)
         var filled = options
         for name in hyperparameterNames where filled[name] == nil {
-            if let value = defaults[name] ?? rules.lazy.compactMap({ $0.hyperparameter(named: name)?.defaultValue }).first {
+            if let value = defaults[name] ?? chainDefaults[name]
+                ?? rules.lazy.compactMap({ $0.hyperparameter(named: name)?.defaultValue }).first {
                 filled[name] = value
             }
         }

@@ -65,7 +65,13 @@ public class Optimizer {
                 registry: RuleRegistry? = nil) throws {
         guard !rules.isEmpty else { throw OptimizerError.emptyChain }
         let registry = try registry ?? RuleRegistry.shared()
-        let chain = Chain(try rules.map { name throws(OptimizerError) in try registry.rule(named: name) })
+        let (expanded, chainDefaults) = try registry.expand(rules)
+        let chain = Chain(expanded, chainDefaults: chainDefaults)
+        if chain.rules.allSatisfy(\.updateOnly) {
+            throw OptimizerError.noRuleAppliesTheStep(rules: chain.rules.map(\.name))
+        }
+        try chain.checkNames(chainDefaults, group: nil)
+        try chain.checkRanges(chainDefaults, group: nil)
         try chain.checkNames(defaults, group: nil)
         try chain.checkRanges(defaults, group: nil)
         self.groups = try groups.enumerated().map { index, group in
@@ -121,15 +127,23 @@ public class Optimizer {
         var journalOffsets: [Int] = []
         var journalBytes = 0
         var savedScalars: [Double] = []
+        /// What this step created, to take away again if it fails: whole states, and slots an option turned on.
+        var createdStates: [Int] = []
+        var createdSlots: [(entry: Int, slots: [Int])] = []
         for index in plan.entries.indices {
             guard let gradient = plan.entries[index].gradient.pointee else { continue }
+            let groupValues = UnsafePointer(values[plan.entries[index].group])
             if plan.entries[index].state == nil {
                 let parameter = plan.parameters[index]
-                let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype)
+                let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype, values: groupValues)
                 states[ObjectIdentifier(parameter)] = created
                 plan.attach(created, at: index)
+                createdStates.append(index)
+            } else if !compiled.conditionalSlots.isEmpty {
+                let slots = plan.entries[index].state!.takeUnretainedValue().createEnabledSlots(chain: compiled, values: groupValues)
+                if !slots.isEmpty { createdSlots.append((index, slots)) }
             }
-            let entry = plan.entries[index], state = entry.state!
+            let entry = plan.entries[index], state = entry.state!.takeUnretainedValue()
             if atomic {
                 savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: compiled.totalScalars))
                 journalOffsets.append(journalBytes)
@@ -137,7 +151,7 @@ public class Optimizer {
             }
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
-                elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
+                elementSize: entry.dtype.size, step: state.stepCell.pointee, slots: state.elementwise, scalars: state.scalars,
                 hyperparameters: values[entry.group], journal: nil, index: index))
         }
         if atomic {
@@ -145,13 +159,21 @@ public class Optimizer {
             for (position, offset) in journalOffsets.enumerated() { items[position].journal = journal + offset }
         }
         guard let failure = executor.step(items, checksFinite: nonFiniteSteps == .skip) else {
-            for item in items { plan.entries[item.index].state!.step.pointee += 1 }
+            for item in items { plan.entries[item.index].state!.takeUnretainedValue().stepCell.pointee += 1 }
             return .applied
         }
-        // With atomic steps everything the executor touched is already back; put back the scalar slots too.
-        for (position, item) in items.enumerated() where atomic {
-            let saved = savedScalars[(position * compiled.totalScalars)...].prefix(compiled.totalScalars)
-            item.scalars.update(from: Array(saved), count: compiled.totalScalars)
+        // With atomic steps everything the executor touched is already back; put back the scalar slots too,
+        // and take away the state this step created.
+        if atomic {
+            for (position, item) in items.enumerated() {
+                let saved = savedScalars[(position * compiled.totalScalars)...].prefix(compiled.totalScalars)
+                item.scalars.update(from: Array(saved), count: compiled.totalScalars)
+            }
+            for (index, slots) in createdSlots { slots.forEach(plan.entries[index].state!.takeUnretainedValue().remove) }
+            for index in createdStates {
+                plan.attach(nil, at: index)
+                states[ObjectIdentifier(plan.parameters[index])] = nil
+            }
         }
         let name = plan.parameters[failure.item].name
         switch failure.kind {
@@ -194,11 +216,16 @@ public class Optimizer {
         resolved = fresh
     }
 
-    /// Refuses a parameter in several groups and an element type some rule does not support.
+    /// Refuses a parameter in several groups, two parameters of one name, and an element type some rule
+    /// does not support.
     private func checkMembership() throws(OptimizerError) {
         var membership: [ObjectIdentifier: [Int]] = [:]
         for (index, group) in groups.enumerated() {
             for parameter in group.parameters { membership[ObjectIdentifier(parameter), default: []].append(index) }
+        }
+        var names = Set<String>()
+        for parameter in groups.flatMap(\.parameters) where membership[ObjectIdentifier(parameter)]!.count == 1 {
+            guard names.insert(parameter.name).inserted else { throw .duplicateParameterName(parameter.name) }
         }
         for group in groups {
             for parameter in group.parameters {

@@ -1,7 +1,14 @@
 /// Why an optimizer could not be built or could not step. A refused step changes nothing.
 public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// No rule has this name; the closest name if any, and every name there is.
-    case unknownRule(String, suggestion: String?, available: [String])
+    /// No rule has this name; the closest name if any, and every name there is. `isChain` when the name is a
+    /// named chain, asked for where only a rule will do.
+    case unknownRule(String, suggestion: String?, available: [String], isChain: Bool = false)
+    /// A named chain runs a rule that is not loaded.
+    case chainRuleNotFound(chain: String, rule: String, origin: String)
+    /// Every rule of the chain declares that it never writes the parameters, so steps could change nothing.
+    case noRuleAppliesTheStep(rules: [String])
+    /// Two parameters of the optimizer have the same name (checkpoints and state need unique names).
+    case duplicateParameterName(String)
     /// The chain has no rules.
     case emptyChain
     /// No rule of the chain declares this option. `group` is nil for the optimizer's defaults.
@@ -24,9 +31,20 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A sentence naming what was wrong and what is allowed.
     public var description: String {
         switch self {
-        case .unknownRule(let name, let suggestion, let available):
+        case .unknownRule(let name, let suggestion, let available, let isChain):
+            if isChain {
+                return "\(quoted(name)) is a named chain, not a rule; use it where an optimizer takes rule names"
+            }
             return "unknown rule \(quoted(name))" + (suggestion.map { " (did you mean \(quoted($0))?)" } ?? "")
-                + (available.isEmpty ? "; no rules are loaded" : "; available rules: " + available.joined(separator: ", "))
+                + (available.isEmpty ? "; no rules are loaded" : "; available rules and chains: " + available.joined(separator: ", "))
+        case .chainRuleNotFound(let chain, let rule, let origin):
+            return "chain \(quoted(chain)) (from \(origin)) runs rule \(quoted(rule)), which is not loaded; "
+                + "load the plugin that provides it"
+        case .noRuleAppliesTheStep(let rules):
+            return "no rule of the chain \(rules.joined(separator: " > ")) writes the parameters, so a step would change "
+                + "nothing; end the chain with a rule that applies the update, such as sgd"
+        case .duplicateParameterName(let name):
+            return "two parameters are named \(quoted(name)); give each parameter of an optimizer its own name"
         case .emptyChain:
             return "an optimizer needs at least one rule (for example [\"sgd\"])"
         case .unknownHyperparameter(let name, let group, let suggestion, let accepted, let rules):

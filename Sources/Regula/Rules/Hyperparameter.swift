@@ -64,6 +64,8 @@ public struct Hyperparameter: Sendable, Equatable, CustomStringConvertible {
     /// Why `value` is not allowed, or `nil` when it is.
     func problem(with value: Double) -> String? {
         if value.isNaN { return "NaN is not a value" }
+        // An unbounded side means any finite number: an infinite step size or decay only ever yields inf/NaN.
+        if value.isInfinite { return "allowed: a finite number\(range == -Double.infinity...Double.infinity ? "" : ", \(rangeDescription)")" }
         if !range.contains(value) { return "allowed: \(rangeDescription)" }
         switch kind {
         case .real: return nil

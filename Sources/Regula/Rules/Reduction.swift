@@ -3,7 +3,17 @@
 ///
 /// The host folds every block into fresh partials with the rule's reduce function, combines the partials in
 /// block order (so the result does not depend on the thread count), and hands the results to the kernel.
+/// A reduction with ``Scope-swift.enum/step`` scope spans every parameter stepped together instead.
 public struct Reduction: Sendable, Equatable {
+    /// What a reduction runs over.
+    public enum Scope: String, Sendable {
+        /// The blocks of one parameter: one value per parameter (a parameter's norm).
+        case parameter
+        /// The blocks of every parameter that has a gradient in the step, across groups, combined in the
+        /// order the optimizer lists its parameters: one value per step (torch's `clip_grad_norm_`).
+        case step
+    }
+
     /// How partial values combine.
     public enum Combine: String, Sendable {
         /// Start at 0 and add.
@@ -38,11 +48,14 @@ public struct Reduction: Sendable, Equatable {
     public let doc: String
     /// How partials combine.
     public let combine: Combine
+    /// What the reduction runs over.
+    public let scope: Scope
 
     /// Declares a reduction.
-    public init(_ name: String, doc: String = "", combine: Combine = .sum) {
+    public init(_ name: String, doc: String = "", combine: Combine = .sum, scope: Scope = .parameter) {
         self.name = name
         self.doc = doc
         self.combine = combine
+        self.scope = scope
     }
 }

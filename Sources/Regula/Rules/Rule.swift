@@ -38,13 +38,19 @@ public struct Rule: Sendable, CustomStringConvertible {
     /// Whether the rule declares that its kernel never fails (`REGULA_RULE_NEVER_FAILS`). A step made only
     /// of such rules needs no undo journal.
     public let neverFails: Bool
+    /// Whether the rule declares that it never writes the parameter, only the update
+    /// (`REGULA_RULE_UPDATE_ONLY`). A chain made only of such rules could never move a parameter and is refused.
+    public let updateOnly: Bool
+    /// Doubles of per-parameter scratch the rule's prepare function fills once per step for its blocks.
+    public let scratchCount: Int
     /// Where the rule came from.
     public let origin: Origin
     /// The C entry points behind the rule.
     let kernel: RuleKernel
 
     init(name: String, summary: String, version: Int, dtypes: [DType], hyperparameters: [Hyperparameter],
-         stateSlots: [StateSlot], reductions: [Reduction], neverFails: Bool = false, origin: Origin, kernel: RuleKernel) {
+         stateSlots: [StateSlot], reductions: [Reduction], neverFails: Bool = false, updateOnly: Bool = false,
+         scratchCount: Int = 0, origin: Origin, kernel: RuleKernel) {
         self.name = name
         self.summary = summary
         self.version = version
@@ -53,6 +59,8 @@ public struct Rule: Sendable, CustomStringConvertible {
         self.stateSlots = stateSlots
         self.reductions = reductions
         self.neverFails = neverFails
+        self.updateOnly = updateOnly
+        self.scratchCount = scratchCount
         self.origin = origin
         self.kernel = kernel
     }
@@ -60,6 +68,13 @@ public struct Rule: Sendable, CustomStringConvertible {
     /// The hyperparameter called `name`, if the rule declares one.
     public func hyperparameter(named name: String) -> Hyperparameter? {
         hyperparameters.first { $0.name == name }
+    }
+
+    /// Whether the rule relies on something ABI 1.2 added: a prepare function or scratch, a slot that starts
+    /// from an option or exists only when one is on, or a reduction over the whole step.
+    var usesABI12: Bool {
+        kernel.prepare != nil || scratchCount > 0 || reductions.contains { $0.scope == .step }
+            || stateSlots.contains { $0.initialFrom != nil || $0.enabledBy != nil }
     }
 
     /// `name — summary`.
@@ -91,13 +106,26 @@ public struct Rule: Sendable, CustomStringConvertible {
                 }
             }
         }
+        let names = hyperparameters.map(\.name)
         for slot in stateSlots {
-            if !isIdentifier(slot.name) {
-                problems.append("state slot \(quoted(slot.name)) of rule \(quoted(name)): the name is not an identifier")
+            let label = "state slot \(quoted(slot.name)) of rule \(quoted(name))"
+            if !isIdentifier(slot.name) { problems.append("\(label): the name is not an identifier") }
+            if !slot.initialValue.isFinite { problems.append("\(label): initial value is not finite") }
+            if let source = slot.initialFrom, !names.contains(source) {
+                problems.append("\(label): initial_from names \(quoted(source)), which is not one of the rule's hyperparameters (\(names.joined(separator: ", ")))")
             }
-            if !slot.initialValue.isFinite {
-                problems.append("state slot \(quoted(slot.name)) of rule \(quoted(name)): initial value is not finite")
+            if let switchName = slot.enabledBy {
+                if !names.contains(switchName) {
+                    problems.append("\(label): enabled_by names \(quoted(switchName)), which is not one of the rule's hyperparameters (\(names.joined(separator: ", ")))")
+                }
+                if slot.shape != .elementwise { problems.append("\(label): enabled_by applies to elementwise slots only") }
             }
+        }
+        if !(0...16).contains(scratchCount) {
+            problems.append("rule \(quoted(name)) asks for \(scratchCount) scratch values; allowed: 0 to 16")
+        }
+        if scratchCount > 0 && kernel.prepare == nil {
+            problems.append("rule \(quoted(name)) asks for scratch but has no prepare function to fill it")
         }
         for duplicate in duplicates(in: reductions.map(\.name)) {
             problems.append("rule \(quoted(name)) declares reduction \(quoted(duplicate)) twice")

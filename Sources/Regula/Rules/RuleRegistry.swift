@@ -14,6 +14,7 @@ import Foundation
 public final class RuleRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var rulesByName: [String: Rule] = [:]
+    private var chainsByName: [String: NamedChain] = [:]
     private var failures: [PluginLoadError] = []
 
     /// An empty registry.
@@ -45,17 +46,56 @@ public final class RuleRegistry: @unchecked Sendable {
         lock.withLock { rulesByName.values.sorted { $0.name < $1.name } }
     }
 
+    /// Every named chain, by name.
+    public var chains: [NamedChain] {
+        lock.withLock { chainsByName.values.sorted { $0.name < $1.name } }
+    }
+
+    /// The named chain called `name`, if there is one.
+    public func chain(named name: String) -> NamedChain? {
+        lock.withLock { chainsByName[name] }
+    }
+
     /// Every file refused so far, in the order it was met.
     public var loadFailures: [PluginLoadError] { lock.withLock { failures } }
 
     /// The rule called `name`.
-    /// - Throws: ``OptimizerError/unknownRule(_:suggestion:available:)`` naming the rules there are.
+    /// - Throws: ``OptimizerError/unknownRule(_:suggestion:available:isChain:)`` naming the rules there are.
     public func rule(named name: String) throws(OptimizerError) -> Rule {
         let (rule, names) = lock.withLock { (rulesByName[name], rulesByName.keys.sorted()) }
         guard let rule else {
+            if chain(named: name) != nil {
+                throw OptimizerError.unknownRule(name, suggestion: nil, available: names, isChain: true)
+            }
             throw OptimizerError.unknownRule(name, suggestion: suggestion(for: name, among: names), available: names)
         }
         return rule
+    }
+
+    /// The rules an optimizer runs for `names`, each a rule or a named chain (which stands for its rules), and
+    /// the defaults the chains among them give, earlier chains first.
+    /// - Throws: ``OptimizerError`` naming an unknown name (with a suggestion), or a chain whose rule is missing.
+    func expand(_ names: [String]) throws(OptimizerError) -> (rules: [Rule], defaults: [String: Double]) {
+        let (rules, chains) = lock.withLock { (rulesByName, chainsByName) }
+        var expanded: [Rule] = []
+        var defaults: [String: Double] = [:]
+        for name in names {
+            if let rule = rules[name] {
+                expanded.append(rule)
+            } else if let chain = chains[name] {
+                for ruleName in chain.rules {
+                    guard let rule = rules[ruleName] else {
+                        throw .chainRuleNotFound(chain: chain.name, rule: ruleName, origin: "\(chain.origin)")
+                    }
+                    expanded.append(rule)
+                }
+                for (option, value) in chain.defaults where defaults[option] == nil { defaults[option] = value }
+            } else {
+                let known = (Array(rules.keys) + Array(chains.keys)).sorted()
+                throw .unknownRule(name, suggestion: suggestion(for: name, among: known), available: known)
+            }
+        }
+        return (expanded, defaults)
     }
 
     /// Loads the built-in rules from ``PluginSearchPath/builtinDirectory(environment:)``.
@@ -81,8 +121,9 @@ public final class RuleRegistry: @unchecked Sendable {
     @discardableResult
     public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [Rule] {
         do {
-            let rules = try PluginLoader.rules(inFileAt: path)
-            return try add(rules, from: rules.first.map { "\($0.origin)" } ?? path, onConflict: conflict)
+            let contents = try PluginLoader.contents(inFileAt: path)
+            let source = contents.rules.first.map { "\($0.origin)" } ?? contents.chains.first.map { "\($0.origin)" } ?? path
+            return try add(contents.rules, chains: contents.chains, from: source, onConflict: conflict)
         } catch {
             record([error])
             throw error
@@ -106,7 +147,18 @@ public final class RuleRegistry: @unchecked Sendable {
     /// - Throws: ``PluginLoadError/Reason/duplicateRule(name:alreadyFrom:)`` when the name is taken and
     ///   `conflict` is `.refuse`.
     public func register(_ rule: Rule, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) {
-        _ = try add([rule], from: "\(rule.origin)", onConflict: conflict)
+        _ = try add([rule], chains: [], from: "\(rule.origin)", onConflict: conflict)
+    }
+
+    /// Adds a named chain defined in Swift. Its rules are looked up when an optimizer uses it.
+    /// - Throws: ``PluginLoadError`` when the chain is malformed, or when its name is taken (by a rule or a
+    ///   chain) and `conflict` is `.refuse`.
+    public func register(_ chain: NamedChain, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) {
+        let problems = chain.declarationProblems
+        guard problems.isEmpty else {
+            throw PluginLoadError(path: "\(chain.origin)", reason: .malformed(problems.joined(separator: "; ")))
+        }
+        _ = try add([], chains: [chain], from: "\(chain.origin)", onConflict: conflict)
     }
 
     /// Stops offering every rule that came from the shared object at `path`.
@@ -121,27 +173,42 @@ public final class RuleRegistry: @unchecked Sendable {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
         lock.lock()
         defer { lock.unlock() }
-        let rules = rulesByName.values.filter { $0.origin == .sharedObject(path: absolute) }.sorted { $0.name < $1.name }
-        guard !rules.isEmpty else { throw .notLoaded(path: absolute) }
+        let origin = Rule.Origin.sharedObject(path: absolute)
+        let rules = rulesByName.values.filter { $0.origin == origin }.sorted { $0.name < $1.name }
+        let chains = chainsByName.values.filter { $0.origin == origin }.map(\.name).sorted()
+        guard !rules.isEmpty || !chains.isEmpty else { throw .notLoaded(path: absolute) }
         for rule in rules where rule.kernel.usage.count > 0 {
             throw .inUse(rule: rule.name, optimizers: rule.kernel.usage.count, path: absolute)
         }
         for rule in rules { rulesByName[rule.name] = nil }
-        return rules.map(\.name)
+        for chain in chains { chainsByName[chain] = nil }
+        return rules.map(\.name) + chains
     }
 
-    private func add(_ rules: [Rule], from source: String, onConflict conflict: NameConflict) throws(PluginLoadError) -> [Rule] {
+    /// Adds rules and chains from one source, all or nothing. Rules and chains share one namespace.
+    private func add(_ rules: [Rule], chains: [NamedChain], from source: String,
+                     onConflict conflict: NameConflict) throws(PluginLoadError) -> [Rule] {
         lock.lock()
         defer { lock.unlock() }
-        var added: [Rule] = []
-        for rule in rules {
-            if let existing = rulesByName[rule.name], conflict == .refuse {
-                throw PluginLoadError(path: source, reason: .duplicateRule(name: rule.name, alreadyFrom: "\(existing.origin)"))
+        func existing(_ name: String) -> String? {
+            rulesByName[name].map { "\($0.origin)" } ?? chainsByName[name].map { "\($0.origin)" }
+        }
+        if conflict == .refuse {
+            for name in rules.map(\.name) + chains.map(\.name) {
+                if let other = existing(name) {
+                    throw PluginLoadError(path: source, reason: .duplicateRule(name: name, alreadyFrom: other))
+                }
             }
         }
-        for rule in rules where rulesByName[rule.name] == nil || conflict == .replaceExisting {
+        var added: [Rule] = []
+        for rule in rules where existing(rule.name) == nil || conflict == .replaceExisting {
+            chainsByName[rule.name] = nil
             rulesByName[rule.name] = rule
             added.append(rule)
+        }
+        for chain in chains where existing(chain.name) == nil || conflict == .replaceExisting {
+            rulesByName[chain.name] = nil
+            chainsByName[chain.name] = chain
         }
         return added
     }

@@ -1,7 +1,9 @@
 /// State a rule keeps between steps, declared by the rule and owned by the host.
 ///
-/// The host allocates each slot when a parameter takes its first step, fills it with ``initialValue``,
-/// hands the rule the part matching each block, and saves it with the optimizer.
+/// The host allocates each slot when a parameter takes its first step, fills it with ``initialValue`` (or
+/// the value of the hyperparameter ``initialFrom`` names), hands the rule the part matching each block, and
+/// saves it with the optimizer. A slot with ``enabledBy`` exists only once a step has run with that option
+/// on, as torch creates `max_exp_avg_sq` only with `amsgrad`.
 public struct StateSlot: Sendable, Equatable {
     /// How much storage a slot takes per parameter.
     public enum Shape: String, Sendable {
@@ -19,12 +21,21 @@ public struct StateSlot: Sendable, Equatable {
     public let shape: Shape
     /// Every element's value before the parameter's first step.
     public let initialValue: Double
+    /// A hyperparameter of the rule whose value (in the parameter's group, when the slot is created) the slot
+    /// starts at instead of ``initialValue``; `nil` for ``initialValue``.
+    public let initialFrom: String?
+    /// A hyperparameter of the rule that turns the slot on: the slot is created by the first step that runs
+    /// with it non-zero and does not exist before; `nil` for a slot every parameter has. Elementwise only.
+    public let enabledBy: String?
 
     /// Declares a state slot.
-    public init(_ name: String, doc: String = "", shape: Shape = .elementwise, initialValue: Double = 0) {
+    public init(_ name: String, doc: String = "", shape: Shape = .elementwise, initialValue: Double = 0,
+                initialFrom: String? = nil, enabledBy: String? = nil) {
         self.name = name
         self.doc = doc
         self.shape = shape
         self.initialValue = initialValue
+        self.initialFrom = initialFrom
+        self.enabledBy = enabledBy
     }
 }

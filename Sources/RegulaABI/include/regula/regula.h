@@ -5,7 +5,10 @@
  * that exports exactly one symbol, the function `regula_plugin_entry`, and includes nothing but this
  * header and the C standard library. Build one with
  *
- *     cc -shared -fPIC -O2 $(regula config --cflags) my_rule.c -o libmy_rule.so
+ *     cc -shared -fPIC $(regula config --cflags) my_rule.c -o libmy_rule.so
+ *
+ * where `regula config --cflags` gives the include folder and the flags the built-in rules are built with
+ * (Docs/WritingARule.md says why each is there).
  *
  * Conventions used below:
  *   - "Owned by the plugin, static": the pointer must stay valid, unchanged, until the shared object is
@@ -43,8 +46,10 @@ extern "C" {
 /**
  * The contract's minor version: appended fields and flags. Any minor of the same major loads.
  * 1.1 appended `regula_plugin.toolchain`.
+ * 1.2 appended per-parameter `prepare` and scratch, slots that start from an option or exist only when an
+ * option is on, reductions over every parameter of a step, named chains, and two rule flags.
  */
-#define REGULA_ABI_MINOR 1u
+#define REGULA_ABI_MINOR 2u
 
 /** Marks the entry symbol for export even when the plugin is built with -fvisibility=hidden. */
 #if defined(_WIN32)
@@ -149,6 +154,10 @@ typedef uint32_t regula_slot_shape;
  * (the optimizer's state API). A rule must keep no other state of its own between calls: everything it
  * remembers lives in its slots, so any rule's state can be saved and restored bit for bit (`regula check`
  * verifies this).
+ *
+ * Since 1.2 a slot may start from an option (`initial_from`) and an elementwise slot may exist only while
+ * an option is on (`enabled_by`), so that memory and checkpoints hold what torch's state would. A rule
+ * using either sets REGULA_RULE_USES_ABI_1_2.
  */
 typedef struct regula_state_slot {
     uint32_t struct_size;      /**< sizeof(regula_state_slot) as the plugin was compiled */
@@ -156,6 +165,15 @@ typedef struct regula_state_slot {
     const char *doc;           /**< one line; may be NULL */
     regula_slot_shape shape;   /**< REGULA_SLOT_* */
     double initial_value;      /**< every element's value before the parameter's first step */
+    /* ABI 1.2 */
+    const char *initial_from;  /**< NULL, or the name of one of the rule's hyperparameters: the slot starts
+                                    at that hyperparameter's value in the parameter's group when the slot is
+                                    created, instead of `initial_value` (Rprop's step sizes start at lr) */
+    const char *enabled_by;    /**< NULL for a slot every parameter has, or the name of one of the rule's
+                                    hyperparameters: the slot is created (at its initial value) by the first
+                                    step that runs with that value non-zero, and does not exist before; once
+                                    created it stays, as torch's state does. Where it does not exist the
+                                    kernel receives NULL in its place. ELEMENTWISE slots only. */
 } regula_state_slot;
 
 /* ---------------------------------------------------------------------------------------------------
@@ -168,6 +186,12 @@ typedef uint32_t regula_combine;
 #define REGULA_COMBINE_MAX 1u  /**< partials start at -HUGE_VAL; the largest wins */
 #define REGULA_COMBINE_MIN 2u  /**< partials start at +HUGE_VAL; the smallest wins */
 
+/** What a reduction runs over (ABI 1.2). */
+typedef uint64_t regula_reduction_scope;
+#define REGULA_REDUCTION_PARAMETER 0u  /**< the blocks of one parameter: one value per parameter (as in 1.0) */
+#define REGULA_REDUCTION_STEP 1u       /**< the blocks of every parameter stepped together: one value per step,
+                                            combined in parameter order, then block order (clip_grad_norm_) */
+
 /**
  * A value a rule computes over the whole parameter before it transforms any block, such as the squared
  * L2 norm that `max_norm` needs. Owned by the plugin, static.
@@ -176,13 +200,21 @@ typedef uint32_t regula_combine;
  * just before the rule runs (after the rules before it in the chain), combines the partials in block order
  * (so the result does not depend on the thread count), and hands the results to every block of the
  * rule's kernel in `regula_block.reductions`. A chain with such a rule runs in stages: the rules before
- * it over the whole parameter, then its reduction, then it and the rules after it.
+ * it over the whole parameter, then its reduction, then it and the rules after it. A reduction of the
+ * chain's first rule reads the gradients themselves and costs one extra read of them, no stage.
+ *
+ * A reduction with REGULA_REDUCTION_STEP scope (1.2) spans every parameter that has a gradient in the step,
+ * across groups: partials are combined in the order the optimizer lists its parameters, then block order,
+ * and every block of every parameter receives the same value (torch's clip_grad_norm_).
  */
 typedef struct regula_reduction {
     uint32_t struct_size;     /**< sizeof(regula_reduction) as the plugin was compiled */
     const char *name;         /**< identifier, unique within the rule (`sum_of_squares`) */
     const char *doc;          /**< one line; may be NULL */
     regula_combine combine;   /**< REGULA_COMBINE_* */
+    /* ABI 1.2: 64 bits wide so that it starts past the 1.1 struct's end (its last 4 bytes were padding) */
+    regula_reduction_scope scope;  /**< REGULA_REDUCTION_PARAMETER (the default) or REGULA_REDUCTION_STEP; a
+                                        rule with a STEP reduction sets REGULA_RULE_USES_ABI_1_2 */
 } regula_reduction;
 
 /* ---------------------------------------------------------------------------------------------------
@@ -214,6 +246,9 @@ typedef struct regula_block {
     double *scalar_slots;              /**< per SCALAR slot in declaration order: the parameter's value */
     void *rule_data;                   /**< the rule's `rule_data`, passed back untouched */
     const double *reductions;          /**< the rule's combined reductions in declaration order; NULL if none */
+    /* ABI 1.2: read only when struct_size covers it (a 1.2 host always sets it) */
+    const double *scratch;             /**< what the rule's `prepare` wrote for this parameter in this step
+                                            (`scratch_count` values); NULL for a rule without `prepare` */
 } regula_block;
 
 /**
@@ -233,6 +268,21 @@ typedef regula_status (*regula_kernel_fn)(const regula_block *block, regula_mess
 typedef regula_status (*regula_check_fn)(const double *values, void *rule_data, regula_message *message);
 
 /**
+ * Runs once per parameter and step, before any `reduce` or kernel call of the rule for that parameter
+ * (ABI 1.2). [any thread], never twice at once for the same parameter.
+ *
+ * `parameter` describes the whole parameter but covers no elements: `length` and `offset` are 0, `update`,
+ * `param`, `grad`, `elementwise_slots`, `reductions` and `scratch` are NULL; `parameter_length`, `step`,
+ * `dtype`, `hyperparameters` and `rule_data` are as for a block. `parameter->scalar_slots` is writable here
+ * (and is the place to advance a running value such as NAdam's product of momentum coefficients), and
+ * `scratch` (`scratch_count` doubles, zeroed) receives values every block of the parameter then reads in
+ * `block->scratch`: per-step constants such as bias corrections, computed once instead of per block.
+ * Scratch is not state: it is neither saved nor kept between steps. If the step fails, the host puts the
+ * scalar slots back as they were.
+ */
+typedef regula_status (*regula_prepare_fn)(const regula_block *parameter, double *scratch, regula_message *message);
+
+/**
  * Adds one block's contribution to each of the rule's reductions. [any thread], on disjoint blocks.
  * `partials` has one entry per declared reduction, already set to its combine's starting value; fold the
  * block into them (e.g. `partials[0] += p[i] * p[i]`). `block->reductions` is NULL here. Must not write the
@@ -249,9 +299,22 @@ typedef regula_status (*regula_reduce_fn)(const regula_block *block, double *par
  * of its declared dtypes, with hyperparameters inside their ranges and accepted by its check. A step whose
  * rules all carry this flag cannot fail, so the host skips the journal it otherwise keeps to undo a failed
  * step, and runs at full speed. Set it only when true: if such a rule fails anyway, its step is left half
- * done and the error says so. Any other flag bit is refused when the plugin loads.
+ * done and the error says so.
  */
 #define REGULA_RULE_NEVER_FAILS 0x1u
+/**
+ * Rule flag (ABI 1.2): the kernel never writes `param`; it only shapes the update `d` (and its own slots),
+ * as `l1`, `momentum` and `clip_global_norm` do. A chain whose rules all carry this flag could never move a
+ * parameter, so the host refuses it with words instead of running steps that change nothing.
+ */
+#define REGULA_RULE_UPDATE_ONLY 0x2u
+/**
+ * Rule flag (ABI 1.2): the rule relies on something 1.2 added (`prepare`, scratch, a slot's `initial_from`
+ * or `enabled_by`, a REGULA_REDUCTION_STEP reduction). A 1.1 host refuses flags it does not know, so the
+ * rule is refused there instead of running without the feature; a 1.2 host refuses a rule that uses one
+ * of these without the flag. Any flag bit not defined here is refused when the plugin loads.
+ */
+#define REGULA_RULE_USES_ABI_1_2 0x4u
 
 /**
  * One update rule. Owned by the plugin, static.
@@ -273,7 +336,40 @@ typedef struct regula_rule {
     uint32_t reduction_count;                     /**< entries in `reductions` (at most 16); 0 for most rules */
     const regula_reduction *reductions;           /**< may be NULL when the count is 0 */
     regula_reduce_fn reduce;                      /**< required when reduction_count > 0, else NULL */
+    /* ABI 1.2 */
+    regula_prepare_fn prepare;                    /**< optional: once per parameter and step, before its blocks */
+    uint32_t scratch_count;                       /**< doubles of per-parameter scratch `prepare` fills (at most
+                                                       16); 0 without `prepare` */
 } regula_rule;
+
+/**
+ * One default of a named chain: the value a hyperparameter of the chain's rules takes when the user gives
+ * none (ABI 1.2). Owned by the plugin, static.
+ */
+typedef struct regula_chain_default {
+    uint32_t struct_size;  /**< sizeof(regula_chain_default) as the plugin was compiled */
+    const char *name;      /**< a hyperparameter one of the chain's rules declares */
+    double value;          /**< finite, inside that hyperparameter's range */
+} regula_chain_default;
+
+/**
+ * A named chain (ABI 1.2): an optimizer users select by one name that the host expands into a chain of
+ * rules, as optax builds `lamb` from `scale_by_adam > add_decayed_weights > scale_by_trust_ratio >
+ * scale_by_learning_rate`. Owned by the plugin, static.
+ *
+ * `rules` name rules (not chains), from this plugin or any other; they are looked up when an optimizer is
+ * built, so a chain may name rules loaded later. A chain's name shares the namespace of rule names. Its
+ * defaults take precedence over the rules' own defaults, and the user's options over both.
+ */
+typedef struct regula_chain {
+    uint32_t struct_size;                   /**< sizeof(regula_chain) as the plugin was compiled */
+    const char *name;                       /**< what users select it by: identifier, unique across rules and chains */
+    const char *summary;                    /**< one line */
+    uint32_t rule_count;                    /**< entries in `rules` (1 to 32) */
+    const char *const *rules;               /**< rule names in the order they run */
+    uint32_t default_count;                 /**< entries in `defaults` (at most 64) */
+    const regula_chain_default *defaults;   /**< may be NULL when the count is 0 */
+} regula_chain;
 
 /**
  * What `regula_plugin_entry` returns. Owned by the plugin, static.
@@ -284,12 +380,15 @@ typedef struct regula_plugin {
     uint32_t abi_major;          /**< REGULA_ABI_MAJOR as the plugin was compiled */
     uint32_t abi_minor;          /**< REGULA_ABI_MINOR as the plugin was compiled */
     uint32_t struct_size;        /**< sizeof(regula_plugin) as the plugin was compiled */
-    uint32_t rule_count;         /**< entries in `rules` (1 to 1024) */
+    uint32_t rule_count;         /**< entries in `rules` (1 to 1024; 0 allowed since 1.2 when chain_count > 0) */
     const regula_rule *rules;    /**< the rules this shared object provides */
     /* ABI 1.1 */
     const char *toolchain;       /**< NULL for C; for code whose ABI is tied to its compiler (Swift), the
                                       compiler it was built with: REGULA_SWIFT_TOOLCHAIN. The host refuses a
                                       plugin whose toolchain differs from its own. */
+    /* ABI 1.2 */
+    uint32_t chain_count;        /**< entries in `chains` (at most 1024) */
+    const regula_chain *chains;  /**< named chains this shared object provides; may be NULL when the count is 0 */
 } regula_plugin;
 
 /**
@@ -338,7 +437,19 @@ typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
 #define REGULA_EXPORT_PLUGIN(RULE_ARRAY)                                                            \
     static const regula_plugin regula_plugin_description_ = {                                       \
         REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
-        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL                \
+        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL, 0, NULL       \
+    };                                                                                              \
+    REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
+
+/**
+ * As REGULA_EXPORT_PLUGIN, for a shared object that also declares named chains in a static array of
+ * `regula_chain` (ABI 1.2).
+ */
+#define REGULA_EXPORT_PLUGIN_WITH_CHAINS(RULE_ARRAY, CHAIN_ARRAY)                                   \
+    static const regula_plugin regula_plugin_description_ = {                                       \
+        REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
+        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL,               \
+        (uint32_t)(sizeof(CHAIN_ARRAY) / sizeof((CHAIN_ARRAY)[0])), (CHAIN_ARRAY)                   \
     };                                                                                              \
     REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
 

@@ -19,6 +19,19 @@ let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleMomentum", "momentum"),
     ("RegulaRuleNesterov", "nesterov"),
     ("RegulaRuleSGD", "sgd"),
+    ("RegulaRuleAdam", "adam"),
+    ("RegulaRuleAdamW", "adamw"),
+    ("RegulaRuleAdagrad", "adagrad"),
+    ("RegulaRuleRMSprop", "rmsprop"),
+    ("RegulaRuleAdadelta", "adadelta"),
+    ("RegulaRuleAdamax", "adamax"),
+    ("RegulaRuleNAdam", "nadam"),
+    ("RegulaRuleRAdam", "radam"),
+    ("RegulaRuleRprop", "rprop"),
+    ("RegulaRuleLion", "lion"),
+    ("RegulaRuleLamb", "lamb"),
+    ("RegulaRuleClipGlobalNorm", "clip_global_norm"),
+    ("RegulaRuleAddDecayedWeights", "add_decayed_weights"),
 ]
 
 /// Example rules, built as plugins but not loaded unless asked for (Docs/WritingARule.md).
@@ -31,8 +44,11 @@ let exampleRules: [(product: String, folder: String)] = [
 
 /// Plugins export only their entry symbol. They are built from source on the machine that runs them, so
 /// their loops may use every vector instruction it has (-march=native); -ffp-contract=off keeps the
-/// arithmetic exactly as written (no fused multiply-adds), the same on every machine and at every width.
-let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O3", "-march=native", "-ffp-contract=off"])]
+/// arithmetic exactly as written (no fused multiply-adds), the same on every machine and at every width;
+/// -fno-math-errno lets sqrt compile to one instruction, so loops that take square roots (Adam) vectorize.
+/// `regula config --cflags` gives plugin authors the same flags (Docs/WritingARule.md says why each is there).
+let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O3", "-march=native", "-ffp-contract=off",
+                                                 "-fno-math-errno"])]
 
 let package = Package(
     name: "Regula",

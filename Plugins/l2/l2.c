@@ -23,7 +23,7 @@ REGULA_KERNEL(l2_kernel, {
 static const regula_rule rules[] = {
     { .struct_size = sizeof(regula_rule), .name = "l2", .version = 1,
       .summary = "L2 regularization: adds weight_decay2 * p to the update",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
       .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = l2_kernel },
 };
 

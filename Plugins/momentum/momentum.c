@@ -13,7 +13,7 @@ REGULA_KERNEL(momentum_kernel, {
 static const regula_rule rules[] = {
     { .struct_size = sizeof(regula_rule), .name = "momentum", .version = 1,
       .summary = "heavy-ball momentum: d = buf = momentum * buf + (1 - dampening) * d",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
       .hyperparameter_count = 2, .hyperparameters = heavy_ball_hyperparameters,
       .slot_count = 1, .slots = heavy_ball_slots, .kernel = momentum_kernel },
 };

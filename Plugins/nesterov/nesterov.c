@@ -24,7 +24,7 @@ static regula_status nesterov_check(const double *values, void *rule_data, regul
 static const regula_rule rules[] = {
     { .struct_size = sizeof(regula_rule), .name = "nesterov", .version = 1,
       .summary = "Nesterov momentum: buf as in momentum, then d = d + momentum * buf",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
       .hyperparameter_count = 2, .hyperparameters = heavy_ball_hyperparameters,
       .slot_count = 1, .slots = heavy_ball_slots, .kernel = nesterov_kernel, .check = nesterov_check },
 };

@@ -10,15 +10,17 @@ public enum PluginCompiler {
     }
 
     /// Writes `source` to `<name>.c` in `directory` and builds `lib<name>.so` beside it.
+    /// - Parameter headers: A folder holding another `regula/regula.h` to build against (an older ABI's),
+    ///   searched before the host's.
     /// - Returns: The shared object's URL.
     @discardableResult
     public static func compile(_ source: String, named name: String, in directory: TemporaryDirectory,
-                               extraArguments: [String] = []) throws -> URL {
+                               extraArguments: [String] = [], headers: URL? = nil) throws -> URL {
         let sourceFile = try directory.write(source, to: "\(name).c")
         let library = directory.url.appendingPathComponent("lib\(name).so")
         let output = try run(URL(fileURLWithPath: "/usr/bin/env"),
-                             ["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror"] + (try regulaCFlags())
-                                 + extraArguments + [sourceFile.path, "-o", library.path])
+                             ["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror"] + (headers.map { ["-I", $0.path] } ?? [])
+                                 + (try regulaCFlags()) + extraArguments + [sourceFile.path, "-o", library.path])
         guard output.status == 0 else { throw CompileError(log: output.standardError) }
         return library
     }

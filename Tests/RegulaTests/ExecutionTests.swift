@@ -13,13 +13,15 @@ import Testing
     }
 
     /// Runs three steps of `rules` over tensors of the given sizes with `threads` threads; returns every
-    /// parameter and momentum buffer, flattened.
+    /// parameter and state slot, flattened.
     func run(sizes: [Int], rules: [String], threads: Int) throws -> [Float] {
         let parameters = sizes.enumerated().map { index, size in
             Parameter("p\(index)", values: (0..<size).map { Float(($0 * 31 + index * 7) % 97) / 24 - 2 })
         }
-        let options = ["lr": 0.05, "momentum": 0.9, "weight_decay1": 1e-3, "weight_decay2": 1e-2, "max_norm": 20]
-        let taken = Set(try rules.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+        let options = ["lr": 0.05, "momentum": 0.9, "weight_decay1": 1e-3, "weight_decay2": 1e-2, "max_norm": 20,
+                       "weight_decay": 1e-2]
+        let names = rules.flatMap { registry.chain(named: $0)?.rules ?? [$0] }
+        let taken = Set(try names.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
         let optimizer = try Optimizer(parameters, rules: rules, defaults: options.filter { taken.contains($0.key) },
                                       registry: registry)
         optimizer.threads = threads
@@ -31,7 +33,8 @@ import Testing
             try optimizer.step()
         }
         return parameters.flatMap { parameter in
-            parameter.values(as: Float.self) + (optimizer.state(of: parameter)?.slots["momentum_buffer"] ?? []).map(Float.init)
+            let slots = optimizer.state(of: parameter)?.slots ?? [:]
+            return parameter.values(as: Float.self) + slots.keys.sorted().flatMap { slots[$0]!.map(Float.init) }
         }
     }
 
@@ -60,6 +63,33 @@ import Testing
         // And the bound holds for the large tensor.
         let large = one.prefix(200_003).map(Double.init)
         #expect(abs(large.reduce(0) { $0 + $1 * $1 }.squareRoot() - 20) < 1e-3)
+    }
+
+    /// Reductions over the whole step, leading (read from the gradients) and staged, and per-parameter stages
+    /// after a prepare: the same bits for any thread count.
+    @Test(arguments: [["clip_global_norm", "adamw"], ["momentum", "clip_global_norm", "sgd"], ["lamb"], ["nadam"]])
+    func newReductionsAndPrepareAreThreadIndependent(rules: [String]) throws {
+        let sizes = [150_001, 37, 3000, 70_000]
+        let one = try run(sizes: sizes, rules: rules, threads: 1)
+        for threads in [2, 3] {
+            #expect(one.map(\.bitPattern) == (try run(sizes: sizes, rules: rules, threads: threads)).map(\.bitPattern),
+                    "\(rules), \(threads) threads")
+        }
+    }
+
+    @Test func globalNormClipSpansEveryGroupAndSkipsParametersWithoutAGradient() throws {
+        let a = Parameter("a", values: [Double](repeating: 0, count: 3)), b = Parameter("b", values: [Double](repeating: 0, count: 1))
+        let idle = Parameter("idle", values: [Double](repeating: 0, count: 2))
+        let optimizer = try Optimizer([ParamGroup([a, idle]), ParamGroup([b])], rules: ["clip_global_norm", "sgd"],
+                                      defaults: ["lr": 1, "max_norm": 1], registry: registry)
+        try a.setGradient([3.0, 0, 0])
+        try b.setGradient([4.0])
+        try optimizer.step()
+        // The norm over a and b is 5: both are scaled by 1 / (5 + 1e-6), whatever group they are in.
+        let scale = 1 / (5 + 1e-6)
+        #expect(a.values(as: Double.self) == [-3 * scale, 0, 0])
+        #expect(b.values(as: Double.self) == [-4 * scale])
+        #expect(idle.values(as: Double.self) == [0, 0])
     }
 
     @Test func kernelFailureNamesTheFirstFailingParameterWhateverTheThreads() throws {

@@ -74,8 +74,9 @@ import Testing
     }
 
     @Test func unknownRuleSuggestsTheNearName() {
-        #expect(throws: OptimizerError.unknownRule("nesterv", suggestion: "nesterov",
-                                                   available: ["l1", "l2", "momentum", "nesterov", "sgd"])) {
+        let names = (registry.rules.map(\.name) + registry.chains.map(\.name)).sorted()
+        #expect(names.contains("lamb") && names.contains("adamw"))
+        #expect(throws: OptimizerError.unknownRule("nesterv", suggestion: "nesterov", available: names)) {
             try Optimizer([Parameter("w", values: [1.0])], rules: ["nesterv", "sgd"], defaults: ["lr": 0.1],
                           registry: registry)
         }

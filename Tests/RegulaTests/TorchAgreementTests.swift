@@ -7,17 +7,17 @@ import Testing
 /// parameters and state compared element by element.
 @Suite struct TorchAgreementTests {
     @Test func fixturesArePresent() {
-        #expect(TorchFixture.trajectories([.sgd]).count >= 7, "no fixtures in \(TorchFixture.Folder.sgd.directory.path)")
-        #expect(TorchFixture.refusals([.sgd]).count >= 9)
+        #expect(TorchFixture.trajectories().count >= 7, "no fixtures in \(TorchFixture.Folder.sgd.directory.path)")
+        #expect(TorchFixture.refusals().count >= 9)
     }
 
-    @Test(arguments: TorchFixture.trajectories([.sgd]))
+    @Test(arguments: TorchFixture.trajectories())
     func swiftAPIAgreesWithTorch(_ fixture: TorchFixture) throws {
         let result = try ReplaySpec(json: fixture.spec).run()
         #expect(fixture.disagreements(parameters: result.parameters, state: result.state) == [])
     }
 
-    @Test(arguments: TorchFixture.trajectories([.sgd]))
+    @Test(arguments: TorchFixture.trajectories())
     func replayCommandAgreesWithTorch(_ fixture: TorchFixture) throws {
         let output = try regula(["replay", fixture.path])
         #expect(output.status == 0, "\(output.standardError)")
@@ -27,7 +27,7 @@ import Testing
         #expect(fixture.disagreements(parameters: parameters, state: state) == [])
     }
 
-    @Test(arguments: TorchFixture.refusals([.sgd]))
+    @Test(arguments: TorchFixture.refusals())
     func swiftAPIRefusesBadSpec(_ fixture: TorchFixture) {
         do {
             _ = try ReplaySpec(json: fixture.spec).run()
@@ -38,7 +38,7 @@ import Testing
         }
     }
 
-    @Test(arguments: TorchFixture.refusals([.sgd]))
+    @Test(arguments: TorchFixture.refusals())
     func replayCommandRefusesBadSpec(_ fixture: TorchFixture) throws {
         let output = try regula(["replay", fixture.path])
         #expect(output.status != 0)

@@ -34,7 +34,7 @@ public enum Conformance {
         let host = hostBlocks(count, dtype)
 
         record(.emptyBlock) {
-            let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 0, edge: .end)
+            let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 0, edge: .end, values: values)
             let failure = workspace.step(hyperparameters: values, blockLengths: [0])
             return failure.map { (false, $0) } ?? (true, "returned success")
         }
@@ -92,7 +92,7 @@ public enum Conformance {
 
     static func trajectory(_ rule: Rule, _ dtype: DType, _ values: [Double], split: [Int], threads: Int = 1,
                            edge: GuardedMemory.Edge? = nil, count: Int = Conformance.count, seed: UInt64 = 1) -> Outcome {
-        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count, edge: edge)
+        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count, edge: edge, values: values)
         var random = SplitMix(seed: seed)
         workspace.fill(workspace.param, with: (0..<count).map { _ in random.value(in: 2) })
         for _ in 0..<steps {
@@ -117,7 +117,7 @@ public enum Conformance {
     static func writesInsideBlock(_ rule: Rule, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
         // Step only the middle of three blocks (whole-parameter reductions still see everything); every
         // element outside it must keep its bits.
-        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 3 * 512)
+        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 3 * 512, values: values)
         var random = SplitMix(seed: 7)
         workspace.fill(workspace.param, with: (0..<workspace.count).map { _ in random.value(in: 2) })
         workspace.fill(workspace.gradient, with: (0..<workspace.count).map { _ in random.value(in: 1) })
@@ -148,7 +148,7 @@ public enum Conformance {
         let host = hostBlocks(count, dtype)
         let straight = trajectory(rule, dtype, values, split: host)
         // Same inputs, but the state is saved after the second step, scrambled, and restored.
-        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count)
+        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count, values: values)
         var random = SplitMix(seed: 1)
         workspace.fill(workspace.param, with: (0..<count).map { _ in random.value(in: 2) })
         for step in 0..<steps {
@@ -169,8 +169,8 @@ public enum Conformance {
         let host = hostBlocks(count, dtype)
         let alone = trajectory(rule, dtype, values, split: host)
         // Step a second, different parameter between each step of the first.
-        let first = RuleWorkspace(rule: rule, dtype: dtype, count: count)
-        let other = RuleWorkspace(rule: rule, dtype: dtype, count: 777)
+        let first = RuleWorkspace(rule: rule, dtype: dtype, count: count, values: values)
+        let other = RuleWorkspace(rule: rule, dtype: dtype, count: 777, values: values)
         var random = SplitMix(seed: 1), noise = SplitMix(seed: 99)
         first.fill(first.param, with: (0..<count).map { _ in random.value(in: 2) })
         other.fill(other.param, with: (0..<777).map { _ in noise.value(in: 5) })

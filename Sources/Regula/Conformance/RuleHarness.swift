@@ -18,14 +18,20 @@ final class RuleWorkspace: @unchecked Sendable {
     let update: UnsafeMutableRawPointer
     let slots: [UnsafeMutableRawPointer]
     let scalars: UnsafeMutablePointer<Double>
+    /// What the rule's prepare function writes for the current step.
+    let scratch: UnsafeMutablePointer<Double>
+    /// The hyperparameter values slots start from (`initial_from`); empty for the declared initial values.
+    let startingValues: [Double]
     private var guarded: [GuardedMemory] = []
     private var plain: [UnsafeMutableRawPointer] = []
 
-    /// Memory for `count` elements; with `edge`, every buffer sits against a guard page on that side.
-    init(rule: Rule, dtype: DType, count: Int, edge: GuardedMemory.Edge? = nil) {
+    /// Memory for `count` elements; with `edge`, every buffer sits against a guard page on that side. Slots that
+    /// start from an option start from its value in `values`.
+    init(rule: Rule, dtype: DType, count: Int, edge: GuardedMemory.Edge? = nil, values: [Double] = []) {
         self.rule = rule
         self.dtype = dtype
         self.count = count
+        startingValues = values
         var guarded: [GuardedMemory] = [], plain: [UnsafeMutableRawPointer] = []
         func buffer(_ bytes: Int) -> UnsafeMutableRawPointer {
             if let edge {
@@ -45,6 +51,7 @@ final class RuleWorkspace: @unchecked Sendable {
         slots = rule.stateSlots.filter { $0.shape == .elementwise }.map { _ in buffer(bytes) }
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
         scalars = buffer(max(scalarCount, 1) * 8).assumingMemoryBound(to: Double.self)
+        scratch = buffer(max(rule.scratchCount, 1) * 8).assumingMemoryBound(to: Double.self)
         self.guarded = guarded
         self.plain = plain
         resetState()
@@ -52,15 +59,22 @@ final class RuleWorkspace: @unchecked Sendable {
 
     deinit { plain.forEach { $0.deallocate() } }
 
-    /// Sets every slot to its initial value and the step count to 0.
+    /// Sets every slot to its starting value and the step count to 0.
     func resetState() {
         step = 0
         for (memory, slot) in zip(slots, rule.stateSlots.filter { $0.shape == .elementwise }) {
-            fill(memory, with: Array(repeating: slot.initialValue, count: count))
+            fill(memory, with: Array(repeating: startingValue(of: slot), count: count))
         }
         for (index, slot) in rule.stateSlots.filter({ $0.shape == .scalar }).enumerated() {
-            scalars[index] = slot.initialValue
+            scalars[index] = startingValue(of: slot)
         }
+    }
+
+    /// The slot's declared initial value, or the value of the option it starts from.
+    private func startingValue(of slot: StateSlot) -> Double {
+        guard let source = slot.initialFrom, let index = rule.hyperparameters.firstIndex(where: { $0.name == source }),
+              index < startingValues.count else { return slot.initialValue }
+        return startingValues[index]
     }
 
     /// Writes `values` (converted to the dtype) into `memory`.
@@ -109,6 +123,7 @@ final class RuleWorkspace: @unchecked Sendable {
     /// With `only`, just that block's kernel runs (and `d` is left as it is, not reset to the gradient).
     func step(hyperparameters: [Double], blockLengths: [Int], threads: Int = 1, only: Int? = nil) -> String? {
         if only == nil { update.copyMemory(from: gradient, byteCount: count * dtype.size) }
+        if let failure = prepare(hyperparameters: hyperparameters) { return "prepare: \(failure)" }
         var reductions = [Double](repeating: 0, count: rule.reductions.count)
         if !rule.reductions.isEmpty {
             let partials = UnsafeMutablePointer<Double>.allocate(capacity: rule.reductions.count)
@@ -155,14 +170,40 @@ final class RuleWorkspace: @unchecked Sendable {
         return failures.first
     }
 
+    /// Runs the rule's prepare function once, as the host does before a parameter's blocks.
+    private func prepare(hyperparameters: [Double]) -> String? {
+        guard rule.kernel.prepare != nil else { return nil }
+        let messages = MessageBuffer()
+        return hyperparameters.withUnsafeBufferPointer { values in
+            var parameter = regula_block()
+            parameter.struct_size = UInt32(MemoryLayout<regula_block>.size)
+            parameter.dtype = dtype.abiBit
+            parameter.parameter_length = count
+            parameter.step = step
+            parameter.hyperparameters = values.baseAddress
+            parameter.scalar_slots = scalars
+            parameter.rule_data = rule.kernel.ruleData
+            scratch.update(repeating: 0, count: rule.scratchCount)
+            return withUnsafePointer(to: parameter) { rule.kernel.prepare($0, scratch: scratch, messages: messages) }
+                .map { "status \($0.status): \($0.words)" }
+        }
+    }
+
     /// Calls `body` with a block covering `length` elements from `start` (length 0: every pointer is a
-    /// guard-page address that must not be touched).
+    /// guard-page address that must not be touched). A slot that an option turns on is NULL while it is off.
     private func call(start: Int, length: Int, hyperparameters: [Double], reductions: [Double]?,
                       _ body: (UnsafePointer<regula_block>, MessageBuffer) -> (status: Int32, words: String)?) -> String? {
         let size = dtype.size
         let messages = MessageBuffer()
         let emptyPointer = length == 0 ? guarded.first?.guardPage : nil
-        var slotPointers: [UnsafeMutableRawPointer?] = slots.map { emptyPointer ?? $0 + start * size }
+        let elementwise = rule.stateSlots.filter { $0.shape == .elementwise }
+        var slotPointers: [UnsafeMutableRawPointer?] = zip(slots, elementwise).map { memory, slot in
+            if let switchName = slot.enabledBy, let index = rule.hyperparameters.firstIndex(where: { $0.name == switchName }),
+               hyperparameters[index] == 0 {
+                return nil
+            }
+            return emptyPointer ?? memory + start * size
+        }
         return hyperparameters.withUnsafeBufferPointer { values in
             (reductions ?? []).withUnsafeBufferPointer { reduced in
                 slotPointers.withUnsafeMutableBufferPointer { slotList in
@@ -181,6 +222,7 @@ final class RuleWorkspace: @unchecked Sendable {
                     block.scalar_slots = scalars
                     block.rule_data = rule.kernel.ruleData
                     block.reductions = reductions == nil || rule.reductions.isEmpty ? nil : reduced.baseAddress
+                    block.scratch = rule.kernel.prepare == nil ? nil : UnsafePointer(scratch)
                     return withUnsafePointer(to: block) { body($0, messages) }.map { "status \($0.status): \($0.words)" }
                 }
             }

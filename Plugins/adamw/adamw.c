@@ -1,0 +1,34 @@
+/*
+ * adamw — torch.optim.AdamW: decoupled weight decay, p = p * (1 - lr * weight_decay), then the Adam step
+ * (../adam/adam_step.h) on the decayed parameter.
+ */
+#include "../adam/adam_step.h"
+
+static const regula_hyperparameter hyperparameters[] = {
+    ADAM_HYPERPARAMETERS,
+    REGULA_REAL("weight_decay", "decoupled decay: p *= 1 - lr * weight_decay before the Adam step", 1e-2, 0.0, HUGE_VAL),
+};
+
+static regula_status adamw_prepare(const regula_block *parameter, double *scratch, regula_message *message)
+{
+    const double *h = parameter->hyperparameters;
+    scratch[ADAMW_DECAY] = 1.0 - h[ADAM_LR] * h[ADAMW_WEIGHT_DECAY];
+    return adam_prepare(parameter, scratch, message);
+}
+
+REGULA_KERNEL(adamw_kernel, {
+    const T decay = (T)block->scratch[ADAMW_DECAY];
+    ADAM_STEP_BLOCK(T, p[i] * decay)
+})
+
+static const regula_rule rules[] = {
+    { .struct_size = sizeof(regula_rule), .name = "adamw", .version = 1,
+      .summary = "AdamW (torch.optim.AdamW): p *= 1 - lr * weight_decay, then the Adam step",
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
+      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+      .hyperparameter_count = 6, .hyperparameters = hyperparameters,
+      .slot_count = 3, .slots = adam_slots, .kernel = adamw_kernel, .check = adam_check,
+      .prepare = adamw_prepare, .scratch_count = ADAM_SCRATCH_COUNT },
+};
+
+REGULA_EXPORT_PLUGIN(rules)

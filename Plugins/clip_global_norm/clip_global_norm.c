@@ -1,0 +1,56 @@
+/*
+ * clip_global_norm — torch.nn.utils.clip_grad_norm_: scales the update of every parameter that has a
+ * gradient in the step by min(1, max_norm / (total + 1e-6)), total = the L2 norm over all of them, across
+ * groups. Put it first, `clip_global_norm > adamw`, to clip the gradients themselves, as torch users call
+ * clip_grad_norm_ before optimizer.step(); then its reduction reads the gradients directly and costs one
+ * read of them.
+ *
+ * The sum of squares is a step-wide reduction (ABI 1.2): the host folds every block of every parameter,
+ * combines the partials in parameter and block order, and hands every block the same total.
+ */
+#include "../common/builtin_rules.h"
+
+static const regula_hyperparameter hyperparameters[] = {
+    REGULA_REQUIRED("max_norm", "largest L2 norm the updates of all parameters together may have", 0.0, HUGE_VAL),
+};
+
+static const regula_reduction reductions[] = {
+    { .struct_size = sizeof(regula_reduction), .name = "sum_of_squares",
+      .doc = "sum of d[i]^2 over every parameter of the step", .combine = REGULA_COMBINE_SUM,
+      .scope = REGULA_REDUCTION_STEP },
+};
+
+static regula_status sum_of_squares(const regula_block *block, double *partials, regula_message *message)
+{
+    (void)message;
+    double sum = 0.0;
+    if (block->dtype == REGULA_DTYPE_FLOAT32) {
+        const float *d = block->update;
+        for (size_t i = 0; i < block->length; i++) sum += (double)d[i] * (double)d[i];
+    } else {
+        const double *d = block->update;
+        for (size_t i = 0; i < block->length; i++) sum += d[i] * d[i];
+    }
+    partials[0] += sum;
+    return REGULA_OK;
+}
+
+REGULA_KERNEL(clip_global_norm_kernel, {
+    const double coefficient = block->hyperparameters[0] / (sqrt(block->reductions[0]) + 1e-6);
+    if (coefficient < 1.0) {
+        const T scale = (T)coefficient;
+        T *restrict d = (T *)block->update;
+        for (size_t i = 0; i < block->length; i++) d[i] = d[i] * scale;
+    }
+})
+
+static const regula_rule rules[] = {
+    { .struct_size = sizeof(regula_rule), .name = "clip_global_norm", .version = 1,
+      .summary = "clip_grad_norm_: d *= min(1, max_norm / (global L2 norm + 1e-6)), across all parameters",
+      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
+      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2,
+      .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = clip_global_norm_kernel,
+      .reduction_count = 1, .reductions = reductions, .reduce = sum_of_squares },
+};
+
+REGULA_EXPORT_PLUGIN(rules)

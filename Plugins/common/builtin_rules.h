@@ -1,0 +1,75 @@
+/*
+ * What the built-in rules of the optimizer family share: short ways to declare hyperparameters and slots,
+ * and elementwise helpers written to round exactly as torch's CPU kernels do, so that a rule written with
+ * them agrees with torch.optim in float32 as well as float64. The helpers are used inside REGULA_KERNEL
+ * bodies, where T is float or double.
+ *
+ * Each helper is plain arithmetic in T that gcc vectorizes at -O3 when sqrt cannot set errno
+ * (-fno-math-errno, one of the flags `regula config --cflags` gives and the built-ins are built with).
+ */
+#ifndef REGULA_PLUGINS_BUILTIN_RULES_H
+#define REGULA_PLUGINS_BUILTIN_RULES_H
+
+#include <math.h>
+#include <regula/regula.h>
+
+/** A real hyperparameter with a default and an inclusive range (HUGE_VAL for an open side). */
+#define REGULA_REAL(NAME, DOC, DEFAULT, MINIMUM, MAXIMUM)                                           \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_REAL, .default_value = DEFAULT, .minimum = MINIMUM, .maximum = MAXIMUM }
+/** A real hyperparameter the user must give. */
+#define REGULA_REQUIRED(NAME, DOC, MINIMUM, MAXIMUM)                                                \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_REAL, .flags = REGULA_HYPERPARAMETER_REQUIRED,                  \
+      .minimum = MINIMUM, .maximum = MAXIMUM }
+/** A boolean hyperparameter, off by default. */
+#define REGULA_SWITCH(NAME, DOC)                                                                    \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_BOOLEAN, .default_value = 0, .minimum = 0, .maximum = 1 }
+/** An elementwise state slot starting at 0. */
+#define REGULA_SLOT(NAME, DOC)                                                                      \
+    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE }
+/** An elementwise state slot starting at 0 that exists only once the hyperparameter SWITCH is non-zero. */
+#define REGULA_SLOT_ENABLED_BY(NAME, DOC, SWITCH)                                                   \
+    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE, \
+      .enabled_by = SWITCH }
+
+/** The square root in the element type: sqrtf for float, sqrt for double. */
+#define REGULA_SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)
+
+/**
+ * torch's `a.lerp_(b, weight)` for a scalar weight, set up once per block: with `small` (|weight| < 0.5 in T)
+ * it is a + weight * (b - a), otherwise b - (b - a) * (1 - weight), which this writes as
+ * base + k * (b - a) with base = a or b and k = weight or -(1 - weight) (the same rounding: x * -y is
+ * -(x * y) exactly).
+ */
+#define REGULA_LERP_SETUP(T, NAME, weight)                                                          \
+    const T NAME##_w = (T)(weight);                                                                 \
+    const int NAME##_small = (NAME##_w < (T)0.5 && NAME##_w > (T)-0.5);                             \
+    const T NAME##_k = NAME##_small ? NAME##_w : -((T)1 - NAME##_w)
+#define REGULA_LERP(NAME, a, b) ((NAME##_small ? (a) : (b)) + NAME##_k * ((b) - (a)))
+
+/** A beta-like option must lie in [0, 1): checks `values[index]`, naming it. */
+static inline regula_status regula_check_below_one(const double *values, int index, const char *name,
+                                                   regula_message *message)
+{
+    if (values[index] >= 1.0)
+        return regula_message_set(message, REGULA_ERROR_INVALID_ARGUMENT,
+                                  "%s must be below 1 (got %g): allowed 0 <= %s < 1", name, values[index], name);
+    return REGULA_OK;
+}
+
+/**
+ * Defines `static regula_status NAME(values, rule_data, message)`, the check of a rule whose hyperparameters
+ * BETA1 and BETA2 (indices) are named "beta1" and "beta2" and must both lie below 1 (a decay of 1 never
+ * forgets; torch refuses it too).
+ */
+#define REGULA_BETAS_CHECK(NAME, BETA1, BETA2)                                                      \
+    static regula_status NAME(const double *values, void *rule_data, regula_message *message)       \
+    {                                                                                               \
+        (void)rule_data;                                                                            \
+        regula_status status = regula_check_below_one(values, BETA1, "beta1", message);             \
+        return status != REGULA_OK ? status : regula_check_below_one(values, BETA2, "beta2", message); \
+    }
+
+#endif

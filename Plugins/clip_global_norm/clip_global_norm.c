@@ -23,15 +23,10 @@ static const regula_reduction reductions[] = {
 static regula_status sum_of_squares(const regula_block *block, double *partials, regula_message *message)
 {
     (void)message;
-    double sum = 0.0;
-    if (block->dtype == REGULA_DTYPE_FLOAT32) {
-        const float *d = block->update;
-        for (size_t i = 0; i < block->length; i++) sum += (double)d[i] * (double)d[i];
-    } else {
-        const double *d = block->update;
-        for (size_t i = 0; i < block->length; i++) sum += d[i] * d[i];
-    }
-    partials[0] += sum;
+    if (block->dtype == REGULA_DTYPE_FLOAT32)
+        REGULA_ADD_SUM_OF_SQUARES(float, block->update, block->length, &partials[0]);
+    else
+        REGULA_ADD_SUM_OF_SQUARES(double, block->update, block->length, &partials[0]);
     return REGULA_OK;
 }
 

@@ -63,22 +63,13 @@ static const regula_reduction trust_reductions[] = {
 static regula_status sums_of_squares(const regula_block *block, double *partials, regula_message *message)
 {
     (void)message;
-    double params = 0.0, updates = 0.0;
     if (block->dtype == REGULA_DTYPE_FLOAT32) {
-        const float *p = block->param, *d = block->update;
-        for (size_t i = 0; i < block->length; i++) {
-            params += (double)p[i] * (double)p[i];
-            updates += (double)d[i] * (double)d[i];
-        }
+        REGULA_ADD_SUM_OF_SQUARES(float, block->param, block->length, &partials[0]);
+        REGULA_ADD_SUM_OF_SQUARES(float, block->update, block->length, &partials[1]);
     } else {
-        const double *p = block->param, *d = block->update;
-        for (size_t i = 0; i < block->length; i++) {
-            params += p[i] * p[i];
-            updates += d[i] * d[i];
-        }
+        REGULA_ADD_SUM_OF_SQUARES(double, block->param, block->length, &partials[0]);
+        REGULA_ADD_SUM_OF_SQUARES(double, block->update, block->length, &partials[1]);
     }
-    partials[0] += params;
-    partials[1] += updates;
     return REGULA_OK;
 }
 

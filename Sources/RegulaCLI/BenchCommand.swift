@@ -43,7 +43,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
 
     /// Options used unless given, for the hyperparameters the chain takes.
-    static let standardOptions = ["lr": 0.01, "momentum": 0.9, "weight_decay1": 1e-4, "weight_decay2": 1e-4]
+    static let standardOptions = ["lr": 0.01, "momentum": 0.9, "weight_decay1": 1e-4, "weight_decay2": 1e-4, "max_norm": 1]
 
     func validate() throws {
         guard elements > 0 else { throw ValidationError("--elements must be positive") }
@@ -58,11 +58,10 @@ struct BenchCommand: ParsableCommand {
         let elementType = DType(rawValue: dtype)!
         let measurement = try failingClearly { () throws -> Measurement in
             let registry = try plugins.registry()
-            let taken = Set(try chain.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+            let ruleList = try registry.rules(for: chain)
+            let taken = Set(ruleList.flatMap { $0.hyperparameters.map(\.name) })
             let chosen = options.laid(over: Self.standardOptions.filter { taken.contains($0.key) })
-            let slots = try chain.reduce(0) { total, name in
-                total + (try registry.rule(named: name).stateSlots.filter { $0.shape == .elementwise }.count)
-            }
+            let slots = ruleList.reduce(0) { total, rule in total + rule.stateSlots.filter { $0.shape == .elementwise }.count }
             let parameters = makeParameters(elementType)
             let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, registry: registry)
             if let threads { optimizer.threads = threads }
@@ -76,7 +75,10 @@ struct BenchCommand: ParsableCommand {
             }
             times.sort()
             let median = Double(times[times.count / 2])
-            let bytes = Double(elements * elementType.size * (3 + 2 * slots))
+            // Each step reads the gradient and the parameter and writes the parameter, reads and writes every
+            // slot, and reads the gradient once more when the first rule folds a reduction from it.
+            let leadingReduction = ruleList.first.map { $0.reductions.isEmpty ? 0 : 1 } ?? 0
+            let bytes = Double(elements * elementType.size * (3 + 2 * slots + leadingReduction))
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
                                steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps, nsPerElement: median / Double(elements),
                                gbPerS: bytes / median, medianStepMs: median / 1e6,

@@ -6,9 +6,9 @@ struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Print build settings for plugins, like python3-config.",
-        discussion: "cc -shared -fPIC -O2 $(regula config --cflags) rule.c -o librule.so")
+        discussion: "cc -shared -fPIC $(regula config --cflags) rule.c -o librule.so")
 
-    @Flag(help: "The C compiler flags that find <regula/regula.h>.")
+    @Flag(help: "The C compiler flags for a plugin: the folder of <regula/regula.h> and the flags the built-in rules are built with (-O3 -march=native -ffp-contract=off -fno-math-errno -fvisibility=hidden; Docs/WritingARule.md says why).")
     var cflags = false
 
     @Flag(name: .customLong("include-dir"), help: "The folder holding regula/regula.h.")

@@ -68,7 +68,7 @@ struct TrainCommand: ParsableCommand {
             // An option given by hand that no chain takes is an error (a typo, most likely), not silently dropped.
             var allRules: [String] = []
             for rule in runs.flatMap(\.rules) where !allRules.contains(rule) { allRules.append(rule) }
-            let taken = Set(try allRules.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+            let taken = Set(try registry.rules(for: allRules).flatMap { $0.hyperparameters.map(\.name) })
             for name in given.sorted() where !taken.contains(name) {
                 throw OptimizerError.unknownHyperparameter(name, group: nil, suggestion: closestName(to: name, among: taken),
                                                            accepted: taken.sorted(), rules: allRules)

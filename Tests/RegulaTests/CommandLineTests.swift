@@ -19,12 +19,18 @@ import Testing
         #expect(output.standardOutput.contains("state momentum_buffer (elementwise"))
     }
 
-    @Test func configPrintsAnIncludeFlagThatFindsTheHeader() throws {
+    @Test func configPrintsAnIncludeFlagThatFindsTheHeaderAndTheBuiltinsFlags() throws {
         let output = try regula(["config", "--cflags"])
         #expect(output.status == 0)
-        let flag = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(flag.hasPrefix("-I/"))
-        #expect(FileManager.default.fileExists(atPath: String(flag.dropFirst(2)) + "/regula/regula.h"))
+        let flags = output.standardOutput.split(whereSeparator: \.isWhitespace).map(String.init)
+        let include = try #require(flags.first)
+        #expect(include.hasPrefix("-I/"))
+        #expect(FileManager.default.fileExists(atPath: String(include.dropFirst(2)) + "/regula/regula.h"))
+        // The documented build line gives a rule the built-ins' flags: the same as Package.swift builds them with.
+        let manifest = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let settings = try #require(manifest.range(of: "let pluginCSettings").map { String(manifest[$0.lowerBound...].prefix(300)) })
+        for flag in flags.dropFirst() { #expect(settings.contains("\"\(flag)\""), "\(flag) is not in pluginCSettings") }
+        #expect(Set(flags.dropFirst()) == ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"])
     }
 
     @Test func missingBuiltinsSayWhatToRun() throws {

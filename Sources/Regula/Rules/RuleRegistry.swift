@@ -72,6 +72,13 @@ public final class RuleRegistry: @unchecked Sendable {
         return rule
     }
 
+    /// The rules an optimizer built with `names` runs: each name a rule, or a named chain that stands for its
+    /// rules (`["l1", "lamb"]` gives `l1, scale_by_adam, add_decayed_weights, scale_by_trust_ratio, sgd`).
+    /// - Throws: ``OptimizerError`` naming an unknown name (with a suggestion), or a chain whose rule is missing.
+    public func rules(for names: [String]) throws(OptimizerError) -> [Rule] {
+        try expand(names).rules
+    }
+
     /// The rules an optimizer runs for `names`, each a rule or a named chain (which stands for its rules), and
     /// the defaults the chains among them give, earlier chains first.
     /// - Throws: ``OptimizerError`` naming an unknown name (with a suggestion), or a chain whose rule is missing.

@@ -26,7 +26,7 @@ struct TrainingRun {
              progress: (Int) -> Void) throws -> Result {
         let weights = Parameter("weights", values: [Double](repeating: 0, count: problem.weightCount))
         let bias = Parameter("bias", values: [0.0])
-        let taken = Set(try rules.flatMap { try registry.rule(named: $0).hyperparameters.map(\.name) })
+        let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
         let penalties = taken.filter { $0.hasPrefix("weight_decay") || $0 == "alpha" }
         let optimizer = try Optimizer(
             [ParamGroup([weights], options: options.filter { taken.contains($0.key) }),

@@ -17,16 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-static int compare(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "timing.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
 
 static float *array(long count) { return aligned_alloc(64, (count * 4 + 63) / 64 * 64); }
 
@@ -97,8 +89,7 @@ int main(int argc, char **argv) {
         }
         if (step >= 2) times[step - 2] = now() - start;
     }
-    qsort(times, steps, sizeof *times, compare);
-    const double median = times[steps / 2];
+    const double median = median_time(times, steps);
     const double bytes = (7.0 + clip) * 4.0 * elements;
     printf("{\"name\": \"hand-fused C AdamW%s\", \"elements\": %ld, \"tensors\": %ld, \"threads\": %d, "
            "\"ns_per_element\": %.4f, \"gb_per_s\": %.2f}\n",

@@ -11,16 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-static int compare(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "timing.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e9 + t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     if (argc != 4) { fprintf(stderr, "usage: fused_loop ELEMENTS TENSORS STEPS\n"); return 2; }
@@ -71,8 +63,7 @@ int main(int argc, char **argv) {
         }
         if (step >= 2) times[step - 2] = now() - start;
     }
-    qsort(times, steps, sizeof *times, compare);
-    const double median = times[steps / 2];
+    const double median = median_time(times, steps);
     printf("{\"name\": \"hand-fused C loop\", \"elements\": %ld, \"tensors\": %ld, \"threads\": %d, "
            "\"ns_per_element\": %.4f, \"gb_per_s\": %.2f}\n",
            elements, tensors, omp_get_max_threads(), median / elements, 20.0 * elements / median);

@@ -56,26 +56,27 @@ static regula_status adam_prepare(const regula_block *parameter, double *scratch
     const T beta2 = (T)h[ADAM_BETA2], keep2 = (T)(1.0 - h[ADAM_BETA2]), eps = (T)h[ADAM_EPS];      \
     const T step_size = (T)block->scratch[ADAM_STEP_SIZE];                                          \
     const T bias2_sqrt = (T)block->scratch[ADAM_BIAS2_SQRT];                                        \
-    REGULA_LERP_SETUP(T, mean, 1.0 - h[ADAM_BETA1]);                                                \
     const T *restrict g = (const T *)block->update;                                                 \
     T *restrict p = (T *)block->param;                                                              \
     T *restrict m = (T *)block->elementwise_slots[0];                                               \
     T *restrict v = (T *)block->elementwise_slots[1];                                               \
+    T *restrict vmax = (T *)block->elementwise_slots[2];                                            \
     const size_t n = block->length;                                                                 \
-    if (h[ADAM_AMSGRAD] != 0.0) {                                                                   \
-        T *restrict vmax = (T *)block->elementwise_slots[2];                                        \
-        for (size_t i = 0; i < n; i++) {                                                            \
-            m[i] = REGULA_LERP(mean, m[i], g[i]);                                                   \
-            v[i] = v[i] * beta2 + keep2 * g[i] * g[i];                                              \
-            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];                                              \
-            p[i] = (DECAYED) + step_size * m[i] / (REGULA_SQRT(vmax[i]) / bias2_sqrt + eps);         \
-        }                                                                                           \
-    } else {                                                                                        \
-        for (size_t i = 0; i < n; i++) {                                                            \
-            m[i] = REGULA_LERP(mean, m[i], g[i]);                                                   \
-            v[i] = v[i] * beta2 + keep2 * g[i] * g[i];                                              \
-            p[i] = (DECAYED) + step_size * m[i] / (REGULA_SQRT(v[i]) / bias2_sqrt + eps);            \
-        }                                                                                           \
-    }
+    const int amsgrad = h[ADAM_AMSGRAD] != 0.0;                                                     \
+    REGULA_LERP_BRANCHES(T, mean, 1.0 - h[ADAM_BETA1],                                              \
+        if (amsgrad) {                                                                              \
+            for (size_t i = 0; i < n; i++) {                                                        \
+                m[i] = REGULA_LERP(mean, m[i], g[i]);                                               \
+                v[i] = v[i] * beta2 + keep2 * g[i] * g[i];                                          \
+                vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];                                          \
+                p[i] = (DECAYED) + step_size * m[i] / (REGULA_SQRT(vmax[i]) / bias2_sqrt + eps);     \
+            }                                                                                       \
+        } else {                                                                                    \
+            for (size_t i = 0; i < n; i++) {                                                        \
+                m[i] = REGULA_LERP(mean, m[i], g[i]);                                               \
+                v[i] = v[i] * beta2 + keep2 * g[i] * g[i];                                          \
+                p[i] = (DECAYED) + step_size * m[i] / (REGULA_SQRT(v[i]) / bias2_sqrt + eps);        \
+            }                                                                                       \
+        });
 
 #endif

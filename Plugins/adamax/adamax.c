@@ -36,17 +36,17 @@ static regula_status adamax_prepare(const regula_block *parameter, double *scrat
 REGULA_KERNEL(adamax_kernel, {
     const double *h = block->hyperparameters;
     const T beta2 = (T)h[BETA2], eps = (T)h[EPS], step_size = (T)block->scratch[0];
-    REGULA_LERP_SETUP(T, mean, 1.0 - h[BETA1]);
     const T *restrict g = (const T *)block->update;
     T *restrict p = (T *)block->param;
     T *restrict m = (T *)block->elementwise_slots[0];
     T *restrict u = (T *)block->elementwise_slots[1];
-    for (size_t i = 0; i < block->length; i++) {
-        m[i] = REGULA_LERP(mean, m[i], g[i]);
-        const T decayed = u[i] * beta2, magnitude = (g[i] < 0 ? -g[i] : g[i]) + eps;
-        u[i] = decayed > magnitude ? decayed : magnitude;
-        p[i] = p[i] + step_size * m[i] / u[i];
-    }
+    REGULA_LERP_BRANCHES(T, mean, 1.0 - h[BETA1],
+        for (size_t i = 0; i < block->length; i++) {
+            m[i] = REGULA_LERP(mean, m[i], g[i]);
+            const T decayed = u[i] * beta2, magnitude = (g[i] < 0 ? -g[i] : g[i]) + eps;
+            u[i] = decayed > magnitude ? decayed : magnitude;
+            p[i] = p[i] + step_size * m[i] / u[i];
+        });
 })
 
 static const regula_rule rules[] = {

@@ -55,18 +55,18 @@ REGULA_KERNEL(nadam_kernel, {
     const T grad_coefficient = (T)block->scratch[GRAD_COEFFICIENT];
     const T mean_coefficient = (T)block->scratch[MEAN_COEFFICIENT];
     const T bias2 = (T)block->scratch[BIAS2];
-    REGULA_LERP_SETUP(T, mean, 1.0 - h[BETA1]);
     const T *restrict g = (const T *)block->update;
     T *restrict p = (T *)block->param;
     T *restrict m = (T *)block->elementwise_slots[0];
     T *restrict v = (T *)block->elementwise_slots[1];
-    for (size_t i = 0; i < block->length; i++) {
-        m[i] = REGULA_LERP(mean, m[i], g[i]);
-        v[i] = v[i] * beta2 + keep2 * g[i] * g[i];
-        const T denom = REGULA_SQRT(v[i] / bias2) + eps;
-        p[i] = p[i] + grad_coefficient * g[i] / denom;
-        p[i] = p[i] + mean_coefficient * m[i] / denom;
-    }
+    REGULA_LERP_BRANCHES(T, mean, 1.0 - h[BETA1],
+        for (size_t i = 0; i < block->length; i++) {
+            m[i] = REGULA_LERP(mean, m[i], g[i]);
+            v[i] = v[i] * beta2 + keep2 * g[i] * g[i];
+            const T denom = REGULA_SQRT(v[i] / bias2) + eps;
+            p[i] = p[i] + grad_coefficient * g[i] / denom;
+            p[i] = p[i] + mean_coefficient * m[i] / denom;
+        });
 })
 
 static const regula_rule rules[] = {

@@ -49,26 +49,27 @@ REGULA_KERNEL(radam_kernel, {
     const T beta2 = (T)h[BETA2], keep2 = (T)(1.0 - h[BETA2]), eps = (T)h[EPS], lr = (T)h[LR];
     const T bias1 = (T)block->scratch[BIAS1], bias2_sqrt = (T)block->scratch[BIAS2_SQRT];
     const T rectification = (T)block->scratch[RECTIFICATION];
-    REGULA_LERP_SETUP(T, mean, 1.0 - h[BETA1]);
     const T *restrict g = (const T *)block->update;
     T *restrict p = (T *)block->param;
     T *restrict m = (T *)block->elementwise_slots[0];
     T *restrict v = (T *)block->elementwise_slots[1];
     const size_t n = block->length;
-    if (block->scratch[RECTIFICATION] > 0.0) {
-        for (size_t i = 0; i < n; i++) {
-            m[i] = REGULA_LERP(mean, m[i], g[i]);
-            v[i] = v[i] * beta2 + keep2 * g[i] * g[i];
-            const T adaptive = bias2_sqrt / (REGULA_SQRT(v[i]) + eps);
-            p[i] = p[i] - m[i] / bias1 * lr * adaptive * rectification;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            m[i] = REGULA_LERP(mean, m[i], g[i]);
-            v[i] = v[i] * beta2 + keep2 * g[i] * g[i];
-            p[i] = p[i] - m[i] / bias1 * lr;
-        }
-    }
+    const int rectified = block->scratch[RECTIFICATION] > 0.0;
+    REGULA_LERP_BRANCHES(T, mean, 1.0 - h[BETA1],
+        if (rectified) {
+            for (size_t i = 0; i < n; i++) {
+                m[i] = REGULA_LERP(mean, m[i], g[i]);
+                v[i] = v[i] * beta2 + keep2 * g[i] * g[i];
+                const T adaptive = bias2_sqrt / (REGULA_SQRT(v[i]) + eps);
+                p[i] = p[i] - m[i] / bias1 * lr * adaptive * rectification;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                m[i] = REGULA_LERP(mean, m[i], g[i]);
+                v[i] = v[i] * beta2 + keep2 * g[i] * g[i];
+                p[i] = p[i] - m[i] / bias1 * lr;
+            }
+        });
 })
 
 static const regula_rule rules[] = {

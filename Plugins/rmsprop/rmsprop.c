@@ -28,37 +28,47 @@ static const regula_state_slot slots[] = {
     REGULA_SLOT_ENABLED_BY("grad_avg", "running mean of gradients (centered only)", "centered"),
 };
 
-/* The denominator for element i, avg = sqrt(...) + eps; updates grad_avg when centered. */
-#define RMSPROP_AVERAGE(T, i)                                                                       \
-    (centered ? (grad_avg[i] = REGULA_LERP(mean, grad_avg[i], g[i]),                                \
-                 REGULA_SQRT(square_avg[i] + (T)-1 * grad_avg[i] * grad_avg[i]) + eps)              \
-              : REGULA_SQRT(square_avg[i]) + eps)
+/*
+ * One loop of the update, for a fixed choice of CENTERED and MOMENTUM (each a constant 0 or 1 where it is
+ * expanded), so that the loop makes no per-element choice and vectorizes.
+ */
+#define RMSPROP_LOOP(T, CENTERED, MOMENTUM)                                                         \
+    for (size_t i = 0; i < n; i++) {                                                                \
+        square_avg[i] = square_avg[i] * alpha + keep * g[i] * g[i];                                 \
+        T avg;                                                                                      \
+        if (CENTERED) {                                                                             \
+            grad_avg[i] = REGULA_LERP(mean, grad_avg[i], g[i]);                                     \
+            avg = REGULA_SQRT(square_avg[i] + (T)-1 * grad_avg[i] * grad_avg[i]) + eps;             \
+        } else {                                                                                    \
+            avg = REGULA_SQRT(square_avg[i]) + eps;                                                 \
+        }                                                                                           \
+        if (MOMENTUM) {                                                                             \
+            buf[i] = buf[i] * momentum + g[i] / avg;                                                \
+            p[i] = p[i] + (-lr) * buf[i];                                                           \
+        } else {                                                                                    \
+            p[i] = p[i] + (-lr) * g[i] / avg;                                                       \
+        }                                                                                           \
+    }
 
 REGULA_KERNEL(rmsprop_kernel, {
     const double *h = block->hyperparameters;
     const T alpha = (T)h[ALPHA], keep = (T)(1.0 - h[ALPHA]), eps = (T)h[EPS], lr = (T)h[LR];
     const T momentum = (T)h[MOMENTUM];
-    const int centered = h[CENTERED] != 0.0;
-    REGULA_LERP_SETUP(T, mean, 1.0 - h[ALPHA]);
     const T *restrict g = (const T *)block->update;
     T *restrict p = (T *)block->param;
     T *restrict square_avg = (T *)block->elementwise_slots[0];
     T *restrict buf = (T *)block->elementwise_slots[1];
     T *restrict grad_avg = (T *)block->elementwise_slots[2];
     const size_t n = block->length;
-    if (h[MOMENTUM] > 0.0) {
-        for (size_t i = 0; i < n; i++) {
-            square_avg[i] = square_avg[i] * alpha + keep * g[i] * g[i];
-            const T avg = RMSPROP_AVERAGE(T, i);
-            buf[i] = buf[i] * momentum + g[i] / avg;
-            p[i] = p[i] + (-lr) * buf[i];
-        }
+    const int with_momentum = h[MOMENTUM] > 0.0;
+    if (h[CENTERED] != 0.0) {
+        REGULA_LERP_BRANCHES(T, mean, 1.0 - h[ALPHA],
+            if (with_momentum) { RMSPROP_LOOP(T, 1, 1) } else { RMSPROP_LOOP(T, 1, 0) });
     } else {
-        for (size_t i = 0; i < n; i++) {
-            square_avg[i] = square_avg[i] * alpha + keep * g[i] * g[i];
-            const T avg = RMSPROP_AVERAGE(T, i);
-            p[i] = p[i] + (-lr) * g[i] / avg;
-        }
+        enum { mean_small = 1 };
+        const T mean_k = 0; /* unused: no running mean of gradients without centering */
+        (void)mean_k;
+        if (with_momentum) { RMSPROP_LOOP(T, 0, 1) } else { RMSPROP_LOOP(T, 0, 0) }
     }
 })
 

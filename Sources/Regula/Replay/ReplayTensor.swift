@@ -58,7 +58,7 @@ public enum ReplayTensor: Sendable, Equatable {
         case .float64(let values): values.firstIndex { !$0.isFinite }
         }
         if let index = nonFinite {
-            throw ReplayError("\(place)[\(index)] is \(doubles[index]); a spec holds finite numbers only")
+            throw ReplayError("\(place): element \(index) is \(doubles[index]); a spec holds finite numbers only")
         }
     }
 

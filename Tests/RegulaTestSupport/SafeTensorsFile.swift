@@ -24,6 +24,12 @@ public struct SafeTensorsFile {
             Tensor(dtype: "F32", shape: shape ?? [values.count], bytes: values.withUnsafeBytes { Data($0) })
         }
 
+        /// The values of an `F32` or `F64` tensor, exactly as `Double`.
+        public var doubles: [Double] {
+            dtype == "F32" ? bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)).map(Double.init) }
+                           : bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        }
+
         /// A float64 tensor (`F64`) of `values`, of the given shape (flat when nil).
         public static func float64(_ values: [Double], shape: [Int]? = nil) -> Tensor {
             Tensor(dtype: "F64", shape: shape ?? [values.count], bytes: values.withUnsafeBytes { Data($0) })
@@ -35,6 +41,20 @@ public struct SafeTensorsFile {
 
     /// A file holding `tensors`.
     public init(_ tensors: [String: Tensor]) { self.tensors = tensors }
+
+    /// Reads a file written by anyone, trusting it (a test's reference reader, not a validating one).
+    public init(reading file: Data) throws {
+        let file = Data(file)
+        let length = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try JSONSerialization.jsonObject(with: file[8..<8 + length]) as? [String: Any] ?? [:]
+        tensors = [:]
+        for (name, entry) in header where name != "__metadata__" {
+            let fields = entry as? [String: Any] ?? [:]
+            let offsets = fields["data_offsets"] as? [Int] ?? [0, 0]
+            tensors[name] = Tensor(dtype: fields["dtype"] as? String ?? "", shape: fields["shape"] as? [Int] ?? [],
+                                   bytes: file[(8 + length + offsets[0])..<(8 + length + offsets[1])])
+        }
+    }
 
     /// The file's bytes, tensors laid out in name order.
     public var data: Data {

@@ -78,6 +78,41 @@ import Testing
         #expect(fromFile.standardOutput.contains("\"w\": [0.5]"))
     }
 
+    @Test(arguments: ["float32", "float64"])
+    func outputWritesTheResultAsSafetensorsBitForBit(dtype: String) throws {
+        let fixture = TorchFixture.trajectories([.sgd]).first { $0.file == "seed-example.json" }!
+        let spec = String(decoding: fixture.spec, as: UTF8.self).replacingOccurrences(of: "\"dtype\": \"float32\"", with: "\"dtype\": \"\(dtype)\"")
+        let folder = try TemporaryDirectory()
+        let specFile = try folder.write(spec, to: "spec.json")
+        let outputFile = folder.url.appendingPathComponent("result.safetensors")
+        let written = try regula(["replay", specFile.path, "--output", outputFile.path])
+        #expect(written.status == 0, "\(written.standardError)")
+        #expect(written.standardOutput.isEmpty)
+        let printed = try regula(["replay", specFile.path])
+        struct Result: Decodable { let params: [String: [Double]]; let state: [String: [String: [Double]]] }
+        let json = try JSONDecoder().decode(Result.self, from: Data(printed.standardOutput.utf8))
+        var expected: [String: [Double]] = [:]
+        for (name, values) in json.params { expected["param/\(name)"] = values }
+        for (name, slots) in json.state { for (slot, values) in slots { expected["state/\(name)/\(slot)"] = values } }
+        let file = try SafeTensorsFile(reading: Data(contentsOf: outputFile))
+        #expect(file.tensors.mapValues(\.dtype) == expected.mapValues { _ in dtype == "float32" ? "F32" : "F64" })
+        #expect(file.tensors.mapValues { $0.doubles.map(\.bitPattern) } == expected.mapValues { $0.map(\.bitPattern) })
+    }
+
+    @Test func anOutputThatCannotBeWrittenIsNamed() throws {
+        let folder = try TemporaryDirectory()
+        let specFile = try folder.write(Self.valid, to: "spec.json")
+        let target = folder.url.appendingPathComponent("missing/result.safetensors").path
+        try expectRefusal([specFile.path, "--output", target], ["cannot write the result to \(target)"])
+    }
+
+    @Test func aSafetensorsFileGivenAsTheSpecIsExplained() throws {
+        let folder = try TemporaryDirectory()
+        let file = folder.url.appendingPathComponent("params.safetensors")
+        try SafeTensorsFile(["w": .float32([1, 2])]).write(to: file)
+        try expectRefusal([file.path], ["\(file.path) is a safetensors file, not a replay spec", "Docs/REPLAY.md"])
+    }
+
     @Test func finalValuesThatOverflowArePrintedAsNullWithAWarning() throws {
         let spec = #"{"rules": ["sgd"], "defaults": {"lr": 10}, "groups": [{"params": ["w"]}], "params": {"w": [3e38, 1]}, "#
             + #""steps": [{"grads": {"w": [-1e38, 0]}}]}"#

@@ -34,6 +34,7 @@ extension ReplaySpec {
             try optimizer.step()
         }
         return ReplayResult(
+            dtype: dtype,
             parameters: named.mapValues { parameter in
                 switch dtype {
                 case .float32: parameter.values(as: Float.self).map(Double.init)

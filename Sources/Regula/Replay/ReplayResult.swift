@@ -2,6 +2,8 @@ import Foundation
 
 /// What a replay ends with: every parameter's values and every stepped parameter's state.
 public struct ReplayResult: Sendable, Equatable {
+    /// The element type the replay ran in.
+    public var dtype: DType
     /// Final values by parameter name, exactly converted to `Double`.
     public var parameters: [String: [Double]]
     /// Final state by parameter name, then slot name; only parameters that took a step have state.
@@ -25,6 +27,32 @@ public struct ReplayResult: Sendable, Equatable {
         Self.write(state, to: &text) { slots, text in Self.write(slots, to: &text) { Self.write($0, to: &$1) } }
         text += "}"
         return text
+    }
+
+    /// Writes the result as a safetensors file, replacing any file at `url` only once the new one is complete:
+    /// each parameter as `param/<name>` and each state slot as `state/<name>/<slot>` (the names of a
+    /// checkpoint), flat, in the replay's dtype (`F32` or `F64`), every value as it is, infinities included.
+    /// - Throws: ``ReplayError`` naming the file when it cannot be written.
+    public func writeSafeTensors(to url: URL) throws(ReplayError) {
+        var file = SafeTensors()
+        func add(_ name: String, _ values: [Double]) {
+            let bytes = switch dtype {
+            case .float32: values.map(Float.init).withUnsafeBytes { Data($0) }
+            case .float64: values.withUnsafeBytes { Data($0) }
+            }
+            file.tensors[name] = SafeTensors.Tensor(dtype: dtype, bytes: bytes)
+        }
+        for (name, values) in parameters { add("param/\(name)", values) }
+        for (name, slots) in state {
+            for (slot, values) in slots { add("state/\(name)/\(slot)", values) }
+        }
+        do {
+            try AtomicFile.write(try file.encoded(), to: url)
+        } catch let error as CheckpointError {
+            throw ReplayError("cannot write the result to \(url.path): \(error)")
+        } catch {
+            throw ReplayError("cannot encode the result for \(url.path): \(error)")
+        }
     }
 
     /// Appends `{"key": value, …}`, keys sorted.

@@ -52,7 +52,12 @@ public struct ReplaySpec: Sendable {
     public init(contentsOf url: URL) throws(ReplayError) {
         let data: Data
         do { data = try FileContents.read(url) } catch { throw ReplayError(error.description) }
-        try self.init(json: data, relativeTo: url.deletingLastPathComponent(), source: url.path)
+        do {
+            try self.init(json: data, relativeTo: url.deletingLastPathComponent(), source: url.path)
+        } catch where url.pathExtension == "safetensors" && data.first != UInt8(ascii: "{") {
+            throw ReplayError("\(url.path) is a safetensors file, not a replay spec: a spec is JSON and names its safetensors "
+                              + "files in params and each step's grads (Docs/REPLAY.md)")
+        }
     }
 
     /// Parses a spec from JSON, checking its shape and every name it uses. A document with a `spec` member

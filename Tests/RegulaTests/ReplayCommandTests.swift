@@ -113,6 +113,12 @@ import Testing
         try expectRefusal([file.path], ["\(file.path) is a safetensors file, not a replay spec", "Docs/REPLAY.md"])
     }
 
+    @Test func aStepWhoseSetMakesAnOptionInvalidIsNamed() throws {
+        let spec = #"{"rules": ["sgd"], "defaults": {"lr": 0.1}, "groups": [{"params": ["w"]}], "params": {"w": [1]}, "#
+            + #""steps": [{"grads": {"w": [1]}}, {"grads": {"w": [1]}, "set": [{"group": 0, "lr": -1}]}]}"#
+        try expectRefusal(["-"], standardInput: spec, ["spec.steps[1]: ", "\"lr\" = -1 in group 0", "allowed: ≥ 0"])
+    }
+
     @Test func finalValuesThatOverflowArePrintedAsNullWithAWarning() throws {
         let spec = #"{"rules": ["sgd"], "defaults": {"lr": 10}, "groups": [{"params": ["w"]}], "params": {"w": [3e38, 1]}, "#
             + #""steps": [{"grads": {"w": [-1e38, 0]}}]}"#

@@ -40,10 +40,9 @@ struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
 /// Strict where readers disagree, so a spec means the same thing to Regula and to whatever wrote it:
 /// a key repeated in one object, `NaN` and `Infinity` (which Python's `json` writes but JSON has not),
 /// invalid UTF-8, lone surrogate escapes, control characters in strings, leading zeros and text after the
-/// document are refused with the line and column. Numbers are correctly rounded to `Double`: digits that fit
-/// Clinger's exact case (at most 2^53, a power of ten up to 10^22) are converted with one rounding, every
-/// other number goes to the C library's `strtod`, which rounds correctly. A byte order mark at the start is
-/// skipped; nesting is limited to ``maximumDepth`` levels.
+/// document are refused with the line and column. Numbers are correctly rounded to `Double`
+/// (``DecimalNumber``). A byte order mark at the start is skipped; nesting is limited to ``maximumDepth``
+/// levels.
 struct JSONReader {
     /// How deeply arrays and objects may nest. A replay spec needs five levels.
     static let maximumDepth = 128
@@ -274,40 +273,22 @@ struct JSONReader {
 
     // MARK: Numbers
 
-    /// Exact powers of ten, for Clinger's fast path.
-    private static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
-                                                1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
-
-    /// Reads `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, correctly rounded.
+    /// Checks `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` and converts it, correctly rounded.
     private mutating func number() throws(JSONSyntaxError) -> Double {
         let start = position
-        let negative = bytes[position] == UInt8(ascii: "-")
-        if negative { position += 1 }
+        if bytes[position] == UInt8(ascii: "-") { position += 1 }
         guard position < bytes.count, Self.isDigit(bytes[position]) else {
             if position < bytes.count, bytes[position] == UInt8(ascii: "I") { throw nonFiniteLiteral() }
             throw position < bytes.count ? failure("a minus sign must be followed by a digit, found \(found())", at: start)
                                          : truncated("a digit after the minus sign")
         }
-        // The first 19 significant digits as an integer, and the power of ten that scales them.
-        var significand: UInt64 = 0
-        var significantDigits = 0
-        var scale = 0
         if bytes[position] == UInt8(ascii: "0") {
             position += 1
             if position < bytes.count, Self.isDigit(bytes[position]) {
                 throw failure("a number may not start with 0 followed by more digits (\(numberText(from: start)))", at: start)
             }
         } else {
-            while position < bytes.count, Self.isDigit(bytes[position]) {
-                if significantDigits < 19 {
-                    significand = significand &* 10 &+ UInt64(bytes[position] &- UInt8(ascii: "0"))
-                    significantDigits += 1
-                } else {
-                    significantDigits += 1
-                    scale += 1
-                }
-                position += 1
-            }
+            skipDigits()
         }
         if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
             position += 1
@@ -315,55 +296,22 @@ struct JSONReader {
                 throw position < bytes.count ? failure("a decimal point must be followed by a digit (\(numberText(from: start)))", at: start)
                                              : truncated("a digit after the decimal point")
             }
-            while position < bytes.count, Self.isDigit(bytes[position]) {
-                let digit = UInt64(bytes[position] &- UInt8(ascii: "0"))
-                if significantDigits < 19 {
-                    significand = significand &* 10 &+ digit
-                    if significand != 0 { significantDigits += 1 }
-                    scale -= 1
-                } else {
-                    significantDigits += 1
-                }
-                position += 1
-            }
+            skipDigits()
         }
-        var exponent = 0
         if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
             position += 1
-            var negativeExponent = false
-            if position < bytes.count, bytes[position] == UInt8(ascii: "-") || bytes[position] == UInt8(ascii: "+") {
-                negativeExponent = bytes[position] == UInt8(ascii: "-")
-                position += 1
-            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "-") || bytes[position] == UInt8(ascii: "+") { position += 1 }
             guard position < bytes.count, Self.isDigit(bytes[position]) else {
                 throw position < bytes.count ? failure("an exponent must have digits (\(numberText(from: start)))", at: start)
                                              : truncated("the digits of an exponent")
             }
-            while position < bytes.count, Self.isDigit(bytes[position]) {
-                exponent = min(exponent * 10 + Int(bytes[position] &- UInt8(ascii: "0")), 1_000_000)
-                position += 1
-            }
-            if negativeExponent { exponent = -exponent }
+            skipDigits()
         }
-        let power = scale + exponent
-        if significantDigits <= 19, significand <= 1 << 53, (-22...22).contains(power) {
-            let magnitude = power >= 0 ? Double(significand) * Self.powersOfTen[power] : Double(significand) / Self.powersOfTen[-power]
-            return negative ? -magnitude : magnitude
-        }
-        return Self.correctlyRounded(UnsafeBufferPointer(rebasing: bytes[start..<position]))
+        return DecimalNumber.nearestDouble(to: UnsafeBufferPointer(rebasing: bytes[start..<position]))
     }
 
-    /// The nearest `Double` to a validated JSON number's text (±infinity beyond float64's range), by `strtod`;
-    /// should a locale make `strtod` stop short, by Swift's locale-independent reader.
-    private static func correctlyRounded(_ text: UnsafeBufferPointer<UInt8>) -> Double {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: text.count + 1) { buffer in
-            _ = buffer.initialize(from: UnsafeRawBufferPointer(text).bindMemory(to: CChar.self))
-            buffer[text.count] = 0
-            var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(buffer.baseAddress!, &end)
-            if end == buffer.baseAddress! + text.count { return value }
-            return Double(String(decoding: text, as: UTF8.self)) ?? .nan
-        }
+    private mutating func skipDigits() {
+        while position < bytes.count, Self.isDigit(bytes[position]) { position += 1 }
     }
 
     private func numberText(from start: Int) -> String {
@@ -402,7 +350,7 @@ struct JSONReader {
         }
     }
 
-    private static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+    static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
 
     private static func hexDigit(_ byte: UInt8) -> UInt32? {
         switch byte {

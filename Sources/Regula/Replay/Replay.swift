@@ -4,9 +4,9 @@ extension ReplaySpec {
     /// Runs the spec through an ``Optimizer`` built from `registry`, reading each step's gradients file (if
     /// it has one) when the step comes.
     ///
-    /// - Throws: ``OptimizerError`` (or ``BuiltinRulesNotFound``) when the optimizer refuses the spec's
-    ///   options, at construction or at the step whose `set` makes them invalid; ``ReplayError`` when a
-    ///   step's gradients file cannot be read or does not fit the parameters.
+    /// - Throws: ``OptimizerError`` (or ``BuiltinRulesNotFound``) when the optimizer refuses the spec's rules
+    ///   or options at construction; ``ReplayError`` naming the step (`spec.steps[3]: …`) when a step fails,
+    ///   its `set` makes an option invalid, or its gradients file cannot be read or does not fit the parameters.
     public func run(registry: RuleRegistry? = nil) throws -> ReplayResult {
         let named = Dictionary(uniqueKeysWithValues: parameters.map { name, tensor in
             switch tensor {
@@ -31,7 +31,7 @@ extension ReplaySpec {
                 case nil: parameter.clearGradient()
                 }
             }
-            try optimizer.step()
+            do { try optimizer.step() } catch { throw ReplayError("spec.steps[\(index)]: \(error)") }
         }
         return ReplayResult(
             dtype: dtype,

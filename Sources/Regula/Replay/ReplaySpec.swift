@@ -1,7 +1,7 @@
 import Foundation
 
 /// A recorded optimization run: parameters, groups, a rule chain and the gradients of every step, in the
-/// JSON format of `regula replay` (the format of the torch reference fixtures).
+/// format of `regula replay` (the format of the torch reference fixtures).
 ///
 /// ```json
 /// {"dtype": "float32", "rules": ["l1", "sgd"], "defaults": {"lr": 0.1, "weight_decay1": 1e-3},
@@ -9,12 +9,26 @@ import Foundation
 ///  "steps": [{"grads": {"w": [0.1, 0.2]}, "set": [{"group": 0, "lr": 0.005}]}]}
 /// ```
 /// A parameter absent from a step's `grads` has no gradient in that step; `set` changes group options
-/// before the step.
+/// before the step. `params` and any step's `grads` may instead name a safetensors file (a path relative
+/// to the spec's folder), so recorded tensors never pass through JSON:
+/// `{"params": "params.safetensors", "steps": [{"grads": "grads/0.safetensors"}], …}`.
+///
+/// The spec is read strictly: a repeated key, a number beyond the element type's range, a parameter in no
+/// group or in two, and anything else the format does not allow are refused, naming the field.
 public struct ReplaySpec: Sendable {
+    /// Where one step's gradients are.
+    public enum Gradients: Sendable {
+        /// Written in the spec, by parameter name.
+        case inline([String: ReplayTensor])
+        /// A safetensors file holding one tensor per parameter that has a gradient this step, read when
+        /// the step is replayed (so a run's gradients need not fit in memory at once).
+        case file(URL)
+    }
+
     /// One recorded step.
     public struct Step: Sendable {
-        /// Gradients by parameter name; a parameter not listed has none this step.
-        public var gradients: [String: [Double]]
+        /// The gradients; a parameter without one is skipped this step, its state untouched.
+        public var gradients: Gradients
         /// Option changes applied before the step: (group index, name, value).
         public var changes: [(group: Int, name: String, value: Double)]
     }
@@ -25,134 +39,150 @@ public struct ReplaySpec: Sendable {
     public var rules: [String]
     /// The optimizer's default options.
     public var defaults: [String: Double]
-    /// Groups: parameter names and their own options.
+    /// Groups: parameter names and their own options. Every parameter is in exactly one group.
     public var groups: [(parameters: [String], options: [String: Double])]
     /// Initial values by parameter name.
-    public var parameters: [String: [Double]]
+    public var parameters: [String: ReplayTensor]
     /// The steps, in order.
     public var steps: [Step]
 
+    /// Reads the spec file at `url`; file paths inside it are relative to its folder.
+    /// - Throws: ``ReplayError`` naming the file and what is wrong with it: missing, a folder, unreadable,
+    ///   not JSON (with line and column), or a field that is not allowed.
+    public init(contentsOf url: URL) throws(ReplayError) {
+        let data: Data
+        do { data = try FileContents.read(url) } catch { throw ReplayError(error.description) }
+        do {
+            try self.init(json: data, relativeTo: url.deletingLastPathComponent(), source: url.path)
+        } catch where url.pathExtension == "safetensors" && data.first != UInt8(ascii: "{") {
+            throw ReplayError("\(url.path) is a safetensors file, not a replay spec: a spec is JSON and names its safetensors "
+                              + "files in params and each step's grads (Docs/REPLAY.md)")
+        }
+    }
+
     /// Parses a spec from JSON, checking its shape and every name it uses. A document with a `spec` member
-    /// (a reference fixture file) is read through to that member.
-    /// - Throws: ``ReplayError`` naming the offending field.
-    public init(json data: Data) throws(ReplayError) {
-        guard case .object(var root)? = JSONValue.parse(data) else { throw ReplayError("the spec is not a JSON object") }
+    /// (a reference fixture file) is read through to that member. File paths in the spec are resolved
+    /// against `folder` (the current directory when nil), and the files are checked to be there; the
+    /// `params` file is read now, each step's `grads` file when the step runs.
+    /// - Throws: ``ReplayError`` naming the offending field, file, or line and column.
+    public init(json data: Data, relativeTo folder: URL? = nil) throws(ReplayError) {
+        try self.init(json: data, relativeTo: folder, source: "the spec")
+    }
+
+    /// `source` names the document in syntax errors: a path, "standard input" or "the spec".
+    package init(json data: Data, relativeTo folder: URL?, source: String) throws(ReplayError) {
+        let document: JSONValue
+        do { document = try JSONReader.parse(data) } catch { throw ReplayError("\(source), \(error)") }
+        guard case .object(var root) = document else {
+            throw ReplayError("\(source) holds \(document.kind); a replay spec is a JSON object")
+        }
         if case .object(let inner)? = root["spec"] { root = inner }
-        let reader = JSONFieldReader(path: "spec")
-        try reader.allowOnly(["dtype", "rules", "defaults", "groups", "params", "steps"], in: root)
-        let dtypeName = try reader.string(root["dtype"] ?? .string("float32"), at: "dtype")
-        guard let dtype = DType(rawValue: dtypeName) else {
-            throw ReplayError("spec.dtype is \(quoted(dtypeName)); allowed: float32, float64")
+        let reader = SpecFieldReader()
+        let files = SpecFiles(folder: folder ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+        try reader.allowOnly(["dtype", "rules", "defaults", "groups", "params", "steps"], in: root, at: "spec")
+
+        var named: DType?
+        if let value = root["dtype"] {
+            let name = try reader.string(value, at: "spec.dtype")
+            guard let dtype = DType(rawValue: name) else { throw ReplayError("spec.dtype is \(quoted(name)); allowed: float32, float64") }
+            named = dtype
         }
-        self.dtype = dtype
-        rules = try reader.array(root["rules"], at: "rules").enumerated().map { index, name throws(ReplayError) in
-            try reader.string(name, at: "rules[\(index)]")
+        rules = try reader.strings(root["rules"], at: "spec.rules")
+        defaults = try reader.numbers(root["defaults"] ?? .object([:]), at: "spec.defaults")
+
+        if case .string(let path)? = root["params"] {
+            (self.parameters, self.dtype) = try files.parameters(path, dtype: named)
+        } else {
+            let dtype = named ?? .float32
+            var parameters: [String: ReplayTensor] = [:]
+            for (name, values) in try reader.tensors(root["params"], at: "spec.params") {
+                parameters[name] = try reader.tensor(values, as: dtype, at: "spec.params.\(name)")
+            }
+            (self.parameters, self.dtype) = (parameters, dtype)
         }
-        defaults = try reader.numbers(root["defaults"] ?? .object([:]), at: "defaults")
-        parameters = try reader.object(root["params"], at: "params").mapValues { _ in [] }
-        for (name, values) in try reader.object(root["params"], at: "params") {
-            parameters[name] = try reader.numberList(values, at: "params.\(name)")
+        let (parameters, dtype) = (self.parameters, self.dtype)
+        let groups = try Self.groups(root["groups"], of: parameters, reader)
+        self.groups = groups
+        steps = try reader.array(root["steps"], at: "spec.steps").enumerated().map { index, entry throws(ReplayError) in
+            try Self.step(entry, at: "spec.steps[\(index)]", parameters: parameters, dtype: dtype, groupCount: groups.count,
+                          reader, files)
         }
-        let known = parameters
-        groups = try reader.array(root["groups"], at: "groups").enumerated().map { index, entry throws(ReplayError) in
-            let place = "groups[\(index)]"
+    }
+
+    private static func groups(_ value: JSONValue?, of parameters: [String: ReplayTensor], _ reader: SpecFieldReader)
+        throws(ReplayError) -> [(parameters: [String], options: [String: Double])] {
+        var owner: [String: String] = [:]
+        let groups = try reader.array(value, at: "spec.groups").enumerated().map { index, entry throws(ReplayError) in
+            let place = "spec.groups[\(index)]"
             var fields = try reader.object(entry, at: place)
-            let names = try reader.array(fields.removeValue(forKey: "params"), at: "\(place).params")
-                .enumerated().map { position, name throws(ReplayError) in
-                    try reader.string(name, at: "\(place).params[\(position)]")
+            let names = try reader.strings(fields.removeValue(forKey: "params"), at: "\(place).params")
+            for name in names {
+                guard parameters[name] != nil else {
+                    throw ReplayError("\(place).params lists parameter \(quoted(name)), which spec.params does not define"
+                                      + didYouMean(name, among: parameters.keys.sorted()))
                 }
-            for name in names where known[name] == nil {
-                throw ReplayError("\(place) lists parameter \(quoted(name)), which spec.params does not define"
-                                  + didYouMean(name, among: known.keys.sorted()))
+                if let earlier = owner.updateValue(place, forKey: name) {
+                    throw ReplayError(earlier == place ? "\(place).params lists parameter \(quoted(name)) twice"
+                                      : "parameter \(quoted(name)) is in \(earlier) and in \(place); a parameter belongs to one group")
+                }
             }
             return (names, try reader.numbers(.object(fields), at: place))
         }
-        let groupCount = groups.count
-        steps = try reader.array(root["steps"], at: "steps").enumerated().map { index, entry throws(ReplayError) in
-            let place = "steps[\(index)]"
-            let fields = try reader.object(entry, at: place)
-            try reader.allowOnly(["grads", "set"], in: fields, at: place)
-            var gradients: [String: [Double]] = [:]
-            for (name, values) in try reader.object(fields["grads"] ?? .object([:]), at: "\(place).grads") {
-                guard let parameter = known[name] else {
-                    throw ReplayError("\(place).grads has parameter \(quoted(name)), which spec.params does not define"
-                                      + didYouMean(name, among: known.keys.sorted()))
-                }
-                let gradient = try reader.numberList(values, at: "\(place).grads.\(name)")
-                guard gradient.count == parameter.count else {
-                    throw ReplayError("\(place): gradient for parameter \(quoted(name)) has \(gradient.count) elements; "
-                                      + "the parameter has \(parameter.count)")
-                }
-                gradients[name] = gradient
+        if let stray = parameters.keys.sorted().first(where: { owner[$0] == nil }) {
+            throw ReplayError("parameter \(quoted(stray)) is in no group, so its gradients would be ignored; "
+                              + "list it in the params of one of spec.groups (or leave it out of spec.params)")
+        }
+        return groups
+    }
+
+    private static func step(_ entry: JSONValue, at place: String, parameters: [String: ReplayTensor], dtype: DType,
+                             groupCount: Int, _ reader: SpecFieldReader, _ files: SpecFiles) throws(ReplayError) -> Step {
+        let fields = try reader.object(entry, at: place)
+        try reader.allowOnly(["grads", "set"], in: fields, at: place)
+        let gradients: Gradients
+        if case .string(let path)? = fields["grads"] {
+            gradients = .file(try files.existing(path, at: "\(place).grads"))
+        } else {
+            var inline: [String: ReplayTensor] = [:]
+            for (name, values) in try reader.tensors(fields["grads"] ?? .object([:]), at: "\(place).grads") {
+                let gradient = try reader.tensor(values, as: dtype, at: "\(place).grads.\(name)")
+                try checkGradient(name, count: gradient.count, against: parameters, at: "\(place).grads")
+                inline[name] = gradient
             }
-            var changes: [(group: Int, name: String, value: Double)] = []
-            for (position, change) in try reader.array(fields["set"] ?? .array([]), at: "\(place).set").enumerated() {
-                var options = try reader.object(change, at: "\(place).set[\(position)]")
-                let group = try reader.number(options.removeValue(forKey: "group"), at: "\(place).set[\(position)].group")
-                guard group == group.rounded(), (0..<Double(groupCount)).contains(group) else {
-                    throw ReplayError("\(place).set[\(position)].group is \(format(group)); allowed: 0 to \(groupCount - 1)")
-                }
-                for (name, value) in try reader.numbers(.object(options), at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
-                    changes.append((Int(group), name, value))
-                }
+            gradients = .inline(inline)
+        }
+        var changes: [(group: Int, name: String, value: Double)] = []
+        for (position, change) in try reader.array(fields["set"] ?? .numbers([]), at: "\(place).set").enumerated() {
+            var options = try reader.object(change, at: "\(place).set[\(position)]")
+            let group = try reader.number(options.removeValue(forKey: "group"), at: "\(place).set[\(position)].group")
+            guard group == group.rounded(), (0..<Double(groupCount)).contains(group) else {
+                throw ReplayError("\(place).set[\(position)].group is \(format(group)); allowed: "
+                                  + (groupCount == 0 ? "none, the spec has no groups" : "a whole number from 0 to \(groupCount - 1)"))
             }
-            return Step(gradients: gradients, changes: changes)
+            for (name, value) in try reader.numbers(.object(options), at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
+                changes.append((Int(group), name, value))
+            }
+        }
+        return Step(gradients: gradients, changes: changes)
+    }
+
+    /// Refuses a gradient for a parameter the spec does not define, or of another length.
+    static func checkGradient(_ name: String, count: Int, against parameters: [String: ReplayTensor], at place: String)
+        throws(ReplayError) {
+        guard let parameter = parameters[name] else {
+            throw ReplayError("\(place) has a gradient for parameter \(quoted(name)), which spec.params does not define"
+                              + didYouMean(name, among: parameters.keys.sorted()))
+        }
+        guard count == parameter.count else {
+            throw ReplayError("\(place): the gradient for parameter \(quoted(name)) has \(count) elements; the parameter has \(parameter.count)")
         }
     }
 }
 
-/// A replay spec that is not well formed; the message names the field.
+/// A replay spec that is not well formed, or a file it names that cannot be used; the message names the
+/// field or file and what is allowed.
 public struct ReplayError: Error, Sendable, CustomStringConvertible {
     /// What is wrong and where.
     public let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Reads typed values out of a ``JSONValue``, naming the field on any mismatch.
-private struct JSONFieldReader {
-    let path: String
-
-    func allowOnly(_ keys: Set<String>, in object: [String: JSONValue], at place: String? = nil) throws(ReplayError) {
-        for key in object.keys.sorted() where !keys.contains(key) {
-            throw ReplayError("\(place ?? path) has unknown field \(quoted(key))\(didYouMean(key, among: keys.sorted())); "
-                              + "allowed: " + keys.sorted().joined(separator: ", "))
-        }
-    }
-
-    func object(_ value: JSONValue?, at place: String) throws(ReplayError) -> [String: JSONValue] {
-        guard case .object(let object)? = value else { throw missing(place, "a JSON object", value) }
-        return object
-    }
-
-    func array(_ value: JSONValue?, at place: String) throws(ReplayError) -> [JSONValue] {
-        guard case .array(let array)? = value else { throw missing(place, "a JSON array", value) }
-        return array
-    }
-
-    func string(_ value: JSONValue?, at place: String) throws(ReplayError) -> String {
-        guard case .string(let string)? = value else { throw missing(place, "a string", value) }
-        return string
-    }
-
-    func number(_ value: JSONValue?, at place: String) throws(ReplayError) -> Double {
-        guard case .number(let number)? = value else { throw missing(place, "a number", value) }
-        return number
-    }
-
-    func numbers(_ value: JSONValue?, at place: String) throws(ReplayError) -> [String: Double] {
-        var numbers: [String: Double] = [:]
-        for (key, entry) in try object(value, at: place) { numbers[key] = try number(entry, at: "\(place).\(key)") }
-        return numbers
-    }
-
-    func numberList(_ value: JSONValue?, at place: String) throws(ReplayError) -> [Double] {
-        try array(value, at: place).enumerated().map { index, entry throws(ReplayError) in
-            try number(entry, at: "\(place)[\(index)]")
-        }
-    }
-
-    private func missing(_ place: String, _ expected: String, _ value: JSONValue?) -> ReplayError {
-        ReplayError(value == nil ? "spec.\(place) is missing; it must be \(expected)"
-                                 : "spec.\(place) must be \(expected)")
-    }
 }

@@ -37,6 +37,8 @@ final class ChainExecutor {
     var threads: Int {
         didSet { threads = max(1, threads) }
     }
+    /// Where reductions are combined with other processes' (a distributed optimizer); nil in one process.
+    var exchange: (any ReductionExchange)?
     /// The `d` of the parameters a staged pass holds at once.
     private let stagedUpdate = ScratchMemory()
     /// Where the values from before the step are kept until it succeeds.
@@ -53,12 +55,19 @@ final class ChainExecutor {
     }
 
     /// Steps every item. Items with a journal are stepped all or nothing: every block is saved to its item's
-    /// journal before the chain touches it, and if any block fails, every saved block is put back before
-    /// this returns (scalar slots are the caller's to put back).
-    /// - Parameter checksFinite: Also fail on a gradient, parameter or state value that is not finite.
+    /// journal before the chain touches it, and if any block fails, or `keep` says no, every saved block is
+    /// put back before this returns (scalar slots are the caller's to put back).
+    /// - Parameters:
+    ///   - checksFinite: Also fail on a gradient, parameter or state value that is not finite.
+    ///   - keep: Called once with the first failure (nil when every block succeeded); the step is kept only
+    ///     when there was no failure and it returns true.
     /// - Returns: The failure that comes first in item, block and rule order, if any.
-    func step(_ given: [WorkItem], checksFinite: Bool) -> BlockFailure? {
-        guard !given.isEmpty else { return nil }
+    @discardableResult
+    func step(_ given: [WorkItem], checksFinite: Bool, keep: (BlockFailure?) -> Bool = { $0 == nil }) -> BlockFailure? {
+        guard !given.isEmpty else {
+            _ = keep(nil)
+            return nil
+        }
         while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
         for lane in lanes { lane.checksFinite = checksFinite }
         var items = given
@@ -71,7 +80,8 @@ final class ChainExecutor {
         let failure = prepare(items)
             ?? (chain.hasLeadingReductions ? fold(items, rule: 0, updates: nil) : nil)
             ?? (chain.isStaged ? stepStaged(items, checksFinite: checksFinite) : stepFused(items))
-        for lane in lanes { if failure == nil { lane.commit() } else { lane.undo() } }
+        let kept = keep(failure) && failure == nil
+        for lane in lanes { if kept { lane.commit() } else { lane.undo() } }
         return failure
     }
 
@@ -163,18 +173,25 @@ final class ChainExecutor {
         }) {
             return failure
         }
+        // Per item, in block order; then across processes, in rank order; then over the step, in item order.
+        var values = [Double](repeating: 0, count: items.count * width)
         for (slot, reduction) in declared.enumerated() {
-            var stepValue = reduction.combine.identity
             for (position, item) in items.enumerated() {
                 var value = reduction.combine.identity
                 for block in 0..<item.blockCount {
                     value = reduction.combine(value, table.value[(firstBlock[position] + block) * width + slot])
                 }
-                item.reductions![link.reductionOffset + slot] = value
-                stepValue = reduction.combine(stepValue, value)
+                values[position * width + slot] = value
             }
-            if reduction.scope == .step {
-                for item in items { item.reductions![link.reductionOffset + slot] = stepValue }
+        }
+        if let exchange {
+            values.withUnsafeMutableBufferPointer { exchange.combineAcrossProcesses($0, combines: declared.map(\.combine)) }
+        }
+        for (slot, reduction) in declared.enumerated() {
+            var stepValue = reduction.combine.identity
+            for position in items.indices { stepValue = reduction.combine(stepValue, values[position * width + slot]) }
+            for (position, item) in items.enumerated() {
+                item.reductions![link.reductionOffset + slot] = reduction.scope == .step ? stepValue : values[position * width + slot]
             }
         }
         return nil

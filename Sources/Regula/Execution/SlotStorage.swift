@@ -66,6 +66,21 @@ final class SlotStorage: @unchecked Sendable {
         elementwise[index] = memory
     }
 
+    /// Writes `values` (converted exactly to the element type when they came from it) into elementwise slot
+    /// `index`, which must exist.
+    func store(_ values: [Double], in index: Int) {
+        let memory = elementwise[index]!
+        switch dtype {
+        case .float32: for (i, value) in values.enumerated() { memory.storeBytes(of: Float(value), toByteOffset: i * 4, as: Float.self) }
+        case .float64: memory.copyMemory(from: values, byteCount: values.count * 8)
+        }
+    }
+
+    /// Bytes this storage holds: every existing elementwise slot, the scalar slots and the step count.
+    var byteCount: Int {
+        (0..<elementwiseCount).filter { elementwise[$0] != nil }.count * count * dtype.size + scalarCount * 8 + 8
+    }
+
     /// Removes elementwise slot `index`.
     func remove(_ index: Int) {
         elementwise[index]?.deallocate()
@@ -134,4 +149,11 @@ public struct ParameterState: Sendable, Equatable {
     /// for the k-th appearance of a rule that the chain runs more than once. A scalar slot has one value. A
     /// slot that an option turns on appears once a step has run with that option on.
     public let slots: [String: [Double]]
+
+    /// A state as ``Optimizer/state(of:)`` returns it, for a distributed optimizer that moves state between
+    /// processes.
+    package init(step: Int, slots: [String: [Double]]) {
+        self.step = step
+        self.slots = slots
+    }
 }

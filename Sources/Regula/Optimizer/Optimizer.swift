@@ -13,21 +13,35 @@ import Foundation
 /// optimizer.groups[1].learningRate! *= 0.9
 /// ```
 ///
-/// Not thread-safe: call ``step()`` and change ``groups`` from one thread at a time. ``SGD`` is the
-/// ready-made chain for torch.optim.SGD plus the L1 term.
-public class Optimizer {
-    /// The rules, in the order they run.
+/// Safe to share between threads: ``step()``, ``addGroup(_:)``, ``state(of:)``, checkpoints and every
+/// change to ``groups`` take the optimizer's lock, so two threads stepping at once take two whole steps, one
+/// after the other, and an option changed during a step applies from the next one. (A parameter's gradient
+/// must not be changed while a step that reads it runs.) ``SGD``, ``Adam``, ``AdamW`` and ``RMSprop`` are
+/// ready-made chains.
+public class Optimizer: @unchecked Sendable {
+    /// The rules, in the order they run (a named chain appears as its rules).
     public var rules: [Rule] { chain.rules }
     /// The options given at construction, which filled in each group's missing options.
     public let defaults: [String: Double]
     /// The parameter groups. Change options between steps; the next step validates them.
-    public var groups: [ParamGroup]
+    public var groups: [ParamGroup] {
+        get { lock.lock(); defer { lock.unlock() }; return storedGroups }
+        set { lock.lock(); defer { lock.unlock() }; storedGroups = newValue }
+    }
 
     /// Threads a step may use; 1 runs everything on the calling thread. Results are bit-for-bit the same
     /// whatever the count. Defaults to the number of active processors.
     public var threads: Int {
-        get { executor.threads }
-        set { executor.threads = max(1, newValue) }
+        get { lock.lock(); defer { lock.unlock() }; return executor.threads }
+        set { lock.lock(); defer { lock.unlock() }; executor.threads = max(1, newValue) }
+    }
+
+    /// Bytes of optimizer state the parameters hold now: every state slot that exists (elementwise slots at
+    /// the parameter's element size, scalar slots at 8 bytes each) and the step counts.
+    public var stateByteCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return states.values.reduce(0) { $0 + $1.byteCount }
     }
 
     /// What a step does when a gradient, or the result, has a NaN or an infinity.
@@ -44,6 +58,9 @@ public class Optimizer {
     let chain: Chain
     let compiled: CompiledChain
     private let executor: ChainExecutor
+    /// Taken by every public entry point; recursive, because they call one another (``groups`` inside ``step()``).
+    let lock = NSRecursiveLock()
+    private var storedGroups: [ParamGroup]
     var states: [ObjectIdentifier: SlotStorage] = [:]
     var resolved: [ResolvedOptions] = []
     /// The parameters' identities per group when membership and element types were last checked.
@@ -74,7 +91,7 @@ public class Optimizer {
         try chain.checkRanges(chainDefaults, group: nil)
         try chain.checkNames(defaults, group: nil)
         try chain.checkRanges(defaults, group: nil)
-        self.groups = try groups.enumerated().map { index, group in
+        storedGroups = try groups.enumerated().map { index, group in
             ParamGroup(group.parameters, options: try chain.filled(group.options, defaults: defaults, group: index))
         }
         self.chain = chain
@@ -99,6 +116,8 @@ public class Optimizer {
     /// Adds a group, its missing options filled from ``defaults`` (torch's `add_param_group`).
     /// - Throws: ``OptimizerError`` as the initializer does; the optimizer is then unchanged.
     public func addGroup(_ group: ParamGroup) throws {
+        lock.lock()
+        defer { lock.unlock() }
         let filled = ParamGroup(group.parameters,
                                 options: try chain.filled(group.options, defaults: defaults, group: groups.count))
         groups.append(filled)
@@ -118,9 +137,55 @@ public class Optimizer {
     /// - Throws: ``OptimizerError``; nothing has changed then.
     @discardableResult
     public func step() throws(OptimizerError) -> StepOutcome {
+        lock.lock()
+        defer { lock.unlock() }
         try validate()
-        // A chain of rules that never fail cannot leave a step half done: no journal is needed for that.
-        let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
+        return try takeStep(agreeing: { $0 }, vetoable: false)
+    }
+
+    /// What one process's part of a step came to, before it is kept (``step(agreeing:)``).
+    package enum LocalStep: Sendable {
+        /// Every parameter with a gradient was stepped.
+        case applied
+        /// A non-finite gradient or result (with ``NonFiniteSteps/skip``).
+        case skipped(reason: String)
+        /// Options refused, or a rule failed.
+        case failed(OptimizerError)
+    }
+
+    /// Takes a step whose outcome several processes must share: the step runs (journaled, so it can be
+    /// undone), `agree` is called exactly once with this process's outcome, and returns the outcome every
+    /// process takes. Unless that is ``LocalStep/applied``, the step is undone, changing nothing, and the
+    /// agreed skip is returned or the agreed failure thrown. `agree` is where a distributed optimizer
+    /// exchanges outcomes with the other processes; it is called even when the options are refused.
+    package func step(agreeing agree: (LocalStep) -> LocalStep) throws(OptimizerError) -> StepOutcome {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            try validate()
+        } catch {
+            switch agree(.failed(error)) {
+            case .failed(let agreed): throw agreed
+            case .skipped(let reason): return .skipped(reason: reason)
+            case .applied: throw error
+            }
+        }
+        return try takeStep(agreeing: agree, vetoable: true)
+    }
+
+    /// Checks and the reductions a distributed optimizer combines across processes (see
+    /// ``ReductionExchange``); nil in a single process.
+    package var reductionExchange: (any ReductionExchange)? {
+        get { lock.lock(); defer { lock.unlock() }; return executor.exchange }
+        set { lock.lock(); defer { lock.unlock() }; executor.exchange = newValue }
+    }
+
+    /// One step over the validated options; `agree` turns this process's outcome into the one taken (the
+    /// identity in a single process). A `vetoable` step is journaled, since another process may undo it.
+    private func takeStep(agreeing agree: (LocalStep) -> LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
+        // A chain of rules that never fail cannot leave a step half done: no journal is needed for that. A step
+        // that other processes may veto is always journaled.
+        let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip || vetoable
         let values = resolved.map(\.values)
         var items: [WorkItem] = []
         items.reserveCapacity(plan.entries.count)
@@ -158,7 +223,16 @@ public class Optimizer {
             let journal = executor.journal(bytes: journalBytes)
             for (position, offset) in journalOffsets.enumerated() { items[position].journal = journal + offset }
         }
-        guard let failure = executor.step(items, checksFinite: nonFiniteSteps == .skip) else {
+        // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
+        var outcome = LocalStep.applied
+        executor.step(items, checksFinite: nonFiniteSteps == .skip) { failure in
+            let local = failure.map(localStep) ?? .applied
+            outcome = agree(local)
+            if failure != nil, case .applied = outcome { outcome = local }
+            if case .applied = outcome { return true }
+            return false
+        }
+        if case .applied = outcome {
             for item in items { plan.entries[item.index].state!.takeUnretainedValue().stepCell.pointee += 1 }
             return .applied
         }
@@ -175,26 +249,90 @@ public class Optimizer {
                 states[ObjectIdentifier(plan.parameters[index])] = nil
             }
         }
+        switch outcome {
+        case .failed(let error):
+            throw error
+        case .skipped(let reason):
+            skippedSteps += 1
+            return .skipped(reason: reason)
+        case .applied:
+            preconditionFailure("an applied step returns above")
+        }
+    }
+
+    /// What a block failure means for the step, in words naming the parameter and the rule.
+    private func localStep(_ failure: BlockFailure) -> LocalStep {
         let name = plan.parameters[failure.item].name
         switch failure.kind {
         case .kernel:
             let rule = chain.rules[failure.rule]
+            let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
             let unjournaled = atomic ? "" : rule.neverFails
                 ? " (the rule declared it never fails, so the step was not journaled and is left half done)"
                 : " (atomic steps are off, so the step is left half done)"
-            throw .kernelFailed(rule: rule.name, parameter: name, status: failure.status, message: failure.words + unjournaled)
+            return .failed(.kernelFailed(rule: rule.name, parameter: name, status: failure.status, message: failure.words + unjournaled))
         case .nonFiniteGradient:
-            skippedSteps += 1
             return .skipped(reason: "the gradient of parameter \(quoted(name)) has a NaN or an infinity")
         case .nonFiniteResult:
-            skippedSteps += 1
             return .skipped(reason: "the update would leave a NaN or an infinity in parameter \(quoted(name)) or its state")
         }
     }
 
     /// A copy of `parameter`'s state, or nil before its first step.
     public func state(of parameter: Parameter) -> ParameterState? {
-        states[ObjectIdentifier(parameter)]?.snapshot(chain: compiled)
+        lock.lock()
+        defer { lock.unlock() }
+        return states[ObjectIdentifier(parameter)]?.snapshot(chain: compiled)
+    }
+
+    /// Replaces `parameter`'s state with `state` (as ``state(of:)`` returns it), or clears it with nil, for a
+    /// distributed optimizer that gathers or scatters state between processes.
+    /// - Throws: ``OptimizerError`` when the parameter is not one of this optimizer's, or `state` names a slot
+    ///   the chain does not have, lacks one every parameter has, or holds the wrong number of values; nothing
+    ///   changes then.
+    package func setState(of parameter: Parameter, to state: ParameterState?) throws(OptimizerError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard storedGroups.contains(where: { $0.parameters.contains { $0 === parameter } }) else {
+            throw .stateRefused(parameter: parameter.name, reason: "it is not a parameter of this optimizer")
+        }
+        guard let state else {
+            states[ObjectIdentifier(parameter)] = nil
+            checkedMembership = []
+            return
+        }
+        let storage = SlotStorage(count: parameter.count, dtype: parameter.dtype,
+                                  elementwiseCount: compiled.totalSlots, scalarCount: compiled.totalScalars)
+        var known = Set<String>()
+        var problem: String?
+        storage.forEachSlot(chain: compiled) { key, shape, index, memory in
+            known.insert(key)
+            guard problem == nil else { return }
+            guard let values = state.slots[key] else {
+                let optional = shape == .elementwise && compiled.elementwiseSlots[index].enabledBy != nil
+                if !optional { problem = "it has no slot \(quoted(key))" }
+                return
+            }
+            let expected = shape == .scalar ? 1 : parameter.count
+            guard values.count == expected else {
+                problem = "slot \(quoted(key)) has \(values.count) values; expected \(expected)"
+                return
+            }
+            if shape == .scalar {
+                memory!.storeBytes(of: values[0], as: Double.self)
+            } else {
+                storage.create(index, value: 0)
+                storage.store(values, in: index)
+            }
+        }
+        if problem == nil, let unknown = state.slots.keys.sorted().first(where: { !known.contains($0) }) {
+            problem = "the chain has no slot \(quoted(unknown))"
+        }
+        if problem == nil && state.step < 0 { problem = "its step count \(state.step) is negative" }
+        if let problem { throw .stateRefused(parameter: parameter.name, reason: problem) }
+        storage.step = UInt64(state.step)
+        states[ObjectIdentifier(parameter)] = storage
+        checkedMembership = []
     }
 
     /// Checks every group (options, membership, element types) and caches the resolved options.

@@ -9,6 +9,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case noRuleAppliesTheStep(rules: [String])
     /// Two parameters of the optimizer have the same name (checkpoints and state need unique names).
     case duplicateParameterName(String)
+    /// State handed to the optimizer does not fit the parameter and the chain.
+    case stateRefused(parameter: String, reason: String)
     /// The chain has no rules.
     case emptyChain
     /// No rule of the chain declares this option. `group` is nil for the optimizer's defaults.
@@ -43,6 +45,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .noRuleAppliesTheStep(let rules):
             return "no rule of the chain \(rules.joined(separator: " > ")) writes the parameters, so a step would change "
                 + "nothing; end the chain with a rule that applies the update, such as sgd"
+        case .stateRefused(let parameter, let reason):
+            return "the state given for parameter \(quoted(parameter)) is refused: \(reason)"
         case .duplicateParameterName(let name):
             return "two parameters are named \(quoted(name)); give each parameter of an optimizer its own name"
         case .emptyChain:

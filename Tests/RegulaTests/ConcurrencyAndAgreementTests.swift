@@ -1,0 +1,123 @@
+import Dispatch
+import Foundation
+import Regula
+import RegulaTestSupport
+import Testing
+
+/// An optimizer shared between threads takes whole steps one after another; and the hooks a distributed
+/// optimizer needs (a step other processes may veto, state set from outside, reductions combined across
+/// processes) keep the all-or-nothing promise.
+@Suite struct ConcurrencyAndAgreementTests {
+    let registry = try! RuleRegistry.standard(environment: [:])
+
+    static func parameter(_ name: String = "w", count: Int = 50_000) -> Parameter {
+        Parameter(name, values: (0..<count).map { Float(($0 * 37) % 101) / 50 - 1 })
+    }
+
+    @Test func twoThreadsSteppingTakeTwoWholeSteps() throws {
+        let shared = Self.parameter(), serial = Self.parameter()
+        let gradient = (0..<shared.count).map { Float(($0 * 13) % 41) / 20 - 1 }
+        try shared.setGradient(gradient)
+        try serial.setGradient(gradient)
+        let concurrent = try AdamW([shared], lr: 0.01, registry: registry)
+        let reference = try AdamW([serial], lr: 0.01, registry: registry)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<5 { _ = try? concurrent.step() }
+        }
+        for _ in 0..<40 { try reference.step() }
+        #expect(shared.values(as: Float.self) == serial.values(as: Float.self))
+        #expect(concurrent.state(of: shared) == reference.state(of: serial))
+    }
+
+    @Test func optionsChangedWhileAnotherThreadStepsApplyWholeSteps() throws {
+        let w = Self.parameter()
+        try w.setGradient([Float](repeating: 0.5, count: w.count))
+        let optimizer = try Optimizer([w], rules: ["sgd"], defaults: ["lr": 0.01], registry: registry)
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for step in 0..<200 {
+                if worker == 0 { _ = try? optimizer.step() } else { optimizer.groups[0].learningRate = step % 2 == 0 ? 0.01 : 0.02 }
+            }
+        }
+        // Every step moved every element by the same 0.5 · lr, with lr 0.01 or 0.02: all elements moved alike.
+        let moved = zip(Self.parameter().values(as: Float.self), w.values(as: Float.self)).map { $0 - $1 }
+        #expect(moved.allSatisfy { abs($0 - moved[0]) < 1e-4 })
+    }
+
+    @Test func aVetoedStepChangesNothingAndReportsTheAgreedOutcome() throws {
+        let w = Self.parameter(count: 3000)
+        let optimizer = try Optimizer([w], rules: ["momentum", "sgd"], defaults: ["lr": 0.1, "momentum": 0.9], registry: registry)
+        try w.setGradient([Float](repeating: 1, count: w.count))
+        #expect(try optimizer.step(agreeing: { local in
+            if case .applied = local { return .applied }
+            return local
+        }) == .applied)
+        let before = (w.values(as: Float.self), optimizer.state(of: w))
+        // Another process skipped: this one undoes its own, successful step.
+        #expect(try optimizer.step(agreeing: { _ in .skipped(reason: "process 1 saw a NaN") }) == .skipped(reason: "process 1 saw a NaN"))
+        #expect(w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
+        #expect(optimizer.skippedSteps == 1)
+        // Another process failed: this one undoes its step and throws the agreed error.
+        let remote = OptimizerError.kernelFailed(rule: "sgd", parameter: "w", status: 1, message: "on process 2")
+        #expect(throws: remote) { try optimizer.step(agreeing: { _ in .failed(remote) }) }
+        #expect(w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
+        // Refused options here are handed to the agreement too, so the others can fail the same way.
+        optimizer.groups[0].learningRate = -1
+        var seen: Optimizer.LocalStep?
+        #expect(throws: OptimizerError.self) { try optimizer.step(agreeing: { seen = $0; return $0 }) }
+        if case .failed = seen {} else { Issue.record("the agreement did not see the refusal: \(String(describing: seen))") }
+    }
+
+    @Test func stateSetFromOutsideRoundTripsAndRefusesWhatDoesNotFit() throws {
+        let a = Self.parameter("a", count: 300), b = Self.parameter("a", count: 300)
+        let source = try Optimizer([a], rules: ["adam"], defaults: ["amsgrad": 1], registry: registry)
+        let target = try Optimizer([b], rules: ["adam"], defaults: ["amsgrad": 1], registry: registry)
+        for step in 0..<3 {
+            try a.setGradient((0..<300).map { Float(($0 + step) % 7) - 3 })
+            try source.step()
+        }
+        let state = try #require(source.state(of: a))
+        try target.setState(of: b, to: state)
+        #expect(target.state(of: b) == state)
+        #expect(target.stateByteCount == source.stateByteCount)
+        #expect(source.stateByteCount == 3 * 300 * 4 + 8)
+        var extra = state.slots
+        extra["nonsense"] = [1]
+        #expect(throws: OptimizerError.stateRefused(parameter: "a", reason: "the chain has no slot \"nonsense\"")) {
+            try target.setState(of: b, to: ParameterState(step: 3, slots: extra))
+        }
+        var short = state.slots
+        short["exp_avg"] = [1, 2]
+        #expect(throws: OptimizerError.stateRefused(parameter: "a", reason: "slot \"exp_avg\" has 2 values; expected 300")) {
+            try target.setState(of: b, to: ParameterState(step: 3, slots: short))
+        }
+        #expect(target.state(of: b) == state)
+    }
+
+    /// Stands in for other processes: each value is combined with what `others` hold, in order.
+    final class FakeExchange: ReductionExchange, @unchecked Sendable {
+        let others: [[Double]]
+        var calls = 0
+        init(others: [[Double]]) { self.others = others }
+        func combineAcrossProcesses(_ values: UnsafeMutableBufferPointer<Double>, combines: [Reduction.Combine]) {
+            calls += 1
+            for index in values.indices {
+                for other in others { values[index] = combines[index % combines.count](values[index], other[index]) }
+            }
+        }
+    }
+
+    @Test func reductionsAreCombinedWithTheOtherProcessesBeforeTheyAreUsed() throws {
+        // One process holding one of two equal halves of a parameter: with the other half's sum of squares
+        // added, clip_global_norm sees the whole norm.
+        let half = Parameter("w", values: [Double](repeating: 0, count: 4))
+        let optimizer = try Optimizer([half], rules: ["clip_global_norm", "sgd"], defaults: ["lr": 1, "max_norm": 1],
+                                      registry: registry)
+        let exchange = FakeExchange(others: [[4 * 9.0]])
+        optimizer.reductionExchange = exchange
+        try half.setGradient([Double](repeating: 3, count: 4))
+        try optimizer.step()
+        #expect(exchange.calls == 1)
+        let scale = 1 / ((8 * 9.0).squareRoot() + 1e-6)
+        #expect(half.values(as: Double.self) == [Double](repeating: -3 * scale, count: 4))
+    }
+}

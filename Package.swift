@@ -9,10 +9,13 @@
 //   Sources/Regula      the host: loading, registry, optimizer, execution
 //   Sources/RegulaCLI   the `regula` command-line tool
 //   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time
+//   Sources/BuildBuiltinRules  the SwiftPM build plugin that compiles the rules into Regula's resource bundle
 import PackageDescription
 
-/// The built-in rules. Each becomes `libRegulaRule<Name>.so`; the host links none of them and finds them
-/// beside its own executable at run time.
+/// The built-in rules. Each becomes `libRegulaRule<Name>.so`; the host links none of them and loads them at
+/// run time. Besides these products, the BuildBuiltinRules plugin compiles every C target named
+/// `RegulaRule*` or `RegulaExample*` into the `Regula` library's resource bundle, so a program in any package
+/// that depends on Regula finds them beside its executable (Docs/Installing.md).
 let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleL1", "l1"),
     ("RegulaRuleL2", "l2"),
@@ -51,7 +54,9 @@ let package = Package(
                        providers: [.apt(["libffi-dev"])]),
         // Built for this machine, like the plugins: its copy loop runs on every block.
         .target(name: "CRegulaShims", path: "Sources/CRegulaShims", cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
-        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula"),
+        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula",
+                plugins: ["BuildBuiltinRules"]),
+        .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),
         .executableTarget(
             name: "RegulaCLI",
             dependencies: ["Regula", .product(name: "ArgumentParser", package: "swift-argument-parser")],

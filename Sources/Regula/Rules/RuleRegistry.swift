@@ -22,8 +22,7 @@ public final class RuleRegistry: @unchecked Sendable {
     /// A registry with the built-in rules and every plugin in the folders of `REGULA_PLUGIN_PATH`.
     ///
     /// Plugins on the path that cannot be loaded are listed in ``loadFailures``.
-    /// - Throws: ``BuiltinRulesNotFound`` when the built-in shared objects are missing (the package was
-    ///   not built with `swift build`).
+    /// - Throws: ``BuiltinRulesNotFound`` when no folder the host searches holds the built-in shared objects.
     /// - Parameter conflict: What a plugin on the path does to a rule of the same name loaded before it
     ///   (a built-in, or one from an earlier folder): by default it is refused.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -64,7 +63,7 @@ public final class RuleRegistry: @unchecked Sendable {
         guard let directory = PluginSearchPath.builtinDirectory(environment: environment),
               let files = try? PluginSearchPath.pluginFiles(in: directory, prefix: PluginSearchPath.builtinPrefix),
               !files.isEmpty
-        else { throw BuiltinRulesNotFound(directory: PluginSearchPath.builtinDirectory(environment: environment)) }
+        else { throw BuiltinRulesNotFound(environment: environment) }
         var loaded: [Rule] = []
         for file in files { loaded += try loadPlugin(at: file) }
         return loaded
@@ -177,17 +176,5 @@ public enum UnloadError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot unload \(path): rule \(quoted(rule)) is used by \(optimizers) optimizer\(optimizers == 1 ? "" : "s"); "
                 + "release them first"
         }
-    }
-}
-
-/// The built-in rules' shared objects were not where the host looks for them.
-public struct BuiltinRulesNotFound: Error, Sendable, CustomStringConvertible {
-    /// The folder searched, if one could be determined.
-    public let directory: String?
-    /// What was searched and what to run.
-    public var description: String {
-        "built-in rules not found: no \(PluginSearchPath.builtinPrefix)*.so in \(directory ?? "the executable's folder"). "
-            + "Build them with `swift build` (`swift run` builds only the executable), "
-            + "or set \(PluginSearchPath.builtinVariable) to the folder that holds them."
     }
 }

@@ -30,8 +30,8 @@ import Testing
             }
             try optimizer.step()
         }
-        return parameters.flatMap { parameter in
-            parameter.values(as: Float.self) + (optimizer.state(of: parameter)?.slots["momentum_buffer"] ?? []).map(Float.init)
+        return try parameters.flatMap { parameter in
+            try parameter.values(as: Float.self) + (optimizer.state(of: parameter)?.slots["momentum_buffer"] ?? []).map(Float.init)
         }
     }
 

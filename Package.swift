@@ -47,6 +47,8 @@ let package = Package(
     ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `swift package generate-documentation --target Regula` builds the DocC catalog in Sources/Regula.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(name: "RegulaABI", path: "Sources/RegulaABI"),

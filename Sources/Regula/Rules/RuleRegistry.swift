@@ -23,8 +23,10 @@ public final class RuleRegistry: @unchecked Sendable {
     ///
     /// Plugins on the path that cannot be loaded are listed in ``loadFailures``.
     /// - Throws: ``BuiltinRulesNotFound`` when no folder the host searches holds the built-in shared objects.
-    /// - Parameter conflict: What a plugin on the path does to a rule of the same name loaded before it
-    ///   (a built-in, or one from an earlier folder): by default it is refused.
+    /// - Parameters:
+    ///   - environment: Where `REGULA_BUILTIN_DIR`, `REGULA_PLUGIN_PATH` and `HOME` are read.
+    ///   - conflict: What a plugin on the path does to a rule of the same name loaded before it
+    ///     (a built-in, or one from an earlier folder): by default it is refused.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
                                 onConflict conflict: NameConflict = .refuse) throws -> RuleRegistry {
         let registry = RuleRegistry()
@@ -71,8 +73,10 @@ public final class RuleRegistry: @unchecked Sendable {
 
     /// Loads every rule of the shared object at `path`.
     ///
-    /// - Parameter conflict: What to do when a rule's name is already taken: refuse the whole file (the
-    ///   default), keep the rule already there, or replace it with the new one.
+    /// - Parameters:
+    ///   - path: The shared object, absolute or relative to the current folder.
+    ///   - conflict: What to do when a rule's name is already taken: refuse the whole file (the
+    ///     default), keep the rule already there, or replace it with the new one.
     /// - Returns: The rules it added.
     /// - Throws: ``PluginLoadError`` when the file is not a well-formed, trusted plugin of this ABI, or (with
     ///   `.refuse`) when one of its rule names is taken; the registry is then unchanged and the error is also

@@ -10,11 +10,13 @@ public struct ProcessOutput: Sendable {
     public let standardError: String
 }
 
-/// Runs `executable` with `arguments`, the environment extended by `environment`, and waits for it.
+/// Runs `executable` with `arguments`, the environment extended by `environment`, and waits for it; in
+/// `currentDirectory` when one is given.
 public func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
-                standardInput: String? = nil) throws -> ProcessOutput {
+                standardInput: String? = nil, currentDirectory: URL? = nil) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
+    if let currentDirectory { process.currentDirectoryURL = currentDirectory }
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), error = Pipe(), input = Pipe()

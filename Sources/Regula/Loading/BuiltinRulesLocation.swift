@@ -80,8 +80,8 @@ public struct BuiltinRulesNotFound: Error, Sendable, Equatable, CustomStringConv
         let rules = "\(PluginSearchPath.builtinPrefix)*.so"
         if fromEnvironment {
             return "built-in rules not found: no \(rules) in \(searched.joined()), the folder "
-                + "\(PluginSearchPath.builtinVariable) names; point it at a folder that holds them "
-                + "(`regula config --builtin-dir` prints one), or unset it to search the standard places"
+                + "\(PluginSearchPath.builtinVariable) names; point it at a folder that holds them, or unset it "
+                + "to search the usual places (Docs/Installing.md lists them)"
         }
         return "built-in rules not found: no \(rules) in any of " + searched.joined(separator: ", ") + ". "
             + "A program built by SwiftPM against Regula has them in \(PluginSearchPath.resourceBundleName) beside "

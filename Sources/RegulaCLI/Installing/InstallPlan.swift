@@ -77,9 +77,20 @@ struct InstallPlan {
     func install() throws -> [String] {
         let manager = FileManager.default
         var staged: [(URL, URL)] = []
+        var created: [URL] = []
         do {
             for item in items {
-                try manager.createDirectory(at: item.destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+                // Each folder made is remembered, so that a failure can take it away again.
+                var missing: [URL] = []
+                var folder = item.destination.deletingLastPathComponent()
+                while !manager.fileExists(atPath: folder.path) {
+                    missing.insert(folder, at: 0)
+                    folder.deleteLastPathComponent()
+                }
+                for folder in missing {
+                    try manager.createDirectory(at: folder, withIntermediateDirectories: false)
+                    created.append(folder)
+                }
                 // A reinstall from the installed copy itself: the file is already in place.
                 if let source = item.source, source.resolvingSymlinksInPath().path == item.destination.resolvingSymlinksInPath().path {
                     continue
@@ -92,6 +103,7 @@ struct InstallPlan {
             }
         } catch {
             for (partial, _) in staged { try? manager.removeItem(at: partial) }
+            for folder in created.reversed() { try? manager.removeItem(at: folder) }
             throw CommandError("cannot write under \(prefix.path): \(systemReason(error) ?? "the file system refused"); "
                                    + "nothing was installed")
         }

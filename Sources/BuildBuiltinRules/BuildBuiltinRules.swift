@@ -8,8 +8,13 @@ import PackagePlugin
 /// The rules stay separate shared objects, loaded with `dlopen` at run time: each C target named
 /// `RegulaRule*` (a built-in, loaded by default) or `RegulaExample*` (an example, loaded when asked for)
 /// becomes `lib<target>.so`, the file name its SwiftPM product has. They are compiled by the toolchain's
-/// `clang`, the compiler SwiftPM uses for C targets, with the flags of `pluginCSettings` in Package.swift.
+/// `clang`, the compiler SwiftPM uses for C targets (or `cc` when the toolchain has none), with the flags of
+/// `pluginCSettings` in Package.swift.
 /// A rule written in Swift is left to SwiftPM's own product.
+///
+/// SwiftPM runs this plugin when it plans a build, which it does after a manifest or the set of source files
+/// changes; a changed rule source or header only reruns its compile command. After editing this file, touch
+/// Package.swift so that the next build plans again.
 @main
 struct BuildBuiltinRules: BuildToolPlugin {
     /// Exactly the `unsafeFlags` of `pluginCSettings` in Package.swift (a test compares the two).
@@ -19,7 +24,10 @@ struct BuildBuiltinRules: BuildToolPlugin {
     static let rulePrefixes = ["RegulaRule", "RegulaExample"]
 
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let compiler = try context.tool(named: "clang").url
+        guard let compiler = (try? context.tool(named: "clang").url) ?? Self.onPath("cc") else {
+            throw PluginError("Regula compiles its built-in rules with a C compiler, and found neither the Swift "
+                                  + "toolchain's clang nor cc on PATH; install one (Debian: apt-get install gcc)")
+        }
         let package = context.package
         guard let contract = package.targets.first(where: { $0.name == "RegulaABI" }) as? SourceModuleTarget else {
             throw PluginError("the package has no RegulaABI target holding regula/regula.h")
@@ -46,6 +54,15 @@ struct BuildBuiltinRules: BuildToolPlugin {
                 // SwiftPM copies into Regula_Regula.resources in the products folder.
                 outputFiles: [library])
         }
+    }
+}
+
+extension BuildBuiltinRules {
+    /// The executable `name` in a folder of `PATH`, if there is one.
+    static func onPath(_ name: String) -> URL? {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+            .map { URL(fileURLWithPath: String($0)).appendingPathComponent(name) }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 }
 

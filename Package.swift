@@ -9,10 +9,13 @@
 //   Sources/Regula      the host: loading, registry, optimizer, execution
 //   Sources/RegulaCLI   the `regula` command-line tool
 //   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time
+//   Sources/BuildBuiltinRules  the SwiftPM build plugin that compiles the rules into Regula's resource bundle
 import PackageDescription
 
-/// The built-in rules. Each becomes `libRegulaRule<Name>.so`; the host links none of them and finds them
-/// beside its own executable at run time.
+/// The built-in rules. Each becomes `libRegulaRule<Name>.so`; the host links none of them and loads them at
+/// run time. Besides these products, the BuildBuiltinRules plugin compiles every C target named
+/// `RegulaRule*` or `RegulaExample*` into the `Regula` library's resource bundle, so a program in any package
+/// that depends on Regula finds them beside its executable (Docs/Installing.md).
 let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleL1", "l1"),
     ("RegulaRuleL2", "l2"),
@@ -47,8 +50,7 @@ let exampleRules: [(product: String, folder: String)] = [
 /// arithmetic exactly as written (no fused multiply-adds), the same on every machine and at every width;
 /// -fno-math-errno lets sqrt compile to one instruction, so loops that take square roots (Adam) vectorize.
 /// `regula config --cflags` gives plugin authors the same flags (Docs/WritingARule.md says why each is there).
-let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O3", "-march=native", "-ffp-contract=off",
-                                                 "-fno-math-errno"])]
+let pluginCSettings: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno"])]
 
 let package = Package(
     name: "Regula",
@@ -60,6 +62,8 @@ let package = Package(
     ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `swift package generate-documentation --target Regula` builds the DocC catalog in Sources/Regula.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(name: "RegulaABI", path: "Sources/RegulaABI"),
@@ -67,7 +71,9 @@ let package = Package(
                        providers: [.apt(["libffi-dev"])]),
         // Built for this machine, like the plugins: its copy loop runs on every block.
         .target(name: "CRegulaShims", path: "Sources/CRegulaShims", cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
-        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula"),
+        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula",
+                plugins: ["BuildBuiltinRules"]),
+        .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),
         .executableTarget(
             name: "RegulaCLI",
             dependencies: ["Regula", .product(name: "ArgumentParser", package: "swift-argument-parser")],

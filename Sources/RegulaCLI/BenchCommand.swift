@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Reports the median over steps of nanoseconds per element and the memory traffic it implies: \
             each element's parameter is read and written, its gradient read, and each elementwise state slot \
-            read and written. Build with `swift build -c release` first for meaningful numbers.
+            read and written. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
+            say nothing about speed, and it warns so.
             """)
 
     @Option(help: "Rule names in chain order, comma-separated.")
@@ -19,19 +20,20 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var options: HyperparameterOptions
 
-    @Option(help: "Elements in total.")
+    // .unconditional: a negative number is a value that validate() refuses, not a missing value.
+    @Option(parsing: .unconditional, help: "Elements in total.")
     var elements = 16_777_216
 
-    @Option(help: "Tensors the elements are split into, evenly.")
+    @Option(parsing: .unconditional, help: "Tensors the elements are split into, evenly.")
     var tensors = 1
 
     @Option(help: "Element type: float32 or float64.")
     var dtype: String = "float32"
 
-    @Option(help: "Timed steps (after two warm-up steps).")
+    @Option(parsing: .unconditional, help: "Timed steps (after two warm-up steps).")
     var steps = 20
 
-    @Option(help: "Threads (default: every active processor).")
+    @Option(parsing: .unconditional, help: "Threads (default: every active processor).")
     var threads: Int?
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -42,18 +44,34 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
 
+    /// Whether this regula was built without optimization.
+    static var isDebugBuild: Bool {
+        #if DEBUG
+        true
+        #else
+        false
+        #endif
+    }
+
     /// Options used unless given, for the hyperparameters the chain takes.
     static let standardOptions = ["lr": 0.01, "momentum": 0.9, "weight_decay1": 1e-4, "weight_decay2": 1e-4, "max_norm": 1]
 
     func validate() throws {
-        guard elements > 0 else { throw ValidationError("--elements must be positive") }
-        guard tensors > 0, tensors <= elements else { throw ValidationError("--tensors must be between 1 and --elements") }
-        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+        guard elements > 0 else { throw ValidationError("--elements is \(elements); it must be at least 1") }
+        guard tensors > 0, tensors <= elements else {
+            throw ValidationError("--tensors is \(tensors); it must be between 1 and --elements (\(elements))")
+        }
+        guard steps > 0 else { throw ValidationError("--steps is \(steps); it must be at least 1") }
         guard DType(rawValue: dtype) != nil else { throw ValidationError("--dtype is \"\(dtype)\"; allowed: float32, float64") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads is \(threads); it must be at least 1") }
     }
 
     func run() throws {
+        if Self.isDebugBuild {
+            printError("warning: this regula is a debug build: its host code is unoptimized (on the project's machine a step "
+                       + "takes up to twice as long), so these timings do not measure Regula. "
+                       + "Run `swift run -c release regula bench` instead.")
+        }
         let chain = rules.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let elementType = DType(rawValue: dtype)!
         let measurement = try failingClearly { () throws -> Measurement in
@@ -80,7 +98,10 @@ struct BenchCommand: ParsableCommand {
             let leadingReduction = ruleList.first.map { $0.reductions.isEmpty ? 0 : 1 } ?? 0
             let bytes = Double(elements * elementType.size * (3 + 2 * slots + leadingReduction))
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
-                               steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps, nsPerElement: median / Double(elements),
+                               steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps,
+                               // Optimizer.atomicSteps: a chain of rules that all declare they never fail needs no journal.
+                               journaled: optimizer.atomicSteps && !optimizer.rules.allSatisfy(\.neverFails),
+                               debugBuild: Self.isDebugBuild, nsPerElement: median / Double(elements),
                                gbPerS: bytes / median, medianStepMs: median / 1e6,
                                minStepMs: Double(times[0]) / 1e6, bytesPerElement: bytes / Double(elements))
         }
@@ -123,6 +144,10 @@ struct Measurement: Codable {
     let steps: Int
     let threads: Int
     let atomic: Bool
+    /// Whether each step journaled what it changes (an atomic step whose rules may fail).
+    let journaled: Bool
+    /// Whether the numbers come from an unoptimized build.
+    let debugBuild: Bool
     let nsPerElement: Double
     let gbPerS: Double
     let medianStepMs: Double
@@ -130,23 +155,26 @@ struct Measurement: Codable {
     let bytesPerElement: Double
 
     enum CodingKeys: String, CodingKey {
-        case rules, options, elements, tensors, dtype, steps, threads, atomic
+        case rules, options, elements, tensors, dtype, steps, threads, atomic, journaled
+        case debugBuild = "debug_build"
         case nsPerElement = "ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
         case minStepMs = "min_step_ms", bytesPerElement = "bytes_per_element"
     }
 
     var table: String {
-        let rows = [
+        var rows = [
             ("chain", rules.joined(separator: " > ")),
             ("options", options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")),
             ("elements", "\(elements) in \(tensors) tensor\(tensors == 1 ? "" : "s"), \(dtype)"),
             ("threads", "\(threads)"),
-            ("atomic steps", atomic ? "yes (journal)" : "no"),
+            ("atomic steps", !atomic ? "no" : journaled ? "yes (journaled)"
+                : "yes (every rule declares it never fails: no journal needed)"),
             ("steps", "\(steps) timed (after 2 warm-up)"),
             ("median step", String(format: "%.3f ms (fastest %.3f ms)", medianStepMs, minStepMs)),
             ("ns per element", String(format: "%.3f", nsPerElement)),
             ("memory traffic", String(format: "%.2f GB/s (%.0f bytes per element)", gbPerS, bytesPerElement)),
         ]
+        if debugBuild { rows.append(("build", "debug (unoptimized host): these timings do not measure Regula")) }
         let width = rows.map(\.0.count).max()!
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }

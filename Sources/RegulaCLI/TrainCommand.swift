@@ -22,7 +22,8 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var options: HyperparameterOptions
 
-    @Option(help: "Epochs (full passes over the data) to train in total.")
+    // .unconditional: "--epochs -3" is a value (refused by validate), not a missing one followed by an option.
+    @Option(parsing: .unconditional, help: "Epochs (full passes over the data) to train in total, at least 1.")
     var epochs = 500
 
     @Option(help: "A CSV of numeric features with a 0/1 label in the last column, instead of the embedded data.")
@@ -46,14 +47,14 @@ struct TrainCommand: ParsableCommand {
     static let standardOptions = ["lr": 0.1, "weight_decay1": 0.02, "momentum": 0.9]
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard epochs >= 1 else { throw ValidationError("--epochs is \(epochs); it must be at least 1") }
     }
 
     func run() throws {
         try failingClearly {
             let registry = try plugins.registry()
             if (try? registry.rule(named: "prox_l1")) == nil, let folder = PluginSearchPath.builtinDirectory() {
-                try registry.loadPlugin(at: folder + "/libRegulaExampleProxL1.so")
+                try registry.loadPlugin(at: folder + "/\(PluginSearchPath.examplePrefix)ProxL1.so")
             }
             let chosen = options.laid(over: Self.standardOptions)
             let given = Set(options.given.keys)
@@ -75,23 +76,49 @@ struct TrainCommand: ParsableCommand {
             }
             let logistic = LogisticRegression(data: try data.map { try Dataset.load(URL(fileURLWithPath: $0)) } ?? Dataset.breastCancer())
             let problems: [(key: String, problem: TrainingProblem)] = [("logistic", logistic), ("sparse", SparseRegression())]
-            var finished: [(title: String, results: [TrainingRun.Result], weights: Int)] = []
+
+            // Everything that can be refused is refused before the first epoch: output files that cannot be
+            // written, checkpoints that do not fit or are already past --epochs.
+            let csvFile = csv.map { OutputFile(path: $0, option: "--csv") }
+            let plotFile = plot.map { OutputFile(path: $0, option: "--plot") }
+            var prepared: [(key: String, title: String, weights: Int, runs: [(PreparedRun, checkpoint: URL?)])] = []
             for (key, problem) in problems {
-                var results: [TrainingRun.Result] = []
+                var ready: [(PreparedRun, checkpoint: URL?)] = []
                 for run in runs {
-                    let reporter = ProgressReporter(title: "\(key) / \(run.label)", total: epochs)
-                    results.append(try run.run(problem, registry: registry, epochs: epochs,
-                                               resume: resume.map { file(for: $0, problem: key, run: run.label, runs: runs.count) },
-                                               checkpoint: checkpoint.map { file(for: $0, problem: key, run: run.label, runs: runs.count) },
-                                               progress: reporter.update))
+                    let saveTo = checkpoint.map { file(for: $0, problem: key, run: run.label, runs: runs.count) }
+                    try saveTo.map { try OutputFile(path: $0.path, option: "--checkpoint").check() }
+                    let resumeFrom = resume.map { file(for: $0, problem: key, run: run.label, runs: runs.count) }
+                    let session = try run.prepare(problem, registry: registry, resume: resumeFrom)
+                    if let resumeFrom, session.start >= epochs {
+                        throw CommandError("--resume \(resumeFrom.path) is already at epoch \(session.start), and --epochs \(epochs) "
+                                                + "asks for no more; give --epochs greater than \(session.start) to train on")
+                    }
+                    ready.append((session, saveTo))
                 }
-                finished.append((problem.title, results, problem.weightCount))
-                printTable(problem.title, results, weights: problem.weightCount)
+                prepared.append((key, problem.title, problem.weightCount, ready))
             }
-            if let csv { try writeCSV(finished, to: csv) }
-            if let plot {
-                try LossChart.svg(finished).write(toFile: plot, atomically: true, encoding: .utf8)
-                print("chart: \(plot)")
+            try csvFile?.check()
+            try plotFile?.check()
+
+            var finished: [(title: String, results: [TrainingRun.Result], weights: Int)] = []
+            for problem in prepared {
+                var results: [TrainingRun.Result] = []
+                for (session, saveTo) in problem.runs {
+                    let reporter = ProgressReporter(title: "\(problem.key) / \(session.run.label)", total: epochs)
+                    results.append(try session.train(epochs: epochs, checkpoint: saveTo, progress: reporter.update))
+                }
+                finished.append((problem.title, results, problem.weights))
+                printTable(problem.title, results, weights: problem.weights)
+            }
+            let saved = prepared.flatMap { $0.runs.compactMap { $0.checkpoint?.path } }
+            if !saved.isEmpty { print("\ncheckpoints: " + saved.joined(separator: ", ")) }
+            if let csvFile {
+                try csvFile.write(csvText(finished))
+                print("curves: \(csvFile.path)")
+            }
+            if let plotFile {
+                try plotFile.write(LossChart.svg(finished))
+                print("chart: \(plotFile.path)")
             }
         }
     }
@@ -127,7 +154,7 @@ struct TrainCommand: ParsableCommand {
         for (head, cells) in rows { print(line(head, cells)) }
     }
 
-    private func writeCSV(_ problems: [(title: String, results: [TrainingRun.Result], weights: Int)], to path: String) throws {
+    private func csvText(_ problems: [(title: String, results: [TrainingRun.Result], weights: Int)]) -> String {
         var text = "problem,run,epoch,loss,zero_weights\n"
         for problem in problems {
             for result in problem.results {
@@ -136,6 +163,6 @@ struct TrainCommand: ParsableCommand {
                 }
             }
         }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return text
     }
 }

@@ -62,8 +62,8 @@ import Testing
             }
             try optimizer.step()
         }
-        let bits = parameters.flatMap { dtype == .float32 ? $0.values(as: Float.self).map { UInt64($0.bitPattern) }
-                                                          : $0.values(as: Double.self).map(\.bitPattern) }
+        let bits = try parameters.flatMap { dtype == .float32 ? try $0.values(as: Float.self).map { UInt64($0.bitPattern) }
+                                                              : try $0.values(as: Double.self).map(\.bitPattern) }
         return (bits, optimizer.state(of: parameters[0])?.slots ?? [:])
     }
 
@@ -147,7 +147,7 @@ import Testing
         try optimizer.step()
         try optimizer.step()
         // Steps scaled the gradient by 1, then by 2: p = -1 - 2.
-        #expect(w.values(as: Double.self).allSatisfy { $0 == -3 })
+        #expect(try w.values(as: Double.self).allSatisfy { $0 == -3 })
         let before = optimizer.state(of: w)
         #expect(before?.slots["calls"] == [2])
         #expect {
@@ -156,6 +156,6 @@ import Testing
             "\(error)".contains("prepare: third step refused")
         }
         #expect(optimizer.state(of: w) == before)
-        #expect(w.values(as: Double.self).allSatisfy { $0 == -3 })
+        #expect(try w.values(as: Double.self).allSatisfy { $0 == -3 })
     }
 }

@@ -25,7 +25,7 @@ import Testing
             for _ in 0..<5 { _ = try? concurrent.step() }
         }
         for _ in 0..<40 { try reference.step() }
-        #expect(shared.values(as: Float.self) == serial.values(as: Float.self))
+        #expect(try shared.values(as: Float.self) == serial.values(as: Float.self))
         #expect(concurrent.state(of: shared) == reference.state(of: serial))
     }
 
@@ -39,7 +39,7 @@ import Testing
             }
         }
         // Every step moved every element by the same 0.5 · lr, with lr 0.01 or 0.02: all elements moved alike.
-        let moved = zip(Self.parameter().values(as: Float.self), w.values(as: Float.self)).map { $0 - $1 }
+        let moved = try zip(Self.parameter().values(as: Float.self), w.values(as: Float.self)).map { $0 - $1 }
         #expect(moved.allSatisfy { abs($0 - moved[0]) < 1e-4 })
     }
 
@@ -51,15 +51,15 @@ import Testing
             if case .applied = local { return .applied }
             return local
         }) == .applied)
-        let before = (w.values(as: Float.self), optimizer.state(of: w))
+        let before = (try w.values(as: Float.self), optimizer.state(of: w))
         // Another process skipped: this one undoes its own, successful step.
         #expect(try optimizer.step(agreeing: { _ in .skipped(reason: "process 1 saw a NaN") }) == .skipped(reason: "process 1 saw a NaN"))
-        #expect(w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
+        #expect(try w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
         #expect(optimizer.skippedSteps == 1)
         // Another process failed: this one undoes its step and throws the agreed error.
         let remote = OptimizerError.kernelFailed(rule: "sgd", parameter: "w", status: 1, message: "on process 2")
         #expect(throws: remote) { try optimizer.step(agreeing: { _ in .failed(remote) }) }
-        #expect(w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
+        #expect(try w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
         // Refused options here are handed to the agreement too, so the others can fail the same way.
         optimizer.groups[0].learningRate = -1
         var seen: Optimizer.LocalStep?
@@ -118,6 +118,6 @@ import Testing
         try optimizer.step()
         #expect(exchange.calls == 1)
         let scale = 1 / ((8 * 9.0).squareRoot() + 1e-6)
-        #expect(half.values(as: Double.self) == [Double](repeating: -3 * scale, count: 4))
+        #expect(try half.values(as: Double.self) == [Double](repeating: -3 * scale, count: 4))
     }
 }

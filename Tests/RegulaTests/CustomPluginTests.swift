@@ -158,9 +158,9 @@ private func expectStepsMatchReference(registry: RuleRegistry, sourceLocation: S
         try optimizer.step()
     }
     let expected = trajectory.reference(l1Ratio: 0.25)
-    #expect(disagreements(single.values(as: Float.self).map(Double.init), expected, dtype: .float32) == [],
+    #expect(try disagreements(single.values(as: Float.self).map(Double.init), expected, dtype: .float32) == [],
             sourceLocation: sourceLocation)
-    #expect(disagreements(double.values(as: Double.self), expected, dtype: .float64) == [], sourceLocation: sourceLocation)
+    #expect(try disagreements(double.values(as: Double.self), expected, dtype: .float64) == [], sourceLocation: sourceLocation)
 }
 
 /// Every element farther from the reference than `dtype` allows (1e-6 or 1e-13, relative above 1), described.

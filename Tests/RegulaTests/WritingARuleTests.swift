@@ -14,31 +14,12 @@ import Testing
     }
 
     static func steps(of markdown: String) -> [Step] {
-        var steps: [Step] = []
-        var info: String?
-        var lines: [String] = []
-        for line in markdown.components(separatedBy: "\n") {
-            if line.hasPrefix("```") {
-                if let current = info {
-                    let body = lines.joined(separator: "\n")
-                    let words = current.split(separator: " ").map(String.init)
-                    if let file = words.first(where: { $0.hasPrefix("file=") }) {
-                        steps.append(.file(path: String(file.dropFirst(5)), contents: body + "\n"))
-                    } else if words == ["sh"] {
-                        steps.append(.shell(body))
-                    } else if words == ["text", "output"] {
-                        steps.append(.output(body))
-                    }
-                    info = nil
-                } else {
-                    info = String(line.dropFirst(3))
-                    lines = []
-                }
-            } else if info != nil {
-                lines.append(line)
-            }
+        FencedBlock.blocks(in: markdown).compactMap { block in
+            if let path = block.attribute("file") { return .file(path: path, contents: block.body + "\n") }
+            if block.info == ["sh"] { return .shell(block.body) }
+            if block.info == ["text", "output"] { return .output(block.body) }
+            return nil
         }
-        return steps
     }
 
     @Test func tutorialHasShellFileAndOutputBlocks() throws {

@@ -5,10 +5,23 @@ public enum PluginSDK {
     /// The environment variable that overrides where the header is.
     public static let includeVariable = "REGULA_INCLUDE_DIR"
 
+    /// The ABI version of the header this host was built with, `MAJOR.MINOR` (what `pkg-config --modversion
+    /// regula` prints for an installed copy).
+    public static var abiVersion: String { "\(RegulaABISymbols.major).\(RegulaABISymbols.minor)" }
+
     /// The folder to pass with `-I`, so that `#include <regula/regula.h>` finds the header this host was
-    /// built with: `REGULA_INCLUDE_DIR` if set, else the package's `Sources/RegulaABI/include`.
+    /// built with: `REGULA_INCLUDE_DIR` if set; else `../include` beside the executable's folder when it holds
+    /// the header (a copy installed by `regula install --prefix DIR` uses `DIR/include`); else the package's
+    /// `Sources/RegulaABI/include`.
     public static func includeDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let override = environment[includeVariable], !override.isEmpty { return override }
+        if let executable = currentExecutablePath() {
+            let installed = URL(fileURLWithPath: executable).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("include")
+            if FileManager.default.fileExists(atPath: installed.appendingPathComponent("regula/regula.h").path) {
+                return installed.path
+            }
+        }
         // This file is Sources/Regula/Loading/PluginSDK.swift; the header sits in Sources/RegulaABI/include.
         return URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

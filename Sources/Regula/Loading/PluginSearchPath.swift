@@ -2,23 +2,13 @@ import Foundation
 
 /// Where plugins are looked for.
 ///
-/// Built-in rules are the shared objects named `libRegulaRule*.so` in the folder of the running executable
-/// (where SwiftPM puts them), or in `REGULA_BUILTIN_DIR` when that is set. `REGULA_PLUGIN_PATH` lists more
+/// Built-in rules are the shared objects named `libRegulaRule*.so` in the first of the
+/// ``builtinSearchFolders(environment:)`` that has them. `REGULA_PLUGIN_PATH` lists more
 /// folders, separated by colons; empty and relative entries are dropped, so the current directory is never
 /// searched by accident. Within a folder, files ending in `.so` load in name order.
 public enum PluginSearchPath {
     /// The environment variable listing plugin folders.
     public static let pathVariable = "REGULA_PLUGIN_PATH"
-    /// The environment variable that overrides the built-in folder.
-    public static let builtinVariable = "REGULA_BUILTIN_DIR"
-    /// How a built-in rule's file name starts.
-    static let builtinPrefix = "libRegulaRule"
-
-    /// The folder holding the built-in rules.
-    public static func builtinDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        if let override = environment[builtinVariable], !override.isEmpty { return override }
-        return currentExecutablePath().map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
-    }
 
     /// The absolute folders named by `REGULA_PLUGIN_PATH`, in order.
     public static func directories(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {

@@ -27,6 +27,10 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case unsupportedDType(rule: String, dtype: DType, parameter: String)
     /// A gradient whose element count differs from its parameter's.
     case gradientLength(parameter: String, expected: Int, got: Int)
+    /// A parameter's values or gradient read or written as another element type than the one it holds.
+    case wrongElementType(parameter: String, holds: DType, used: DType)
+    /// A wrapped gradient whose memory overlaps the parameter's own values.
+    case gradientOverlapsValues(parameter: String)
     /// A rule's kernel failed; the step stopped there.
     case kernelFailed(rule: String, parameter: String, status: Int32, message: String)
 
@@ -70,6 +74,12 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
             return "rule \(rule) does not support \(dtype), the element type of parameter \(quoted(parameter))"
         case .gradientLength(let parameter, let expected, let got):
             return "gradient for parameter \(quoted(parameter)) has \(got) elements; the parameter has \(expected)"
+        case .wrongElementType(let parameter, let holds, let used):
+            return "parameter \(quoted(parameter)) holds \(holds) values, so its values and gradient are [\(holds.swiftName)], "
+                + "not [\(used.swiftName)]"
+        case .gradientOverlapsValues(let parameter):
+            return "the gradient given for parameter \(quoted(parameter)) overlaps the parameter's own values; "
+                + "a gradient needs memory of its own"
         case .kernelFailed(let rule, let parameter, let status, let message):
             return "rule \(rule) failed on parameter \(quoted(parameter)) (status \(status)): \(message)"
         }

@@ -4,8 +4,8 @@
 /// (``init(_:wrapping:gradient:)``), so a tensor library can hand its buffers over without a copy. A class:
 /// the optimizer keys its state by the parameter's identity, as torch does.
 ///
-/// Element access with the wrong type (`values(as: Double.self)` on a float32 parameter) is a programming
-/// error and traps.
+/// Reading or writing with the wrong element type (`values(as: Double.self)` on a float32 parameter) throws
+/// ``OptimizerError/wrongElementType(parameter:holds:used:)`` and changes nothing.
 public final class Parameter: @unchecked Sendable {
     /// The parameter's name, used in messages and checkpoints.
     public let name: String
@@ -71,21 +71,26 @@ public final class Parameter: @unchecked Sendable {
     public var hasGradient: Bool { gradientStorage != nil }
 
     /// A copy of the current values.
-    public func values<T: ParameterElement>(as type: T.Type) -> [T] {
-        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+    /// - Throws: ``OptimizerError/wrongElementType(parameter:holds:used:)`` when `T` is not the parameter's
+    ///   element type.
+    public func values<T: ParameterElement>(as type: T.Type) throws(OptimizerError) -> [T] {
+        try checkElementType(T.self)
         return Array(UnsafeBufferPointer(start: storage.assumingMemoryBound(to: T.self), count: count))
     }
 
     /// A copy of the current gradient, or nil when there is none.
-    public func gradient<T: ParameterElement>(as type: T.Type) -> [T]? {
-        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+    /// - Throws: ``OptimizerError/wrongElementType(parameter:holds:used:)`` when `T` is not the parameter's
+    ///   element type.
+    public func gradient<T: ParameterElement>(as type: T.Type) throws(OptimizerError) -> [T]? {
+        try checkElementType(T.self)
         return gradientStorage.map { Array(UnsafeBufferPointer(start: $0.assumingMemoryBound(to: T.self), count: count)) }
     }
 
     /// Copies `gradient` into storage the parameter owns.
-    /// - Throws: ``OptimizerError/gradientLength(parameter:expected:got:)``; the old gradient stays.
+    /// - Throws: ``OptimizerError/wrongElementType(parameter:holds:used:)`` or
+    ///   ``OptimizerError/gradientLength(parameter:expected:got:)``; the old gradient stays.
     public func setGradient<T: ParameterElement>(_ gradient: [T]) throws(OptimizerError) {
-        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+        try checkElementType(T.self)
         guard gradient.count == count else {
             throw .gradientLength(parameter: name, expected: count, got: gradient.count)
         }
@@ -96,18 +101,20 @@ public final class Parameter: @unchecked Sendable {
         gradientStorage = UnsafeRawPointer(target)
     }
 
-    /// Reads the gradient from memory the caller owns, from now on, without copying it. The gradient must not
-    /// overlap the parameter's values (a programming error; it traps).
-    /// - Throws: ``OptimizerError/gradientLength(parameter:expected:got:)``; the old gradient stays.
+    /// Reads the gradient from memory the caller owns, from now on, without copying it.
+    /// - Throws: ``OptimizerError/wrongElementType(parameter:holds:used:)``,
+    ///   ``OptimizerError/gradientLength(parameter:expected:got:)``, or
+    ///   ``OptimizerError/gradientOverlapsValues(parameter:)`` when the memory overlaps the parameter's values;
+    ///   the old gradient stays.
     public func setGradient<T: ParameterElement>(wrapping gradient: UnsafeBufferPointer<T>) throws(OptimizerError) {
-        precondition(T.dtype == dtype, "parameter \"\(name)\" holds \(dtype), not \(T.dtype)")
+        try checkElementType(T.self)
         guard gradient.count == count else {
             throw .gradientLength(parameter: name, expected: count, got: gradient.count)
         }
         if let start = gradient.baseAddress, count > 0 {
             let (g, p) = (UInt(bitPattern: start), UInt(bitPattern: storage))
             let bytes = UInt(count * dtype.size)
-            precondition(g + bytes <= p || p + bytes <= g, "the gradient of parameter \"\(name)\" overlaps its values")
+            guard g + bytes <= p || p + bytes <= g else { throw .gradientOverlapsValues(parameter: name) }
         }
         gradientStorage = gradient.baseAddress.map(UnsafeRawPointer.init)
             ?? UnsafeRawPointer(ownedGradient ?? storage)
@@ -115,4 +122,18 @@ public final class Parameter: @unchecked Sendable {
 
     /// Removes the gradient, so the next step skips this parameter (torch's `grad = None`).
     public func clearGradient() { gradientStorage = nil }
+
+    private func checkElementType<T: ParameterElement>(_: T.Type) throws(OptimizerError) {
+        guard T.dtype == dtype else { throw .wrongElementType(parameter: name, holds: dtype, used: T.dtype) }
+    }
+}
+
+extension DType {
+    /// The Swift type of the elements (`Float`, `Double`), for messages.
+    var swiftName: String {
+        switch self {
+        case .float32: "Float"
+        case .float64: "Double"
+        }
+    }
 }

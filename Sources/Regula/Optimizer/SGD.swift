@@ -13,6 +13,7 @@ public final class SGD: Optimizer {
     /// Builds the chain with these defaults for every group.
     ///
     /// - Parameters:
+    ///   - groups: The parameter groups; a group's options override these defaults.
     ///   - lr: Learning rate, ≥ 0 (`lr`).
     ///   - momentum: Momentum factor, ≥ 0 (`momentum`).
     ///   - dampening: Dampening for momentum, in [0, 1] (`dampening`).

@@ -35,10 +35,10 @@ extension ReplaySpec {
         }
         return ReplayResult(
             dtype: dtype,
-            parameters: named.mapValues { parameter in
+            parameters: try named.mapValues { parameter in
                 switch dtype {
-                case .float32: parameter.values(as: Float.self).map(Double.init)
-                case .float64: parameter.values(as: Double.self)
+                case .float32: try parameter.values(as: Float.self).map(Double.init)
+                case .float64: try parameter.values(as: Double.self)
                 }
             },
             state: named.compactMapValues { optimizer.state(of: $0)?.slots })

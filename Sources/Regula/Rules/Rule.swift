@@ -1,8 +1,9 @@
 /// An update rule: one link of an optimizer's chain, such as `l1`, `momentum` or `sgd`.
 ///
 /// A rule describes itself (name, hyperparameters, state) and owns a kernel that transforms one block of a
-/// parameter. Rules come from shared objects (see ``RuleRegistry/loadPlugin(at:)``) or from Swift code
-/// (``init(name:summary:version:dtypes:hyperparameters:stateSlots:check:kernel:)``); the optimizer runs both
+/// parameter. Rules come from shared objects (see ``RuleRegistry/loadPlugin(at:onConflict:)``) or from Swift code
+/// (``init(name:summary:version:dtypes:hyperparameters:stateSlots:reductions:reduce:check:kernel:fileID:line:)``);
+/// the optimizer runs both
 /// through the same C calling path.
 public struct Rule: Sendable, CustomStringConvertible {
     /// Where a rule came from.

@@ -23,10 +23,11 @@ public final class RuleRegistry: @unchecked Sendable {
     /// A registry with the built-in rules and every plugin in the folders of `REGULA_PLUGIN_PATH`.
     ///
     /// Plugins on the path that cannot be loaded are listed in ``loadFailures``.
-    /// - Throws: ``BuiltinRulesNotFound`` when the built-in shared objects are missing (the package was
-    ///   not built with `swift build`).
-    /// - Parameter conflict: What a plugin on the path does to a rule of the same name loaded before it
-    ///   (a built-in, or one from an earlier folder): by default it is refused.
+    /// - Throws: ``BuiltinRulesNotFound`` when no folder the host searches holds the built-in shared objects.
+    /// - Parameters:
+    ///   - environment: Where `REGULA_BUILTIN_DIR`, `REGULA_PLUGIN_PATH` and `HOME` are read.
+    ///   - conflict: What a plugin on the path does to a rule of the same name loaded before it
+    ///     (a built-in, or one from an earlier folder): by default it is refused.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
                                 onConflict conflict: NameConflict = .refuse) throws -> RuleRegistry {
         let registry = RuleRegistry()
@@ -111,7 +112,7 @@ public final class RuleRegistry: @unchecked Sendable {
         guard let directory = PluginSearchPath.builtinDirectory(environment: environment),
               let files = try? PluginSearchPath.pluginFiles(in: directory, prefix: PluginSearchPath.builtinPrefix),
               !files.isEmpty
-        else { throw BuiltinRulesNotFound(directory: PluginSearchPath.builtinDirectory(environment: environment)) }
+        else { throw BuiltinRulesNotFound(environment: environment) }
         var loaded: [Rule] = []
         for file in files { loaded += try loadPlugin(at: file) }
         return loaded
@@ -119,8 +120,10 @@ public final class RuleRegistry: @unchecked Sendable {
 
     /// Loads every rule of the shared object at `path`.
     ///
-    /// - Parameter conflict: What to do when a rule's name is already taken: refuse the whole file (the
-    ///   default), keep the rule already there, or replace it with the new one.
+    /// - Parameters:
+    ///   - path: The shared object, absolute or relative to the current folder.
+    ///   - conflict: What to do when a rule's name is already taken: refuse the whole file (the
+    ///     default), keep the rule already there, or replace it with the new one.
     /// - Returns: The rules it added.
     /// - Throws: ``PluginLoadError`` when the file is not a well-formed, trusted plugin of this ABI, or (with
     ///   `.refuse`) when one of its rule names is taken; the registry is then unchanged and the error is also
@@ -251,17 +254,5 @@ public enum UnloadError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot unload \(path): rule \(quoted(rule)) is used by \(optimizers) optimizer\(optimizers == 1 ? "" : "s"); "
                 + "release them first"
         }
-    }
-}
-
-/// The built-in rules' shared objects were not where the host looks for them.
-public struct BuiltinRulesNotFound: Error, Sendable, CustomStringConvertible {
-    /// The folder searched, if one could be determined.
-    public let directory: String?
-    /// What was searched and what to run.
-    public var description: String {
-        "built-in rules not found: no \(PluginSearchPath.builtinPrefix)*.so in \(directory ?? "the executable's folder"). "
-            + "Build them with `swift build` (`swift run` builds only the executable), "
-            + "or set \(PluginSearchPath.builtinVariable) to the folder that holds them."
     }
 }

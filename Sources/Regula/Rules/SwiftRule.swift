@@ -20,6 +20,7 @@ extension Rule {
     /// - Parameters:
     ///   - name: What users select the rule by; an identifier.
     ///   - summary: One line: what the rule does to the update.
+    ///   - version: The rule's own version, shown by `regula list` and recorded in checkpoints.
     ///   - dtypes: Element types the kernel handles.
     ///   - hyperparameters: What the kernel reads, in the order ``RuleBlock/hyperparameter(_:)`` indexes them.
     ///   - stateSlots: State the host keeps for the rule, in the order ``RuleBlock`` indexes them.
@@ -29,6 +30,8 @@ extension Rule {
     ///   - check: Refuses a combination of in-range values (in declaration order) by throwing; optional.
     ///   - kernel: Transforms one block. May run concurrently on disjoint blocks; must keep no state of its
     ///     own. A thrown error fails the step with its words.
+    ///   - fileID: Where the rule is defined, shown as its origin; leave the default.
+    ///   - line: The line it is defined on, shown as its origin; leave the default.
     /// - Throws: ``RuleDeclarationError`` when the declaration is malformed.
     public init(name: String, summary: String, version: Int = 1, dtypes: [DType] = DType.allCases,
                 hyperparameters: [Hyperparameter] = [], stateSlots: [StateSlot] = [],

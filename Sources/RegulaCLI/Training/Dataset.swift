@@ -11,36 +11,52 @@ struct Dataset {
 
     /// The embedded breast-cancer data (Resources/breast_cancer.csv).
     static func breastCancer() throws -> Dataset {
-        guard let url = Bundle.module.url(forResource: "breast_cancer", withExtension: "csv") else {
-            throw TrainingError("the embedded breast_cancer.csv is missing from the regula build")
+        guard let url = breastCancerFile() else {
+            throw CommandError("the embedded breast_cancer.csv is missing: it is looked for in "
+                                    + breastCancerPlaces().map(\.path).joined(separator: " and ")
+                                    + "; build regula with SwiftPM or install it with `regula install`")
         }
         return try load(url, name: "breast cancer (569 × 30, embedded)")
+    }
+
+    /// Where the embedded data may be: in the resource bundle SwiftPM puts beside `regula`, or in
+    /// `../share/regula` (the layout of `regula install`). `Bundle.module` is not used: it stops the process
+    /// when its bundle is missing.
+    static func breastCancerPlaces() -> [URL] {
+        let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        return [folder.appendingPathComponent("Regula_RegulaCLI.resources/breast_cancer.csv"),
+                folder.deletingLastPathComponent().appendingPathComponent("share/regula/breast_cancer.csv")]
+    }
+
+    /// The first of ``breastCancerPlaces()`` that exists.
+    static func breastCancerFile() -> URL? {
+        breastCancerPlaces().first { FileManager.default.fileExists(atPath: $0.path) }
     }
 
     /// Reads a CSV of numbers whose last column is a 0/1 label. A first line that is not all numbers, or that
     /// has another column count (like the breast-cancer file's `569,30,malignant,benign`), is a header.
     static func load(_ url: URL, name: String? = nil) throws -> Dataset {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw TrainingError("cannot read \(url.path)")
+            throw CommandError("cannot read \(url.path)")
         }
         var lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        guard lines.count >= 2 else { throw TrainingError("\(url.path) has no data rows") }
+        guard lines.count >= 2 else { throw CommandError("\(url.path) has no data rows") }
         let width = lines[1].count
         if lines[0].count != width || lines[0].contains(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil }) {
             lines.removeFirst()
         }
-        guard width >= 2 else { throw TrainingError("\(url.path): rows need at least one feature and a label") }
+        guard width >= 2 else { throw CommandError("\(url.path): rows need at least one feature and a label") }
         var features: [Double] = [], labels: [Double] = []
         for (index, fields) in lines.enumerated() {
             guard fields.count == width else {
-                throw TrainingError("\(url.path), data row \(index + 1): \(fields.count) columns; the first row has \(width)")
+                throw CommandError("\(url.path), data row \(index + 1): \(fields.count) columns; the first row has \(width)")
             }
             let numbers = fields.map { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard numbers.allSatisfy({ $0 != nil && $0!.isFinite }) else {
-                throw TrainingError("\(url.path), data row \(index + 1): not all columns are numbers")
+                throw CommandError("\(url.path), data row \(index + 1): not all columns are numbers")
             }
             guard numbers.last! == 0 || numbers.last! == 1 else {
-                throw TrainingError("\(url.path), data row \(index + 1): the label (last column) is \(numbers.last!!); allowed: 0 or 1")
+                throw CommandError("\(url.path), data row \(index + 1): the label (last column) is \(numbers.last!!); allowed: 0 or 1")
             }
             features += numbers.dropLast().map { $0! }
             labels.append(numbers.last!!)
@@ -63,10 +79,4 @@ struct Dataset {
         self.rows = rows
         self.columns = columns
     }
-}
-
-/// Why training could not run.
-struct TrainingError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

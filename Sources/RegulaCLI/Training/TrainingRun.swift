@@ -22,8 +22,9 @@ struct TrainingRun {
         let resumedFrom: Int
     }
 
-    func run(_ problem: TrainingProblem, registry: RuleRegistry, epochs: Int, resume: URL?, checkpoint: URL?,
-             progress: (Int) -> Void) throws -> Result {
+    /// The run's optimizer, built and (with `resume`) restored from a checkpoint, ready to train. Everything
+    /// that can be refused is refused here, before any run of a command has trained.
+    func prepare(_ problem: TrainingProblem, registry: RuleRegistry, resume: URL?) throws -> PreparedRun {
         let weights = Parameter("weights", values: [Double](repeating: 0, count: problem.weightCount))
         let bias = Parameter("bias", values: [0.0])
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
@@ -34,11 +35,27 @@ struct TrainingRun {
             rules: rules, registry: registry)
         optimizer.nonFiniteSteps = .skip
         if let resume { try optimizer.loadCheckpoint(from: resume) }
-        let start = optimizer.state(of: weights)?.step ?? 0
+        return PreparedRun(run: self, problem: problem, optimizer: optimizer, weights: weights, bias: bias,
+                           start: optimizer.state(of: weights)?.step ?? 0)
+    }
+}
+
+/// A run whose optimizer is ready: trains from ``start`` up to a number of epochs.
+struct PreparedRun {
+    let run: TrainingRun
+    let problem: TrainingProblem
+    let optimizer: Optimizer
+    let weights: Parameter
+    let bias: Parameter
+    /// The epoch training starts from: 0, or the checkpoint's step count.
+    let start: Int
+
+    /// Trains up to `epochs` in total (after ``start``), then saves the optimizer to `checkpoint` if given.
+    func train(epochs: Int, checkpoint: URL?, progress: (Int) -> Void) throws -> TrainingRun.Result {
         var curve: [(epoch: Int, loss: Double, zeros: Int)] = []
         for epoch in start..<max(start, epochs) {
-            let current = weights.values(as: Double.self)
-            let (loss, gradient, biasGradient) = problem.evaluate(weights: current, bias: bias.values(as: Double.self)[0])
+            let current = try weights.values(as: Double.self)
+            let (loss, gradient, biasGradient) = problem.evaluate(weights: current, bias: try bias.values(as: Double.self)[0])
             curve.append((epoch, loss, current.filter { $0 == 0 }.count))
             try weights.setGradient(gradient)
             try bias.setGradient([biasGradient])
@@ -46,9 +63,9 @@ struct TrainingRun {
             progress(epoch + 1)
         }
         if let checkpoint { try optimizer.saveCheckpoint(to: checkpoint) }
-        let final = weights.values(as: Double.self), finalBias = bias.values(as: Double.self)[0]
-        return Result(label: label, rules: rules, loss: problem.evaluate(weights: final, bias: finalBias).loss,
-                      zeros: final.filter { $0 == 0 }.count, weights: final, bias: finalBias, curve: curve,
-                      report: problem.report(weights: final, bias: finalBias), resumedFrom: start)
+        let final = try weights.values(as: Double.self), finalBias = try bias.values(as: Double.self)[0]
+        return TrainingRun.Result(label: run.label, rules: run.rules, loss: problem.evaluate(weights: final, bias: finalBias).loss,
+                                  zeros: final.filter { $0 == 0 }.count, weights: final, bias: finalBias, curve: curve,
+                                  report: problem.report(weights: final, bias: finalBias), resumedFrom: start)
     }
 }

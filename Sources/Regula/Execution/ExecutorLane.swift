@@ -158,7 +158,7 @@ final class ExecutorLane: @unchecked Sendable {
     private func block(_ item: WorkItem, at place: Extent, update: UnsafeMutableRawPointer) -> regula_block {
         regula_block(
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: place.length,
-            offset: place.start, parameter_length: item.count, step: item.step, update: update,
+            offset: item.shareOffset + place.start, parameter_length: item.wholeCount, step: item.step, update: update,
             param: item.param + place.offset, grad: item.gradient + place.offset, hyperparameters: nil,
             elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil, scratch: nil)
     }
@@ -186,7 +186,7 @@ final class ExecutorLane: @unchecked Sendable {
         guard let prepare = link.prepare else { return nil }
         var block = regula_block(
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: 0, offset: 0,
-            parameter_length: item.count, step: item.step, update: nil, param: nil, grad: nil,
+            parameter_length: item.wholeCount, step: item.step, update: nil, param: nil, grad: nil,
             hyperparameters: UnsafePointer(item.hyperparameters + link.hyperparameterOffset), elementwise_slots: nil,
             scalar_slots: item.scalars + link.scalarOffset, rule_data: link.ruleData, reductions: nil, scratch: nil)
         let scratch = item.scratch! + link.scratchOffset

@@ -10,6 +10,9 @@ struct StepPlan {
         let count: Int
         let dtype: DType
         let group: Int
+        /// Where the parameter lies in the tensor it is a share of (offset 0 and its own count when whole).
+        let shareOffset: Int
+        let wholeCount: Int
         /// The parameter's state once it has taken a step. Unmanaged, so reading the plan costs no reference
         /// counting per tensor; the optimizer's `states` keeps each storage alive.
         var state: Unmanaged<SlotStorage>?
@@ -26,7 +29,8 @@ struct StepPlan {
             for parameter in group.parameters {
                 parameters.append(parameter)
                 entries.append(Entry(gradient: parameter.gradientCell, param: parameter.storage, count: parameter.count,
-                                     dtype: parameter.dtype, group: index,
+                                     dtype: parameter.dtype, group: index, shareOffset: parameter.share?.offset ?? 0,
+                                     wholeCount: parameter.share?.wholeCount ?? parameter.count,
                                      state: states[ObjectIdentifier(parameter)].map(Unmanaged.passUnretained)))
             }
         }

@@ -18,6 +18,10 @@ struct WorkItem: @unchecked Sendable {
     var journal: UnsafeMutableRawPointer?
     /// The parameter's position in the optimizer's list, to name it in an error.
     let index: Int
+    /// Where the item lies in the tensor it is a share of: what blocks report as their offset base and
+    /// `parameter_length` (0 and `count` for a whole parameter).
+    var shareOffset = 0
+    var wholeCount: Int
     /// This step's scratch (what prepare functions wrote) and combined reductions for the item, laid out per
     /// ``CompiledChain/Link``; set by the executor.
     var scratch: UnsafeMutablePointer<Double>?

@@ -217,7 +217,8 @@ public class Optimizer: @unchecked Sendable {
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
                 elementSize: entry.dtype.size, step: state.stepCell.pointee, slots: state.elementwise, scalars: state.scalars,
-                hyperparameters: values[entry.group], journal: nil, index: index))
+                hyperparameters: values[entry.group], journal: nil, index: index, shareOffset: entry.shareOffset,
+                wholeCount: entry.wholeCount))
         }
         if atomic {
             let journal = executor.journal(bytes: journalBytes)

@@ -123,6 +123,19 @@ public final class Parameter: @unchecked Sendable {
     /// Removes the gradient, so the next step skips this parameter (torch's `grad = None`).
     public func clearGradient() { gradientStorage = nil }
 
+    /// Where this parameter lies in a larger one it is a share of, for a distributed optimizer in which each
+    /// process steps a contiguous share of every tensor: rules then see `block->offset` and
+    /// `block->parameter_length` as they would for the whole tensor. Nil for a parameter that is whole.
+    package var share: (offset: Int, wholeCount: Int)? {
+        get { shareStorage }
+        set {
+            precondition(newValue.map { $0.offset >= 0 && $0.offset + count <= $0.wholeCount } ?? true,
+                         "a share of \(count) elements at \(newValue!.offset) does not fit in \(newValue!.wholeCount)")
+            shareStorage = newValue
+        }
+    }
+    private var shareStorage: (offset: Int, wholeCount: Int)?
+
     private func checkElementType<T: ParameterElement>(_: T.Type) throws(OptimizerError) {
         guard T.dtype == dtype else { throw .wrongElementType(parameter: name, holds: dtype, used: T.dtype) }
     }

@@ -48,6 +48,8 @@ final class ChainExecutor {
     private let itemReductions = ScratchMemory()
     /// Per block: reduction partials, before they are combined.
     private let blockPartials = ScratchMemory()
+    /// Per item bookkeeping of a pass, kept between steps so that a step of many tensors allocates nothing.
+    private let itemEnds = ReusedArray<Int>(), itemIndices = ReusedArray<Int>(), itemValues = ReusedArray<Double>()
 
     init(chain: CompiledChain, threads: Int) {
         self.chain = chain
@@ -63,23 +65,23 @@ final class ChainExecutor {
     ///     when there was no failure and it returns true.
     /// - Returns: The failure that comes first in item, block and rule order, if any.
     @discardableResult
-    func step(_ given: [WorkItem], checksFinite: Bool, keep: (BlockFailure?) -> Bool = { $0 == nil }) -> BlockFailure? {
-        guard !given.isEmpty else {
+    func step(_ items: inout [WorkItem], checksFinite: Bool, keep: (BlockFailure?) -> Bool = { $0 == nil }) -> BlockFailure? {
+        guard !items.isEmpty else {
             _ = keep(nil)
             return nil
         }
         while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
         for lane in lanes { lane.checksFinite = checksFinite }
-        var items = given
         let scratch = itemScratch.doubles(items.count * chain.totalScratch)
         let reductions = itemReductions.doubles(items.count * chain.totalReductions)
         for position in items.indices {
             items[position].scratch = scratch + position * chain.totalScratch
             items[position].reductions = reductions + position * chain.totalReductions
         }
-        let failure = prepare(items)
-            ?? (chain.hasLeadingReductions ? fold(items, rule: 0, updates: nil) : nil)
-            ?? (chain.isStaged ? stepStaged(items, checksFinite: checksFinite) : stepFused(items))
+        let list = items
+        let failure = prepare(list)
+            ?? (chain.hasLeadingReductions ? fold(list, rule: 0, updates: nil) : nil)
+            ?? (chain.isStaged ? stepStaged(list, checksFinite: checksFinite) : stepFused(list))
         let kept = keep(failure) && failure == nil
         for lane in lanes { if kept { lane.commit() } else { lane.undo() } }
         return failure
@@ -90,15 +92,30 @@ final class ChainExecutor {
 
     // MARK: - Phases
 
-    /// Every prepare function, once per item, in rule and then item order.
+    /// Every prepare function, once per item. Items are shared out among the lanes in contiguous runs when
+    /// there are many (each writes only its own item's scalar slots and scratch), so the per-parameter cost of
+    /// a step of many small tensors is spread over the threads too.
     private func prepare(_ items: [WorkItem]) -> BlockFailure? {
-        for rule in chain.preparing {
-            for item in items {
-                if let failure = lanes[0].prepareParameter(item, rule: rule) { return failure }
+        guard !chain.preparing.isEmpty else { return nil }
+        let preparing = chain.preparing, lanes = self.lanes
+        let laneCount = items.count < Self.parallelPrepareThreshold ? 1 : min(threads, items.count)
+        let failures = FailureSlots(count: laneCount)
+        let run: @Sendable (Int) -> Void = { k in
+            for position in (k * items.count / laneCount)..<((k + 1) * items.count / laneCount) {
+                for rule in preparing {
+                    if let failure = lanes[k].prepareParameter(items[position], rule: rule) {
+                        failures.set(k, failure)
+                        return
+                    }
+                }
             }
         }
-        return nil
+        if laneCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: laneCount, execute: run) }
+        return failures.first
     }
+
+    /// Below this many parameters, prepare functions run on the calling thread.
+    static let parallelPrepareThreshold = 512
 
     private func stepFused(_ items: [WorkItem]) -> BlockFailure? {
         let allRules = chain.links.indices
@@ -156,7 +173,11 @@ final class ChainExecutor {
     /// item's reductions. `updates` holds each item's whole `d`; nil reads the gradients (nothing ran yet).
     private func fold(_ items: [WorkItem], rule index: Int, updates: [UnsafeMutableRawPointer]?) -> BlockFailure? {
         let link = chain.links[index], declared = chain.rules[index].reductions, width = link.reductionCount
-        var firstBlock: [Int] = []
+        var firstBlock = itemIndices.take(), values = itemValues.take()
+        defer {
+            itemIndices.give(firstBlock)
+            itemValues.give(values)
+        }
         var blocks = 0
         for item in items {
             firstBlock.append(blocks)
@@ -174,7 +195,7 @@ final class ChainExecutor {
             return failure
         }
         // Per item, in block order; then across processes, in rank order; then over the step, in item order.
-        var values = [Double](repeating: 0, count: items.count * width)
+        values.append(contentsOf: repeatElement(0, count: items.count * width))
         for (slot, reduction) in declared.enumerated() {
             for (position, item) in items.enumerated() {
                 var value = reduction.combine.identity
@@ -204,8 +225,8 @@ final class ChainExecutor {
     /// item's position in `items` and the block's index.
     /// - Returns: The failure that comes first in item, block and rule order, if any.
     private func forEachBlock(of items: [WorkItem], _ body: @escaping @Sendable (ExecutorLane, Int, Int) -> BlockFailure?) -> BlockFailure? {
-        var ends: [Int] = []
-        ends.reserveCapacity(items.count)
+        var ends = itemEnds.take()
+        defer { itemEnds.give(ends) }
         var total = 0
         for item in items {
             total += item.count
@@ -214,9 +235,10 @@ final class ChainExecutor {
         let laneCount = total < Self.parallelThreshold ? 1 : threads
         let lanes = self.lanes
         if laneCount == 1 {
+            let lane = lanes[0]
             for (position, item) in items.enumerated() {
                 for block in 0..<item.blockCount {
-                    if let failure = body(lanes[0], position, block) { return failure }
+                    if let failure = body(lane, position, block) { return failure }
                 }
             }
             return nil
@@ -277,6 +299,20 @@ private final class ScratchMemory {
     func doubles(_ count: Int) -> UnsafeMutablePointer<Double> {
         bytes(max(count, 1) * MemoryLayout<Double>.size).assumingMemoryBound(to: Double.self)
     }
+}
+
+/// An array whose memory is kept for the next user: `take()` hands it over empty, `give(_:)` returns it.
+private final class ReusedArray<Element> {
+    private var storage: [Element] = []
+
+    func take() -> [Element] {
+        var taken: [Element] = []
+        swap(&taken, &storage)
+        taken.removeAll(keepingCapacity: true)
+        return taken
+    }
+
+    func give(_ array: [Element]) { storage = array }
 }
 
 /// One failure slot per lane, each written only by its own lane (raw memory: no shared array buffer).

@@ -18,6 +18,8 @@ final class ExecutorLane: @unchecked Sendable {
     private let slotPointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Partials of a reduction for the current block.
     let partials: UnsafeMutablePointer<Double>
+    /// Each reduction's combine identity, laid out as ``partials`` are (per link, from its reduction offset).
+    private let identities: UnsafeMutablePointer<Double>
     /// The blocks this lane saved to the journal during the current step, to undo them if the step fails.
     private(set) var journaled: [(item: WorkItem, block: Int)] = []
     /// Whether to refuse gradients and results that are not finite.
@@ -38,6 +40,11 @@ final class ExecutorLane: @unchecked Sendable {
         slotPointers.initialize(repeating: nil, count: most)
         partials = .allocate(capacity: max(chain.totalReductions, 1))
         partials.initialize(repeating: 0, count: max(chain.totalReductions, 1))
+        identities = .allocate(capacity: max(chain.totalReductions, 1))
+        identities.initialize(repeating: 0, count: max(chain.totalReductions, 1))
+        for (link, rule) in zip(chain.links, chain.rules) {
+            for (slot, reduction) in rule.reductions.enumerated() { identities[link.reductionOffset + slot] = reduction.combine.identity }
+        }
     }
 
     deinit {
@@ -46,6 +53,7 @@ final class ExecutorLane: @unchecked Sendable {
         updateMemory.deallocate()
         slotPointers.deallocate()
         partials.deallocate()
+        identities.deallocate()
     }
 
     /// Runs rules `rules` over block `blockIndex` of `item`. `stagedUpdate` is the whole parameter's `d` when
@@ -168,7 +176,7 @@ final class ExecutorLane: @unchecked Sendable {
     func reduce(_ item: WorkItem, block blockIndex: Int, rule index: Int, update: UnsafeMutableRawPointer) -> BlockFailure? {
         let link = links[index]
         guard let reduce = link.reduce else { return nil }
-        for (slot, reduction) in chain.rules[index].reductions.enumerated() { partials[slot] = reduction.combine.identity }
+        partials.update(from: identities + link.reductionOffset, count: link.reductionCount)
         let place = extent(item, block: blockIndex)
         var block = self.block(item, at: place, update: update + place.offset)
         prepare(&block, item, link, offset: place.offset)

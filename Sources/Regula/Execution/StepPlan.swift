@@ -13,9 +13,24 @@ struct StepPlan {
         /// Where the parameter lies in the tensor it is a share of (offset 0 and its own count when whole).
         let shareOffset: Int
         let wholeCount: Int
-        /// The parameter's state once it has taken a step. Unmanaged, so reading the plan costs no reference
-        /// counting per tensor; the optimizer's `states` keeps each storage alive.
-        var state: Unmanaged<SlotStorage>?
+        /// The parameter's state once it has taken a step, as the raw addresses a step reads (no reference
+        /// counting per tensor), and the storage itself, unretained (the optimizer's `states` keeps it alive).
+        var state: State?
+    }
+
+    /// What a step needs of a parameter's state.
+    struct State {
+        let step: UnsafeMutablePointer<UInt64>
+        let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+        let scalars: UnsafeMutablePointer<Double>
+        let storage: Unmanaged<SlotStorage>
+
+        init(_ storage: SlotStorage) {
+            step = storage.stepCell
+            slots = storage.elementwise
+            scalars = storage.scalars
+            self.storage = .passUnretained(storage)
+        }
     }
 
     private(set) var entries: [Entry] = []
@@ -31,13 +46,13 @@ struct StepPlan {
                 entries.append(Entry(gradient: parameter.gradientCell, param: parameter.storage, count: parameter.count,
                                      dtype: parameter.dtype, group: index, shareOffset: parameter.share?.offset ?? 0,
                                      wholeCount: parameter.share?.wholeCount ?? parameter.count,
-                                     state: states[ObjectIdentifier(parameter)].map(Unmanaged.passUnretained)))
+                                     state: states[ObjectIdentifier(parameter)].map(State.init)))
             }
         }
     }
 
     /// Attaches `state` to entry `index`, or detaches it with nil.
     mutating func attach(_ state: SlotStorage?, at index: Int) {
-        entries[index].state = state.map(Unmanaged.passUnretained)
+        entries[index].state = state.map(State.init)
     }
 }

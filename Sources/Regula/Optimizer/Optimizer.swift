@@ -67,6 +67,10 @@ public class Optimizer: @unchecked Sendable {
     var checkedMembership: [[ObjectIdentifier]] = []
     /// The parameters flattened for stepping; rebuilt with the membership.
     private var plan = StepPlan()
+    /// A step's work list and journal bookkeeping, kept so that their memory is reused by the next step.
+    private var stepItems: [WorkItem] = []
+    private var stepJournalOffsets: [Int] = []
+    private var stepSavedScalars: [Double] = []
 
     /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
     ///
@@ -187,28 +191,43 @@ public class Optimizer: @unchecked Sendable {
         // that other processes may veto is always journaled.
         let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip || vetoable
         let values = resolved.map(\.values)
-        var items: [WorkItem] = []
-        items.reserveCapacity(plan.entries.count)
-        var journalOffsets: [Int] = []
+        // Kept between steps, so that a step of many tensors allocates nothing.
+        var items: [WorkItem] = [], journalOffsets: [Int] = [], savedScalars: [Double] = []
+        swap(&items, &stepItems)
+        swap(&journalOffsets, &stepJournalOffsets)
+        swap(&savedScalars, &stepSavedScalars)
+        defer {
+            items.removeAll(keepingCapacity: true)
+            journalOffsets.removeAll(keepingCapacity: true)
+            savedScalars.removeAll(keepingCapacity: true)
+            swap(&items, &stepItems)
+            swap(&journalOffsets, &stepJournalOffsets)
+            swap(&savedScalars, &stepSavedScalars)
+        }
         var journalBytes = 0
-        var savedScalars: [Double] = []
         /// What this step created, to take away again if it fails: whole states, and slots an option turned on.
         var createdStates: [Int] = []
         var createdSlots: [(entry: Int, slots: [Int])] = []
+        // The groups in which an option turns on a slot: only their parameters may need one created.
+        let switching = values.map { groupValues in
+            compiled.conditionalSlots.contains { compiled.elementwiseSlots[$0].isEnabled(groupValues) }
+        }
         for index in plan.entries.indices {
             guard let gradient = plan.entries[index].gradient.pointee else { continue }
-            let groupValues = UnsafePointer(values[plan.entries[index].group])
+            let group = plan.entries[index].group
             if plan.entries[index].state == nil {
                 let parameter = plan.parameters[index]
-                let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype, values: groupValues)
+                let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype,
+                                          values: UnsafePointer(values[group]))
                 states[ObjectIdentifier(parameter)] = created
                 plan.attach(created, at: index)
                 createdStates.append(index)
-            } else if !compiled.conditionalSlots.isEmpty {
-                let slots = plan.entries[index].state!.takeUnretainedValue().createEnabledSlots(chain: compiled, values: groupValues)
+            } else if switching[group] {
+                let slots = plan.entries[index].state!.storage.takeUnretainedValue()
+                    .createEnabledSlots(chain: compiled, values: UnsafePointer(values[group]))
                 if !slots.isEmpty { createdSlots.append((index, slots)) }
             }
-            let entry = plan.entries[index], state = entry.state!.takeUnretainedValue()
+            let entry = plan.entries[index], state = entry.state!
             if atomic {
                 savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: compiled.totalScalars))
                 journalOffsets.append(journalBytes)
@@ -216,8 +235,8 @@ public class Optimizer: @unchecked Sendable {
             }
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
-                elementSize: entry.dtype.size, step: state.stepCell.pointee, slots: state.elementwise, scalars: state.scalars,
-                hyperparameters: values[entry.group], journal: nil, index: index, shareOffset: entry.shareOffset,
+                elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
+                hyperparameters: values[group], journal: nil, index: index, shareOffset: entry.shareOffset,
                 wholeCount: entry.wholeCount))
         }
         if atomic {
@@ -226,7 +245,7 @@ public class Optimizer: @unchecked Sendable {
         }
         // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
         var outcome = LocalStep.applied
-        executor.step(items, checksFinite: nonFiniteSteps == .skip) { failure in
+        executor.step(&items, checksFinite: nonFiniteSteps == .skip) { failure in
             let local = failure.map(localStep) ?? .applied
             outcome = agree(local)
             if failure != nil, case .applied = outcome { outcome = local }
@@ -234,7 +253,7 @@ public class Optimizer: @unchecked Sendable {
             return false
         }
         if case .applied = outcome {
-            for item in items { plan.entries[item.index].state!.takeUnretainedValue().stepCell.pointee += 1 }
+            for item in items { plan.entries[item.index].state!.step.pointee += 1 }
             return .applied
         }
         // With atomic steps everything the executor touched is already back; put back the scalar slots too,
@@ -244,7 +263,7 @@ public class Optimizer: @unchecked Sendable {
                 let saved = savedScalars[(position * compiled.totalScalars)...].prefix(compiled.totalScalars)
                 item.scalars.update(from: Array(saved), count: compiled.totalScalars)
             }
-            for (index, slots) in createdSlots { slots.forEach(plan.entries[index].state!.takeUnretainedValue().remove) }
+            for (index, slots) in createdSlots { slots.forEach(plan.entries[index].state!.storage.takeUnretainedValue().remove) }
             for index in createdStates {
                 plan.attach(nil, at: index)
                 states[ObjectIdentifier(plan.parameters[index])] = nil

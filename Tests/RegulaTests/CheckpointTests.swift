@@ -163,12 +163,8 @@ import Testing
         #expect(try partials().isEmpty)
     }
 
-    @Test func pythonSafetensorsReadsACheckpoint() throws {
-        let probe = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import safetensors.numpy"])
-        guard probe.status == 0 else {
-            print("skipped: python3 cannot import safetensors here (pip install safetensors numpy to run this test)")
-            return
-        }
+    @Test(.enabled(if: Python.hasSafetensors, "python3 cannot import safetensors here (pip install safetensors numpy)"))
+    func pythonSafetensorsReadsACheckpoint() throws {
         let folder = try TemporaryDirectory()
         let file = folder.url.appendingPathComponent("optimizer.safetensors")
         let trained = try model()

@@ -7,32 +7,19 @@ import Testing
 /// Regula writes and can check its checksums with nothing but the standard library, and whatever Python
 /// refuses, Regula refuses too.
 extension CheckpointMutationTests {
-    /// CRC-32C written bit by bit, and the header checksum recomputed as Docs/Checkpoints.md describes it.
-    static let pythonVerifier = """
-        import json, struct, sys
-        from safetensors import safe_open
-
-        def crc32c(data):
-            crc = 0xFFFFFFFF
-            for byte in data:
-                crc ^= byte
-                for _ in range(8):
-                    crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-            return crc ^ 0xFFFFFFFF
-
-        raw = open(sys.argv[1], "rb").read()
-        length = struct.unpack("<Q", raw[:8])[0]
-        header = json.loads(raw[8:8 + length])
-        sums = json.loads(header["__metadata__"].pop("regula.checksums"))
-        canonical = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-        out = {"header matches": crc32c(canonical) == int(sums["header"], 16), "tensors": {}}
-        with safe_open(sys.argv[1], framework="numpy") as f:
-            for name in f.keys():
-                tensor = f.get_tensor(name)
-                out["tensors"][name] = {"matches": crc32c(tensor.tobytes()) == int(sums["tensors"][name], 16),
-                                        "values": [float(x).hex() for x in tensor]}
-        print(json.dumps(out))
-        """
+    /// Docs/Checkpoints.md's Python check (its `load_verified`, a bit-by-bit CRC-32C and the header's
+    /// canonical JSON by `json.dumps`), run on the file named by its first argument: prints every tensor's
+    /// values as exact hexadecimal floats, or fails with the checksum that does not match.
+    static var pythonVerifier: String {
+        get throws {
+            let markdown = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Docs/Checkpoints.md"), encoding: .utf8)
+            let sample = try #require(markdown.components(separatedBy: "```python\n").dropFirst().first?.components(separatedBy: "```").first)
+            return sample + """
+                import sys
+                print(json.dumps({name: [float(x).hex() for x in t] for name, t in load_verified(sys.argv[1]).items()}))
+                """
+        }
+    }
 
     @Test(.enabled(if: Python.hasSafetensors, "python3 cannot import safetensors here (pip install safetensors numpy)"))
     func pythonReadsEveryTensorAndConfirmsEveryChecksum() throws {
@@ -49,22 +36,27 @@ extension CheckpointMutationTests {
         let file = folder.url.appendingPathComponent("odd.safetensors")
         try optimizer.saveCheckpoint(to: file)
 
-        let output = try Python.run(Self.pythonVerifier, [file.path])
+        let output = try Python.run(try Self.pythonVerifier, [file.path])
         try #require(output.status == 0, "\(output.standardError)")
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any])
-        #expect(report["header matches"] as? Bool == true)
-        let tensors = try #require(report["tensors"] as? [String: [String: Any]])
+        let tensors = try #require(try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: [String]])
         let expected: [String: [Double]] = [
             "param/\(odd)": w.values(as: Float.self).map(Double.init),
             "param/b": b.values(as: Double.self),
             "state/\(odd)/momentum_buffer": optimizer.state(of: w)!.slots["momentum_buffer"]!,
             "state/b/momentum_buffer": optimizer.state(of: b)!.slots["momentum_buffer"]!,
         ]
-        #expect(Set(tensors.keys) == Set(expected.keys))
-        for (name, values) in expected {
-            #expect(tensors[name]?["matches"] as? Bool == true, "\(name)")
-            // Python prints exact hexadecimal floats, which Swift parses exactly.
-            #expect((tensors[name]?["values"] as? [String])?.compactMap(Double.init) == values, "\(name)")
+        // Python prints exact hexadecimal floats, which Swift parses exactly.
+        #expect(tensors.mapValues { $0.compactMap(Double.init) } == expected)
+
+        // One flipped bit in the data, or in the header, and the check fails, naming what does not match.
+        let bytes = try Data(contentsOf: file)
+        for (position, words) in [(bytes.count - 3, "/momentum_buffer does not match its checksum"),
+                                  (40, "the header does not match its checksum")] {
+            var damaged = bytes
+            damaged[position] ^= 0x10
+            try damaged.write(to: file)
+            let refused = try Python.run(try Self.pythonVerifier, [file.path])
+            #expect(refused.status != 0 && refused.standardError.contains(words), "\(refused.standardError)\n\(refused.standardOutput)")
         }
     }
 

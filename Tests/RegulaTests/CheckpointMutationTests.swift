@@ -151,6 +151,23 @@ import Testing
         #expect(snapshot(again) == saved)
     }
 
+    @Test func unreadableFileIsRefusedSayingWhy() throws {
+        let folder = try TemporaryDirectory()
+        let target = try target(), before = snapshot(target)
+        let missing = folder.url.appendingPathComponent("missing.safetensors")
+        #expect(throws: CheckpointError("cannot read \(missing.path): No such file or directory; nothing was changed")) {
+            try target.optimizer.loadCheckpoint(from: missing)
+        }
+        #expect(throws: CheckpointError("cannot read \(folder.path): not a regular file; nothing was changed")) {
+            try target.optimizer.loadCheckpoint(from: folder.url)
+        }
+        let empty = try folder.write("", to: "empty.safetensors")
+        #expect(throws: CheckpointError("cannot load \(empty.path): the file is 0 bytes long, too short for a safetensors header; nothing was changed")) {
+            try target.optimizer.loadCheckpoint(from: empty)
+        }
+        #expect(snapshot(target) == before)
+    }
+
     /// The three crashes the fuzzing run found, now refusals that say what is wrong.
     @Test func formerCrashesAreRefusals() throws {
         let parts = SafetensorsFile(try Data(contentsOf: Self.format1))

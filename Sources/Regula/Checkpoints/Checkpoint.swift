@@ -63,9 +63,7 @@ extension Optimizer {
     public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = [],
                                requireChecksums: Bool = false) throws(CheckpointError) -> CheckpointIntegrity {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CheckpointError("cannot read \(url.path): no such file or not readable; nothing was changed")
-        }
+        do { data = try FileContents.read(url) } catch { throw CheckpointError("\(error.description); nothing was changed") }
         do {
             return try load(data, schedulers: schedulers, requireChecksums: requireChecksums)
         } catch {

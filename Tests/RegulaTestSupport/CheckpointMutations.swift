@@ -44,7 +44,7 @@ public enum CheckpointMutation: String, CaseIterable, Sendable {
     /// The damaged copies of `file` this mutation makes, the same for the same `seed`.
     public func mutants(of file: Data, seed: UInt64) -> [Mutant] {
         var random = SeededGenerator(seed: seed)
-        let parts = SafetensorsFile(file)
+        let parts = SafeTensorsParts(file)
         switch self {
         case .headerNumbers: return numberMutants(parts, within: nil, &random)
         case .shapeAndOffsetNumbers: return numberMutants(parts, within: #""(shape|data_offsets)":\[[^\]]*\]"#, &random)
@@ -94,7 +94,7 @@ public enum CheckpointMutation: String, CaseIterable, Sendable {
     }
 
     /// Replaces one number token at a time (all of them, or only those inside matches of `region`).
-    private func numberMutants(_ parts: SafetensorsFile, within region: String?, _ random: inout SeededGenerator) -> [Mutant] {
+    private func numberMutants(_ parts: SafeTensorsParts, within region: String?, _ random: inout SeededGenerator) -> [Mutant] {
         let header = parts.header as NSString
         let numbers = try! NSRegularExpression(pattern: #"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"#)
         var candidates = numbers.matches(in: parts.header, range: NSRange(location: 0, length: header.length)).map(\.range)
@@ -128,7 +128,7 @@ public enum CheckpointMutation: String, CaseIterable, Sendable {
         return Mutant(label: "bits flipped at \(flipped.joined(separator: ", "))", bytes: Data(bytes))
     }
 
-    private func duplicateKeyMutants(_ parts: SafetensorsFile) -> [Mutant] {
+    private func duplicateKeyMutants(_ parts: SafeTensorsParts) -> [Mutant] {
         let entry = #""state(\\?/)w(\\?/)momentum_buffer":\{[^}]*\}"#
         let cases: [(String, String)] = [
             (entry, "$0,$0"),                                                          // the same entry twice
@@ -150,7 +150,7 @@ public enum CheckpointMutation: String, CaseIterable, Sendable {
 
     /// Byte ranges rewritten: every `data_offsets` of the header, in header order, is read, changed and
     /// written back.
-    private func offsetMutants(_ parts: SafetensorsFile) -> [Mutant] {
+    private func offsetMutants(_ parts: SafeTensorsParts) -> [Mutant] {
         let pattern = try! NSRegularExpression(pattern: #""data_offsets":\[([0-9]+),([0-9]+)\]"#)
         let header = parts.header as NSString
         let matches = pattern.matches(in: parts.header, range: NSRange(location: 0, length: header.length))

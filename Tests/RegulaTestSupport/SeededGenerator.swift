@@ -1,9 +1,9 @@
-/// SplitMix64: a small random number generator whose sequence depends only on its seed, so a test that draws
-/// from it does the same thing on every run and every machine.
+/// SplitMix64: a small random number generator whose sequence is fixed by its seed, so a randomized test
+/// makes the same cases on every run and a failure names the case that reproduces it.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    /// A generator starting from `seed`.
+    /// A generator whose sequence is determined by `seed`.
     public init(seed: UInt64) { state = seed }
 
     /// The next 64 random bits.

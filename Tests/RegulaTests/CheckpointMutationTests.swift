@@ -155,10 +155,10 @@ import Testing
         let folder = try TemporaryDirectory()
         let target = try target(), before = snapshot(target)
         let missing = folder.url.appendingPathComponent("missing.safetensors")
-        #expect(throws: CheckpointError("cannot read \(missing.path): No such file or directory; nothing was changed")) {
+        #expect(throws: CheckpointError("cannot read \(missing.path): no such file; nothing was changed")) {
             try target.optimizer.loadCheckpoint(from: missing)
         }
-        #expect(throws: CheckpointError("cannot read \(folder.path): not a regular file; nothing was changed")) {
+        #expect(throws: CheckpointError("cannot read \(folder.path): it is a folder, not a file; nothing was changed")) {
             try target.optimizer.loadCheckpoint(from: folder.url)
         }
         let empty = try folder.write("", to: "empty.safetensors")
@@ -170,7 +170,7 @@ import Testing
 
     /// The three crashes the fuzzing run found, now refusals that say what is wrong.
     @Test func formerCrashesAreRefusals() throws {
-        let parts = SafetensorsFile(try Data(contentsOf: Self.format1))
+        let parts = SafeTensorsParts(try Data(contentsOf: Self.format1))
         let folder = try TemporaryDirectory()
         let cases = [
             (#""shape":\[24\]"#, #""shape":[4294967296,4294967296]"#, #"tensor "param/w" has shape [4294967296,4294967296], more elements than a file can hold: corrupt file"#),
@@ -192,7 +192,7 @@ import Testing
     /// A file with several defects gives the same refusal in every process (reading the header through a
     /// dictionary made the first defect met, and so the outcome, depend on the process's hash seed).
     @Test func severalDefectsGiveTheSameRefusalInEveryProcess() async throws {
-        var parts = SafetensorsFile(try Data(contentsOf: Self.format1))
+        var parts = SafeTensorsParts(try Data(contentsOf: Self.format1))
         parts = parts.replacing(#""dtype":"F64""#, with: #""dtype":"F16""#)!                         // param/b, first
             .replacing(#"("state\\/w\\/momentum_buffer":\{[^}]*"shape":)\[24\]"#, with: "$1[-24]")!
             .replacing(#""data_offsets":\[24,40\]"#, with: #""data_offsets":[24.5,40]"#)!

@@ -63,6 +63,7 @@ extension Optimizer {
     public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = [],
                                requireChecksums: Bool = false) throws(CheckpointError) -> CheckpointIntegrity {
         let data: Data
+        // Read with POSIX calls: Foundation's Data(contentsOf:) leaks 4 KiB for every empty file it reads.
         do { data = try FileContents.read(url) } catch { throw CheckpointError("\(error.description); nothing was changed") }
         do {
             return try load(data, schedulers: schedulers, requireChecksums: requireChecksums)

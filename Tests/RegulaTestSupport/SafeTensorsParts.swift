@@ -2,7 +2,7 @@ import Foundation
 
 /// A safetensors file taken apart with nothing but Foundation, to make damaged copies of it: the header as
 /// text (padding included) and the data after it. Independent of Regula's own reader.
-public struct SafetensorsFile: Sendable {
+public struct SafeTensorsParts: Sendable {
     /// The JSON header, as written.
     public var header: String
     /// Everything after the header.
@@ -35,7 +35,7 @@ public struct SafetensorsFile: Sendable {
     }
 
     /// A copy whose header has the first match of `pattern` replaced by `template` (nil when nothing matches).
-    public func replacing(_ pattern: String, with template: String) -> SafetensorsFile? {
+    public func replacing(_ pattern: String, with template: String) -> SafeTensorsParts? {
         guard let changed = header(replacing: pattern, with: template) else { return nil }
         var copy = self
         copy.header = changed

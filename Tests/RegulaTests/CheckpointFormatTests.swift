@@ -38,7 +38,7 @@ import Testing
         }
     }
 
-    func parse(_ text: String) throws(JSONSyntaxError) -> OrderedJSON { try OrderedJSON(parsing: Array(text.utf8)) }
+    func parse(_ text: String) throws(OrderedJSON.SyntaxError) -> OrderedJSON { try OrderedJSON(parsing: Array(text.utf8)) }
 
     @Test func jsonKeepsMemberOrderAndNumberText() throws {
         let value = try parse(#" {"b": 1, "a": [2.50, -0, 1e-05], "c": {"z": null, "y": true}} "#)
@@ -50,32 +50,32 @@ import Testing
     }
 
     @Test func jsonRefusesARepeatedKeyNamingItAndWhereItIs() {
-        #expect(throws: JSONSyntaxError(offset: 23, problem: #"the key "a" appears twice in one object"#)) {
+        #expect(throws: OrderedJSON.SyntaxError(offset: 23, problem: #"the key "a" appears twice in one object"#)) {
             try parse(#"{"a": 1, "b": {"a": 2, "a": 3}}"#)
         }
-        #expect(throws: JSONSyntaxError.self) { try parse(#"{"x": 1, "\u0078": 2}"#) }   // the same key, escaped
+        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(#"{"x": 1, "\u0078": 2}"#) }   // the same key, escaped
     }
 
     @Test(arguments: ["01", "1.", ".5", "+1", "1e", "1e+", "-", "--1", "0x10", "1.5.2", "NaN", "Infinity", "1 2", "[1,]",
                       "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "'a'", "\"\\x\"", "\"\\u12\"", "\"\u{1}\"", "tru", "nul", "", "[", "{"])
     func jsonRefusesWhatRFC8259Refuses(_ text: String) {
-        #expect(throws: JSONSyntaxError.self) { try parse(text) }
+        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(text) }
     }
 
     @Test func jsonDecodesEscapesAndRefusesBrokenText() throws {
         #expect(try parse(#""a\"b\\c\/d\n\t\u00e9\ud83d\ude00""#) == .string("a\"b\\c/d\n\té😀"))
-        #expect(throws: JSONSyntaxError.self) { try parse(#""\ud83d""#) }          // a lone surrogate
-        #expect(throws: JSONSyntaxError.self) { try parse(#""\ude00\ud83d""#) }
-        #expect(throws: JSONSyntaxError.self) { try OrderedJSON(parsing: [0x22, 0xC3, 0x28, 0x22]) }   // not UTF-8
+        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(#""\ud83d""#) }          // a lone surrogate
+        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(#""\ude00\ud83d""#) }
+        #expect(throws: OrderedJSON.SyntaxError.self) { try OrderedJSON(parsing: [0x22, 0xC3, 0x28, 0x22]) }   // not UTF-8
     }
 
     @Test func jsonRefusesNestingDeeperThanItsLimit() throws {
         let depth = OrderedJSON.maximumDepth
         _ = try parse(String(repeating: "[", count: depth) + String(repeating: "]", count: depth))
-        #expect(throws: JSONSyntaxError.self) {
+        #expect(throws: OrderedJSON.SyntaxError.self) {
             try parse(String(repeating: "[", count: depth + 1) + String(repeating: "]", count: depth + 1))
         }
-        #expect(throws: JSONSyntaxError.self) { try parse(String(repeating: "[", count: 100_000)) }
+        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(String(repeating: "[", count: 100_000)) }
     }
 
     @Test func jsonWritesStringsAsPythonsJsonDumpsDoes() {

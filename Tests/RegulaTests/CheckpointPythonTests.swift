@@ -40,8 +40,8 @@ extension CheckpointMutationTests {
         try #require(output.status == 0, "\(output.standardError)")
         let tensors = try #require(try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: [String]])
         let expected: [String: [Double]] = [
-            "param/\(odd)": w.values(as: Float.self).map(Double.init),
-            "param/b": b.values(as: Double.self),
+            "param/\(odd)": try w.values(as: Float.self).map(Double.init),
+            "param/b": try b.values(as: Double.self),
             "state/\(odd)/momentum_buffer": optimizer.state(of: w)!.slots["momentum_buffer"]!,
             "state/b/momentum_buffer": optimizer.state(of: b)!.slots["momentum_buffer"]!,
         ]

@@ -43,7 +43,9 @@ extension Optimizer {
             parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
         file.metadata[Self.formatKey] = metadata.format
         file.metadata[Self.metadataKey] = metadata.text
-        try AtomicFile.write(try file.encoded(), to: url)
+        let bytes: Data
+        do { bytes = try file.encoded() } catch { throw error as? CheckpointError ?? CheckpointError("cannot encode the checkpoint: \(error)") }
+        try AtomicFile.write(bytes, to: url)
     }
 
     /// Restores the optimizer, its parameters' values and the given schedulers from a checkpoint made by

@@ -63,17 +63,19 @@ package indirect enum OrderedJSON: Equatable, Sendable {
 
 // MARK: - Reading
 
-/// Why bytes are not one strict JSON document, and where.
-package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Byte offset of the problem, from the start of the text read.
-    package let offset: Int
-    /// What is wrong there.
-    package let problem: String
-    package var description: String { "\(problem) at byte \(offset)" }
+extension OrderedJSON {
+    /// Why bytes are not one strict JSON document, and where.
+    package struct SyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Byte offset of the problem, from the start of the text read.
+        package let offset: Int
+        /// What is wrong there.
+        package let problem: String
+        package var description: String { "\(problem) at byte \(offset)" }
 
-    package init(offset: Int, problem: String) {
-        self.offset = offset
-        self.problem = problem
+        package init(offset: Int, problem: String) {
+            self.offset = offset
+            self.problem = problem
+        }
     }
 }
 
@@ -82,9 +84,9 @@ extension OrderedJSON {
     package static let maximumDepth = 64
 
     /// Reads one JSON document (RFC 8259) from `bytes`; only whitespace may follow it.
-    /// - Throws: ``JSONSyntaxError`` for anything else: a syntax error, text that is not UTF-8, a key
+    /// - Throws: ``SyntaxError`` for anything else: a syntax error, text that is not UTF-8, a key
     ///   repeated within one object, or nesting deeper than ``maximumDepth``.
-    package init(parsing bytes: some Collection<UInt8>) throws(JSONSyntaxError) {
+    package init(parsing bytes: some Collection<UInt8>) throws(OrderedJSON.SyntaxError) {
         var parser = JSONParser(Array(bytes))
         self = try parser.document()
     }
@@ -98,15 +100,15 @@ private struct JSONParser {
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    mutating func document() throws(JSONSyntaxError) -> OrderedJSON {
+    mutating func document() throws(OrderedJSON.SyntaxError) -> OrderedJSON {
         let value = try self.value()
         skipWhitespace()
         if index < bytes.count { throw fail("unexpected \(describe(bytes[index])) after the JSON value") }
         return value
     }
 
-    private func fail(_ problem: String, at offset: Int? = nil) -> JSONSyntaxError {
-        JSONSyntaxError(offset: offset ?? index, problem: problem)
+    private func fail(_ problem: String, at offset: Int? = nil) -> OrderedJSON.SyntaxError {
+        OrderedJSON.SyntaxError(offset: offset ?? index, problem: problem)
     }
 
     private func describe(_ byte: UInt8) -> String {
@@ -117,7 +119,7 @@ private struct JSONParser {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
     }
 
-    private mutating func expect(_ literal: String, _ value: OrderedJSON) throws(JSONSyntaxError) -> OrderedJSON {
+    private mutating func expect(_ literal: String, _ value: OrderedJSON) throws(OrderedJSON.SyntaxError) -> OrderedJSON {
         let utf8 = Array(literal.utf8)
         guard bytes.count - index >= utf8.count, Array(bytes[index..<(index + utf8.count)]) == utf8 else {
             throw fail("expected a JSON value")
@@ -126,7 +128,7 @@ private struct JSONParser {
         return value
     }
 
-    private mutating func value() throws(JSONSyntaxError) -> OrderedJSON {
+    private mutating func value() throws(OrderedJSON.SyntaxError) -> OrderedJSON {
         skipWhitespace()
         guard index < bytes.count else { throw fail("the text ends where a value should be") }
         switch bytes[index] {
@@ -141,12 +143,12 @@ private struct JSONParser {
         }
     }
 
-    private mutating func nest() throws(JSONSyntaxError) {
+    private mutating func nest() throws(OrderedJSON.SyntaxError) {
         depth += 1
         if depth > OrderedJSON.maximumDepth { throw fail("more than \(OrderedJSON.maximumDepth) nested objects and arrays") }
     }
 
-    private mutating func object() throws(JSONSyntaxError) -> OrderedJSON {
+    private mutating func object() throws(OrderedJSON.SyntaxError) -> OrderedJSON {
         try nest()
         index += 1
         var members: [OrderedJSON.Member] = []
@@ -177,7 +179,7 @@ private struct JSONParser {
         }
     }
 
-    private mutating func array() throws(JSONSyntaxError) -> OrderedJSON {
+    private mutating func array() throws(OrderedJSON.SyntaxError) -> OrderedJSON {
         try nest()
         index += 1
         var elements: [OrderedJSON] = []
@@ -200,7 +202,7 @@ private struct JSONParser {
     }
 
     /// A number's text, checked against JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    private mutating func number() throws(JSONSyntaxError) -> OrderedJSON {
+    private mutating func number() throws(OrderedJSON.SyntaxError) -> OrderedJSON {
         let start = index
         func digits(_ parser: inout JSONParser) -> Int {
             let first = parser.index
@@ -228,7 +230,7 @@ private struct JSONParser {
 
     /// A quoted string, with its escapes decoded; the bytes between escapes must be UTF-8 without control
     /// characters.
-    private mutating func string() throws(JSONSyntaxError) -> String {
+    private mutating func string() throws(OrderedJSON.SyntaxError) -> String {
         let start = index
         index += 1
         var decoded: [UInt8] = []
@@ -267,7 +269,7 @@ private struct JSONParser {
     }
 
     /// The UTF-8 bytes of a `\uXXXX` escape (the `\u` already read), joining a surrogate pair.
-    private mutating func unicodeEscape() throws(JSONSyntaxError) -> [UInt8] {
+    private mutating func unicodeEscape() throws(OrderedJSON.SyntaxError) -> [UInt8] {
         let start = index - 2
         func hex(_ parser: inout JSONParser) -> UInt32? {
             guard parser.bytes.count - parser.index >= 4,

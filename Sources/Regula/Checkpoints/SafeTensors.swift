@@ -45,7 +45,7 @@ struct SafeTensors {
     /// the tensors one after the other in name order. The metadata gains the checksums of the header and of
     /// every tensor.
     /// - Throws: ``CheckpointError`` when a tensor is named `__metadata__`.
-    func encoded() throws(CheckpointError) -> Data {
+    func encoded() throws -> Data {
         let names = tensors.keys.sorted()
         if names.contains(Self.metadataName) { throw CheckpointError("a tensor cannot be named \(quoted(Self.metadataName))") }
         var entries: [OrderedJSON.Member] = []

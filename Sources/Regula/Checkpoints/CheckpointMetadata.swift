@@ -83,8 +83,8 @@ struct CheckpointMetadata {
     }
 
     /// Reads ``text`` back, as written by this Regula or by one that wrote format 1.
-    /// - Throws: ``CheckpointError`` naming the first field (in file order) that is missing, unknown, of the
-    ///   wrong type or out of range.
+    /// - Throws: ``CheckpointError`` naming a field that is missing, unknown, of the wrong type or out of
+    ///   range: the first one met, reading the fields in a fixed order, so a file always gets the same answer.
     init(text: String) throws(CheckpointError) {
         let json: OrderedJSON
         do { json = try OrderedJSON(parsing: Array(text.utf8)) } catch {

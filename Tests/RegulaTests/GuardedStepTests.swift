@@ -11,10 +11,11 @@ import Testing
     init() throws {
         registry = try RuleRegistry.standard(environment: [:])
         try registry.loadPlugin(at: TestPaths.binDirectory.appendingPathComponent("libRegulaExampleMaxNorm.so").path)
-        // Fails on any block whose update holds a value above 100; keeps a scalar count of blocks it saw.
+        // Fails on any block whose update holds a value above 100; keeps a scalar count of the steps it saw,
+        // written by the first block only (blocks of a parameter run at once and share its scalar slots).
         try registry.register(Rule(name: "fails_above_100", summary: "refuses large updates",
-                                   stateSlots: [StateSlot("blocks_seen", shape: .scalar)]) { block in
-            block.scalarSlots[0] += 1
+                                   stateSlots: [StateSlot("steps_seen", shape: .scalar)]) { block in
+            if block.offset == 0 { block.scalarSlots[0] += 1 }
             switch block.dtype {
             case .float32: if block.update(as: Float.self).contains(where: { $0 > 100 }) { throw RuleFailure("update above 100") }
             case .float64: if block.update(as: Double.self).contains(where: { $0 > 100 }) { throw RuleFailure("update above 100") }

@@ -1,41 +1,27 @@
 import Foundation
 
-/// What a checkpoint's JSON metadata records beside its tensors.
-struct CheckpointMetadata: Codable {
-    struct RuleEntry: Codable, Equatable {
-        var name: String
-        var version: Int
-    }
-    struct GroupEntry: Codable {
-        var parameters: [String]
-        var options: [String: Double]
-    }
-    struct ParameterEntry: Codable {
-        var name: String
-        var dtype: String
-        var count: Int
-        /// Steps taken, or nil when the parameter has no state yet.
-        var step: Int?
-    }
-
-    static let currentFormat = "regula-checkpoint/1"
-    var format = currentFormat
-    var rules: [RuleEntry]
-    var groups: [GroupEntry]
-    var parameters: [ParameterEntry]
-    var schedulers: [LearningRateScheduler.State]
-    var skippedSteps: Int
+/// How the numbers of a loaded checkpoint were checked.
+public enum CheckpointIntegrity: Sendable, Equatable {
+    /// The file's header and every tensor matched the CRC-32C checksums recorded in it.
+    case verified
+    /// The file was written by a Regula from before checksums (format `regula-checkpoint/1`): its structure
+    /// and every value's range were checked, but a changed bit in its numbers cannot be detected. Saving it
+    /// again adds the checksums.
+    case unchecked
 }
 
 extension Optimizer {
     /// Saves the whole optimizer to `url` in safetensors: every parameter's values (`param/NAME`), every state
-    /// slot (`state/NAME/SLOT`), and in its metadata the chain, the groups with their options, step counts
-    /// and the position of each scheduler in `schedulers`.
+    /// slot (`state/NAME/SLOT`), and in its metadata the chain, the groups with their options, step counts,
+    /// the position of each scheduler in `schedulers`, and a CRC-32C checksum of the header and of each tensor
+    /// (Docs/Checkpoints.md describes the format).
     ///
     /// The write is atomic: the file at `url` is either the old one or the complete new one, even if the
     /// process dies while saving.
     /// - Throws: ``CheckpointError`` when two parameters share a name or the file cannot be written.
     public func saveCheckpoint(to url: URL, schedulers: [LearningRateScheduler] = []) throws(CheckpointError) {
+        lock.lock()
+        defer { lock.unlock() }
         let parameters = groups.flatMap(\.parameters)
         if let repeated = duplicates(in: parameters.map(\.name)).first {
             throw CheckpointError("two parameters are named \(quoted(repeated)); a checkpoint needs unique names")
@@ -43,55 +29,80 @@ extension Optimizer {
         var file = SafeTensors()
         var entries: [CheckpointMetadata.ParameterEntry] = []
         for parameter in parameters {
-            file.tensors["param/\(parameter.name)"] = SafeTensors.Tensor(
-                dtype: parameter.dtype, bytes: Data(bytes: parameter.storage, count: parameter.count * parameter.dtype.size))
             let state = states[ObjectIdentifier(parameter)]
-            state?.forEachSlot(chain: compiled) { key, shape, _, memory in
-                guard let memory else { return }   // a slot no option has turned on yet
-                let (dtype, count) = shape == .scalar ? (DType.float64, 1) : (parameter.dtype, parameter.count)
-                file.tensors["state/\(parameter.name)/\(key)"] = SafeTensors.Tensor(
-                    dtype: dtype, bytes: Data(bytes: memory, count: count * dtype.size))
+            for tensor in checkpointTensors(of: parameter, state: state) {
+                guard let memory = tensor.memory else { continue }   // a slot no option has turned on yet
+                guard file.tensors[tensor.name] == nil else {
+                    throw CheckpointError("two tensors would be named \(quoted(tensor.name)); rename parameter \(quoted(parameter.name))")
+                }
+                file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: Data(bytes: memory, count: tensor.byteCount))
             }
-            entries.append(.init(name: parameter.name, dtype: parameter.dtype.rawValue, count: parameter.count,
-                                 step: state.map { Int($0.step) }))
+            entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int($0.step) }))
         }
         let metadata = CheckpointMetadata(
             rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
             groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options) },
             parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            file.metadata["regula"] = String(decoding: try encoder.encode(metadata), as: UTF8.self)
-            file.metadata["format"] = CheckpointMetadata.currentFormat
-            try AtomicFile.write(try file.encoded(), to: url)
-        } catch let error as CheckpointError {
-            throw error
-        } catch {
-            throw CheckpointError("cannot encode the checkpoint: \(error)")
-        }
+        file.metadata[Self.formatKey] = metadata.format
+        file.metadata[Self.metadataKey] = metadata.text
+        let bytes: Data
+        do { bytes = try file.encoded() } catch { throw error as? CheckpointError ?? CheckpointError("cannot encode the checkpoint: \(error)") }
+        try AtomicFile.write(bytes, to: url)
     }
 
     /// Restores the optimizer, its parameters' values and the given schedulers from a checkpoint made by
     /// ``saveCheckpoint(to:schedulers:)`` for the same rules, groups and parameters.
     ///
-    /// Everything is checked before anything changes: a file that does not fit (other rules, other parameter
-    /// names, sizes or element types, other schedules) or that is truncated or corrupt is refused with the
-    /// reason, and the optimizer, its parameters and the schedulers stay exactly as they were.
+    /// Everything is checked before anything changes: the file's checksums, its structure (as strictly as
+    /// Python's safetensors checks it), every recorded number's type and range, and that it fits this
+    /// optimizer (the same rules, parameter names, sizes and element types, and schedules). A file that fails
+    /// any check is refused with the reason, and the optimizer, its parameters and the schedulers stay exactly
+    /// as they were.
+    ///
+    /// A file written before checksums existed (format `regula-checkpoint/1`) is loaded after the same
+    /// structural checks and reported as ``CheckpointIntegrity/unchecked``, unless `requireChecksums` is true.
+    /// - Returns: Whether the numbers were verified against checksums.
     /// - Throws: ``CheckpointError``.
-    public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = []) throws(CheckpointError) {
+    @discardableResult
+    public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = [],
+                               requireChecksums: Bool = false) throws(CheckpointError) -> CheckpointIntegrity {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw CheckpointError("cannot read \(url.path): no such file or not readable") }
-        let file = try SafeTensors(decoding: data)
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        guard let text = file.metadata["regula"],
-              let metadata = try? decoder.decode(CheckpointMetadata.self, from: Data(text.utf8))
-        else { throw CheckpointError("\(url.path) is a safetensors file but not a Regula checkpoint (no regula metadata)") }
-        guard metadata.format == CheckpointMetadata.currentFormat else {
-            throw CheckpointError("checkpoint format \(metadata.format); this Regula reads \(CheckpointMetadata.currentFormat)")
+        // Read with POSIX calls: Foundation's Data(contentsOf:) leaks 4 KiB for every empty file it reads.
+        do { data = try FileContents.read(url) } catch { throw CheckpointError("\(error.description); nothing was changed") }
+        do {
+            return try load(data, schedulers: schedulers, requireChecksums: requireChecksums)
+        } catch {
+            throw CheckpointError("cannot load \(url.path): \(error.description); nothing was changed")
         }
+    }
+
+    /// The metadata keys of a checkpoint: the format, and the JSON of ``CheckpointMetadata``.
+    private static let formatKey = "format", metadataKey = "regula"
+
+    private func load(_ data: Data, schedulers: [LearningRateScheduler], requireChecksums: Bool) throws(CheckpointError) -> CheckpointIntegrity {
+        lock.lock()
+        defer { lock.unlock() }
+        let file = try SafeTensors(decoding: data)
+        guard let text = file.metadata[Self.metadataKey], let format = file.metadata[Self.formatKey] else {
+            throw CheckpointError("a safetensors file but not a Regula checkpoint (its metadata has no \(quoted(Self.metadataKey)) and \(quoted(Self.formatKey)) entries)")
+        }
+        for key in file.metadata.keys.sorted() where key != Self.metadataKey && key != Self.formatKey {
+            throw CheckpointError("the metadata has an unknown entry \(quoted(key)); a Regula checkpoint holds \(quoted(Self.formatKey)), \(quoted(Self.metadataKey)) and \(quoted(TensorChecksums.metadataKey))")
+        }
+        let metadata = try CheckpointMetadata(text: text)
+        guard format == metadata.format else {
+            throw CheckpointError("the metadata says format \(quoted(format)) in one place and \(quoted(metadata.format)) in another: corrupt file")
+        }
+        if file.integrity == .unchecked {
+            guard format == CheckpointMetadata.checksumlessFormat else {
+                throw CheckpointError("a \(format) file must record checksums, and this one has none: its \(quoted(TensorChecksums.metadataKey)) entry is missing or damaged")
+            }
+            guard !requireChecksums else {
+                throw CheckpointError("the file was written before checksums (\(format)), and checksums are required; load it without requiring them and save it again to add them")
+            }
+        }
+
+        // Does it fit this optimizer?
         let ours = chain.rules.map(\.name), theirs = metadata.rules.map(\.name)
         guard ours == theirs else {
             throw CheckpointError("the checkpoint was made with rules \(theirs.joined(separator: " > ")); this optimizer runs \(ours.joined(separator: " > "))")
@@ -102,30 +113,52 @@ extension Optimizer {
         for (index, (saved, group)) in zip(metadata.groups, groups).enumerated() where saved.parameters != group.parameters.map(\.name) {
             throw CheckpointError("group \(index) holds parameters \(saved.parameters) in the checkpoint but \(group.parameters.map(\.name)) here")
         }
+        let parameters = groups.flatMap(\.parameters)
+        if let repeated = duplicates(in: parameters.map(\.name)).first {
+            throw CheckpointError("two parameters are named \(quoted(repeated)); a checkpoint needs unique names")
+        }
+        guard metadata.parameters.map(\.name) == parameters.map(\.name) else {
+            throw CheckpointError("the checkpoint describes parameters \(metadata.parameters.map(\.name)) but its groups hold \(parameters.map(\.name)): corrupt file")
+        }
         var resolvedOptions: [ResolvedOptions] = []
         for (index, saved) in metadata.groups.enumerated() {
             do { resolvedOptions.append(try chain.resolve(saved.options, group: index)) } catch {
                 throw CheckpointError("the checkpoint's options for group \(index) are refused: \(error)")
             }
         }
-        let parameters = groups.flatMap(\.parameters)
-        let entries = Dictionary(metadata.parameters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for parameter in parameters {
-            guard let entry = entries[parameter.name] else { throw CheckpointError("the checkpoint has no entry for parameter \(quoted(parameter.name))") }
-            guard entry.dtype == parameter.dtype.rawValue, entry.count == parameter.count else {
+        // Every tensor it must hold, and no other; state is read into fresh storage.
+        var expected: Set<String> = []
+        var values: [(CheckpointTensor, SafeTensors.Tensor)] = []
+        var staged: [(Parameter, SlotStorage?)] = []
+        for (parameter, entry) in zip(parameters, metadata.parameters) {
+            guard entry.dtype == parameter.dtype, entry.count == parameter.count else {
                 throw CheckpointError("parameter \(quoted(parameter.name)) is \(entry.count) \(entry.dtype) values in the checkpoint but \(parameter.count) \(parameter.dtype) here")
             }
-            try require(file, "param/\(parameter.name)", dtype: parameter.dtype, count: parameter.count)
-            if entry.step != nil {
-                for (key, shape, optional) in slotLayout() {
-                    let name = "state/\(parameter.name)/\(key)"
-                    // A slot an option turns on is absent until a step ran with the option on.
-                    if optional && file.tensors[name] == nil { continue }
-                    try require(file, name, dtype: shape == .scalar ? .float64 : parameter.dtype,
-                                count: shape == .scalar ? 1 : parameter.count)
+            let state = entry.step.map { _ in newState(for: parameter) }
+            let tensors = checkpointTensors(of: parameter, state: state)
+            for tensor in tensors {
+                guard let saved = file.tensors[tensor.name] else {
+                    if tensor.optional { continue }
+                    throw CheckpointError("the checkpoint has no tensor \(quoted(tensor.name))")
                 }
+                guard saved.dtype == tensor.dtype, saved.count == tensor.count else {
+                    throw CheckpointError("tensor \(quoted(tensor.name)) holds \(saved.count) \(saved.dtype) values; expected \(tensor.count) \(tensor.dtype)")
+                }
+                expected.insert(tensor.name)
             }
+            values.append((tensors[0], file.tensors[tensors[0].name]!))
+            // State goes into the fresh storage now; the parameter's own values only once everything is checked.
+            for tensor in tensors.dropFirst() {
+                guard let saved = file.tensors[tensor.name] else { continue }
+                saved.bytes.copyBytes(to: tensor.create().assumingMemoryBound(to: UInt8.self), count: tensor.byteCount)
+            }
+            if let state, let step = entry.step { state.step = UInt64(step) }
+            staged.append((parameter, state))
         }
+        if let unexpected = file.fileOrder.first(where: { !expected.contains($0) }) {
+            throw CheckpointError("the checkpoint holds a tensor \(quoted(unexpected)) that this optimizer has no place for")
+        }
+
         guard metadata.schedulers.count == schedulers.count else {
             throw CheckpointError("the checkpoint holds \(metadata.schedulers.count) schedulers; \(schedulers.count) were given")
         }
@@ -135,44 +168,16 @@ extension Optimizer {
         }
 
         // Everything fits: apply.
-        for parameter in parameters {
-            let entry = entries[parameter.name]!
-            file.tensors["param/\(parameter.name)"]!.bytes.copyBytes(
-                to: parameter.storage.assumingMemoryBound(to: UInt8.self), count: parameter.count * parameter.dtype.size)
-            guard let step = entry.step else {
-                states[ObjectIdentifier(parameter)] = nil
-                continue
-            }
-            let state = SlotStorage(count: parameter.count, dtype: parameter.dtype,
-                                    elementwiseCount: compiled.totalSlots, scalarCount: compiled.totalScalars)
-            state.forEachSlot(chain: compiled) { key, shape, index, memory in
-                guard let tensor = file.tensors["state/\(parameter.name)/\(key)"] else { return }
-                if shape == .elementwise { state.create(index, value: 0) }
-                let target = memory ?? state.elementwise[index]!
-                tensor.bytes.copyBytes(to: target.assumingMemoryBound(to: UInt8.self), count: tensor.bytes.count)
-            }
-            state.step = UInt64(step)
-            states[ObjectIdentifier(parameter)] = state
+        for (tensor, saved) in values {
+            saved.bytes.copyBytes(to: tensor.create().assumingMemoryBound(to: UInt8.self), count: tensor.byteCount)
         }
+        for (parameter, state) in staged { states[ObjectIdentifier(parameter)] = state }
         for (index, saved) in metadata.groups.enumerated() { groups[index].options = saved.options }
         resolved = resolvedOptions
         checkedMembership = []
         skippedSteps = metadata.skippedSteps
         // Checked above, so restoring cannot fail.
         for (saved, scheduler) in zip(metadata.schedulers, schedulers) { try? scheduler.restore(saved) }
-    }
-
-    /// Every slot key of the chain with its shape and whether an option turns it on, in chain order.
-    private func slotLayout() -> [(key: String, shape: StateSlot.Shape, optional: Bool)] {
-        zip(compiled.rules, compiled.slotKeys).flatMap { rule, keys in
-            zip(keys, rule.stateSlots).map { ($0, $1.shape, $1.enabledBy != nil) }
-        }
-    }
-
-    private func require(_ file: SafeTensors, _ name: String, dtype: DType, count: Int) throws(CheckpointError) {
-        guard let tensor = file.tensors[name] else { throw CheckpointError("the checkpoint has no tensor \(quoted(name))") }
-        guard tensor.dtype == dtype, tensor.count == count else {
-            throw CheckpointError("tensor \(quoted(name)) holds \(tensor.count) \(tensor.dtype) values; expected \(count) \(dtype)")
-        }
+        return file.integrity == .verified ? .verified : .unchecked
     }
 }

@@ -2,7 +2,14 @@ import Foundation
 
 /// The safetensors container (the format Python's `safetensors` package reads): an 8-byte little-endian
 /// header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw little-endian
-/// data. Regula writes flat float32 (`F32`) and float64 (`F64`) tensors and string metadata.
+/// data. Regula writes flat float32 (`F32`) and float64 (`F64`) tensors and string metadata, and records in
+/// the metadata a CRC-32C of the header and of each tensor (``TensorChecksums``), which it verifies when it
+/// reads the file back.
+///
+/// Reading is strict, in the file's order, and never traps: it refuses, with the reason, everything Python's
+/// safetensors refuses (a header that is not one JSON object, a key given twice, a shape or byte range that
+/// is negative, fractional or too large, tensors that overlap or leave gaps, bytes after the last tensor)
+/// and, when checksums are present, any header or tensor that does not match them.
 struct SafeTensors {
     /// One tensor: its element type and its values' raw bytes.
     struct Tensor {
@@ -11,64 +18,217 @@ struct SafeTensors {
         var count: Int { bytes.count / dtype.size }
     }
 
+    /// How the contents of a file that was read were checked.
+    enum Integrity: Equatable {
+        /// The header and every tensor matched the checksums recorded in the file.
+        case verified
+        /// The file records no checksums (it was not written by this version of Regula): its structure was
+        /// checked, but a changed number could not be noticed.
+        case unchecked
+    }
+
     var tensors: [String: Tensor] = [:]
+    /// String metadata. The checksum entry (``TensorChecksums/metadataKey``) is not part of it: ``encoded()``
+    /// adds it and ``init(decoding:)`` checks and removes it.
     var metadata: [String: String] = [:]
+    /// The tensors' names in the order their data lies in the file that was read (empty for a new value).
+    private(set) var fileOrder: [String] = []
+    /// How the file that was read was checked (``Integrity/unchecked`` for a new value).
+    private(set) var integrity = Integrity.unchecked
+
+    /// The longest header Python's safetensors reads; longer ones are refused as it refuses them.
+    static let maximumHeaderLength = 100_000_000
 
     init() {}
 
-    /// The file's bytes. Tensors are laid out in name order, each aligned to 8 bytes.
+    /// The file's bytes: the header padded with spaces so that the data starts at a multiple of 8 bytes, then
+    /// the tensors one after the other in name order. The metadata gains the checksums of the header and of
+    /// every tensor.
+    /// - Throws: ``CheckpointError`` when a tensor is named `__metadata__`.
     func encoded() throws -> Data {
-        var header: [String: Any] = ["__metadata__": metadata]
-        var offset = 0
         let names = tensors.keys.sorted()
+        if names.contains(Self.metadataName) { throw CheckpointError("a tensor cannot be named \(quoted(Self.metadataName))") }
+        var entries: [OrderedJSON.Member] = []
+        var offset = 0
         for name in names {
             let tensor = tensors[name]!
-            header[name] = ["dtype": tensor.dtype == .float32 ? "F32" : "F64", "shape": [tensor.count],
-                            "data_offsets": [offset, offset + tensor.bytes.count]]
+            entries.append(.init(key: name, value: .object([
+                "dtype": .string(Self.dtypeNames[tensor.dtype]!),
+                "shape": .array([.integer(tensor.count)]),
+                "data_offsets": .array([.integer(offset), .integer(offset + tensor.bytes.count)]),
+            ])))
             offset += tensor.bytes.count
         }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        var metadataMembers = metadata.filter { $0.key != TensorChecksums.metadataKey }.sorted { $0.key < $1.key }
+            .map { OrderedJSON.Member(key: $0.key, value: .string($0.value)) }
+        let unsigned = OrderedJSON.object([.init(key: Self.metadataName, value: .object(metadataMembers))] + entries)
+        let checksums = TensorChecksums(header: CRC32C.checksum(unsigned.serialized),
+                                        tensors: names.map { ($0, tensors[$0]!.bytes.withUnsafeBytes(CRC32C.checksum)) })
+        metadataMembers.append(.init(key: TensorChecksums.metadataKey, value: .string(checksums.text)))
+        var json = OrderedJSON.object([.init(key: Self.metadataName, value: .object(metadataMembers))] + entries).serialized
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
-        var file = Data()
+        var file = Data(capacity: 8 + json.count + offset)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
-        file.append(json)
+        file.append(contentsOf: json)
         for name in names { file.append(tensors[name]!.bytes) }
         return file
     }
 
-    /// Reads a file's bytes, checking every length and range.
-    /// - Throws: ``CheckpointError`` saying what is wrong with the file.
+    /// Reads a file's bytes, checking every length, range and checksum before keeping anything.
+    /// - Throws: ``CheckpointError`` saying what is wrong with the file: the first problem met, reading the
+    ///   header in file order, so the same file always gets the same answer.
     init(decoding file: Data) throws(CheckpointError) {
+        let (header, data) = try Self.split(file)
+        guard var entries = header.members else { throw CheckpointError("the header is \(header.kind), not a JSON object: corrupt file") }
+        // The metadata, and the checksum of the header, before anything in it is believed.
+        var checksums: TensorChecksums?
+        if let position = entries.firstIndex(where: { $0.key == Self.metadataName }) {
+            (metadata, checksums) = try Self.metadata(entries[position].value)
+            if let checksums {
+                var unsigned = entries
+                unsigned[position].value = .object(unsigned[position].value.members!.filter { $0.key != TensorChecksums.metadataKey })
+                let computed = CRC32C.checksum(OrderedJSON.object(unsigned).serialized)
+                guard computed == checksums.header else {
+                    throw CheckpointError("the header does not match the checksum recorded in it (recorded \(CRC32C.hex(checksums.header)), computed \(CRC32C.hex(computed))): the file was damaged or edited")
+                }
+            }
+            entries.remove(at: position)
+        }
+        var layout: [Entry] = []
+        for entry in entries { layout.append(try Entry(entry, dataCount: data.count)) }
+        try Self.checkTiling(layout, dataCount: data.count)
+
+        // Every tensor against its checksum.
+        let recorded = Dictionary(uniqueKeysWithValues: (checksums?.tensors ?? []).map { ($0.name, $0.checksum) })
+        if checksums != nil {
+            let names = Set(layout.map(\.name))
+            if let stray = checksums!.tensors.first(where: { !names.contains($0.name) }) {
+                throw CheckpointError("the checksums name a tensor \(quoted(stray.name)) that the header does not have: corrupt file")
+            }
+        }
+        for entry in layout {
+            let bytes = data[(data.startIndex + entry.range.lowerBound)..<(data.startIndex + entry.range.upperBound)]
+            if checksums != nil {
+                guard let expected = recorded[entry.name] else {
+                    throw CheckpointError("tensor \(quoted(entry.name)) has no checksum recorded: corrupt file")
+                }
+                let computed = bytes.withUnsafeBytes(CRC32C.checksum)
+                guard computed == expected else {
+                    throw CheckpointError("tensor \(quoted(entry.name)) does not match its checksum (recorded \(CRC32C.hex(expected)), computed \(CRC32C.hex(computed))): its data is damaged")
+                }
+            }
+            tensors[entry.name] = Tensor(dtype: entry.dtype, bytes: Data(bytes))
+        }
+        fileOrder = layout.map(\.name)
+        integrity = checksums == nil ? .unchecked : .verified
+    }
+
+    /// The header, parsed, and the data after it.
+    private static func split(_ file: Data) throws(CheckpointError) -> (OrderedJSON, Data) {
         guard file.count >= 8 else { throw CheckpointError("the file is \(file.count) bytes long, too short for a safetensors header") }
         let length = file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard length <= UInt64(maximumHeaderLength) else {
+            throw CheckpointError("the header length field says \(length) bytes, more than safetensors allows (\(maximumHeaderLength)): corrupt file")
+        }
         guard length <= UInt64(file.count - 8) else {
-            throw CheckpointError("the header claims \(length) bytes but the file has only \(file.count - 8) after it: truncated or corrupt")
+            throw CheckpointError("the header claims \(length) bytes but the file has only \(file.count - 8) after the length field: truncated or corrupt")
         }
-        let start = file.startIndex + 8, dataStart = start + Int(length)
-        guard let header = try? JSONSerialization.jsonObject(with: file[start..<dataStart]) as? [String: Any] else {
-            throw CheckpointError("the safetensors header is not a JSON object: corrupt file")
+        let headerBytes = file[(file.startIndex + 8)..<(file.startIndex + 8 + Int(length))]
+        guard headerBytes.first == UInt8(ascii: "{") else {
+            throw CheckpointError("the header does not start with '{': corrupt file, or the header length field is wrong")
         }
-        let dataLength = file.count - 8 - Int(length)
-        for (name, entry) in header {
-            if name == "__metadata__" {
-                guard let metadata = entry as? [String: String] else { throw CheckpointError("__metadata__ is not a map of strings") }
-                self.metadata = metadata
-                continue
-            }
-            guard let fields = entry as? [String: Any], let dtypeName = fields["dtype"] as? String,
-                  let shape = fields["shape"] as? [Int], let offsets = fields["data_offsets"] as? [Int], offsets.count == 2
-            else { throw CheckpointError("tensor \(quoted(name)) has a malformed entry in the header: corrupt file") }
-            let dtype: DType
-            switch dtypeName {
-            case "F32": dtype = .float32
-            case "F64": dtype = .float64
-            default: throw CheckpointError("tensor \(quoted(name)) has dtype \(dtypeName); allowed: F32, F64")
-            }
-            let elements = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength,
-                  offsets[1] - offsets[0] == elements * dtype.size
-            else { throw CheckpointError("tensor \(quoted(name)) has byte range \(offsets) outside the data or not matching its shape \(shape): truncated or corrupt") }
-            tensors[name] = Tensor(dtype: dtype, bytes: Data(file[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
+        do {
+            return (try OrderedJSON(parsing: headerBytes), file[(file.startIndex + 8 + Int(length))...])
+        } catch {
+            throw CheckpointError("the header is not valid JSON (\(error)): corrupt file")
         }
     }
+
+    /// The string entries of `__metadata__`, and the checksums kept among them.
+    private static func metadata(_ value: OrderedJSON) throws(CheckpointError) -> ([String: String], TensorChecksums?) {
+        guard let members = value.members else {
+            throw CheckpointError("\(metadataName) is \(value.kind); allowed: an object of strings")
+        }
+        var metadata: [String: String] = [:]
+        var checksums: TensorChecksums?
+        for member in members {
+            let text = try member.value.text(of: "metadata entry \(quoted(member.key))")
+            if member.key == TensorChecksums.metadataKey {
+                checksums = try TensorChecksums(text: text)
+            } else {
+                metadata[member.key] = text
+            }
+        }
+        return (metadata, checksums)
+    }
+
+    /// One tensor's header entry, checked: a known dtype, a shape of whole numbers whose size fits in memory,
+    /// and a byte range inside the data that is exactly that size.
+    private struct Entry {
+        let name: String
+        let dtype: DType
+        let range: Range<Int>
+
+        init(_ entry: OrderedJSON.Member, dataCount: Int) throws(CheckpointError) {
+            let place = "tensor \(quoted(entry.key))"
+            let fields = try entry.value.fields(of: place, required: ["dtype", "shape", "data_offsets"])
+            let dtypeName = try fields["dtype"]!.text(of: "\(place) dtype")
+            guard let dtype = SafeTensors.dtypeNames.first(where: { $0.value == dtypeName })?.key else {
+                throw CheckpointError("\(place) has dtype \(quoted(dtypeName)); allowed: F32, F64")
+            }
+            var elements = 1
+            let shape = try fields["shape"]!.elements(of: "\(place) shape")
+            let shapeText = String(decoding: OrderedJSON.array(shape).serialized, as: UTF8.self)
+            for (axis, dimension) in shape.enumerated() {
+                let size = try dimension.integer(of: "\(place) shape[\(axis)]", in: 0...Int.max)
+                let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw CheckpointError("\(place) has shape \(shapeText), more elements than a file can hold: corrupt file") }
+                elements = product
+            }
+            let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
+            guard !overflow else { throw CheckpointError("\(place) has shape \(shapeText), more bytes than a file can hold: corrupt file") }
+            let offsets = try fields["data_offsets"]!.elements(of: "\(place) data_offsets")
+            guard offsets.count == 2 else {
+                throw CheckpointError("\(place) data_offsets has \(offsets.count) numbers; allowed: 2, the first byte and the end")
+            }
+            let begin = try offsets[0].integer(of: "\(place) data_offsets[0]", in: 0...Int.max)
+            let end = try offsets[1].integer(of: "\(place) data_offsets[1]", in: 0...Int.max)
+            guard begin <= end, end <= dataCount else {
+                throw CheckpointError("\(place) has byte range \(begin)..<\(end), outside the \(dataCount) bytes of data: truncated or corrupt")
+            }
+            guard end - begin == byteCount else {
+                throw CheckpointError("\(place) has byte range \(begin)..<\(end) (\(end - begin) bytes) but its shape \(shapeText) of \(dtypeName) needs \(byteCount): corrupt file")
+            }
+            name = entry.key
+            self.dtype = dtype
+            range = begin..<end
+        }
+    }
+
+    /// Refuses ranges that overlap, leave bytes to no tensor, or stop before the end of the data: the tensors
+    /// must tile the data exactly, as Python's safetensors requires.
+    private static func checkTiling(_ layout: [Entry], dataCount: Int) throws(CheckpointError) {
+        var covered = 0
+        var previous: Entry?
+        for entry in layout.sorted(by: { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }) {
+            if let previous, entry.range.lowerBound < covered {
+                throw CheckpointError("the byte ranges of tensors \(quoted(previous.name)) (\(previous.range.lowerBound)..<\(previous.range.upperBound)) and \(quoted(entry.name)) (\(entry.range.lowerBound)..<\(entry.range.upperBound)) overlap: corrupt file")
+            }
+            if entry.range.lowerBound > covered {
+                throw CheckpointError("data bytes \(covered)..<\(entry.range.lowerBound) belong to no tensor: corrupt file")
+            }
+            covered = entry.range.upperBound
+            previous = entry
+        }
+        guard covered == dataCount else {
+            throw CheckpointError("the file has \(dataCount - covered) bytes after the last tensor's data: corrupt file, or something was appended")
+        }
+    }
+
+    /// The header key that holds the metadata rather than a tensor.
+    static let metadataName = "__metadata__"
+
+    /// The safetensors name of each element type.
+    private static let dtypeNames: [DType: String] = [.float32: "F32", .float64: "F64"]
+
 }

@@ -34,7 +34,9 @@ struct TrainingRun {
              ParamGroup([bias], options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 })],
             rules: rules, registry: registry)
         optimizer.nonFiniteSteps = .skip
-        if let resume { try optimizer.loadCheckpoint(from: resume) }
+        if let resume, try optimizer.loadCheckpoint(from: resume) == .unchecked {
+            printError("note: \(resume.path) was written before checkpoints had checksums, so damage to its numbers cannot be detected; the next --checkpoint save adds them")
+        }
         return PreparedRun(run: self, problem: problem, optimizer: optimizer, weights: weights, bias: bias,
                            start: optimizer.state(of: weights)?.step ?? 0)
     }

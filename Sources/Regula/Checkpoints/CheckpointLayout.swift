@@ -1,0 +1,62 @@
+/// One tensor of a checkpoint: its name in the file, what it holds, and the memory it is saved from and
+/// loaded into.
+struct CheckpointTensor {
+    /// `param/NAME` for a parameter's values, `state/NAME/SLOT` for a state slot (SLOT as the chain reports
+    /// it in ``ParameterState/slots``).
+    let name: String
+    let dtype: DType
+    let count: Int
+    /// Whether a checkpoint may lack it: a state slot that exists only once an option has turned it on.
+    let optional: Bool
+    /// Its memory, or nil for a state slot that does not exist (yet).
+    let memory: UnsafeMutableRawPointer?
+    /// Creates the memory of a slot that does not exist, to load it; returns ``memory`` when it exists.
+    let create: () -> UnsafeMutableRawPointer
+
+    var byteCount: Int { count * dtype.size }
+}
+
+/// The one place that decides which tensors a checkpoint holds and what they are called: saving writes
+/// these (those whose memory exists), loading requires these (all but the optional ones) and refuses any
+/// other.
+extension Optimizer {
+    /// `parameter`'s values, then, when it has `state`, each of its state slots: every tensor it contributes.
+    func checkpointTensors(of parameter: Parameter, state: SlotStorage?) -> [CheckpointTensor] {
+        [valuesTensor(of: parameter)] + (state.map { stateTensors(of: parameter, state: $0) } ?? [])
+    }
+
+    /// The tensor of `parameter`'s values.
+    func valuesTensor(of parameter: Parameter) -> CheckpointTensor {
+        CheckpointTensor(name: "param/\(parameter.name)", dtype: parameter.dtype, count: parameter.count,
+                         optional: false, memory: parameter.storage, create: { parameter.storage })
+    }
+
+    /// The tensors of each state slot of each rule in `state`, in chain order.
+    func stateTensors(of parameter: Parameter, state: SlotStorage) -> [CheckpointTensor] {
+        let slots = compiled.rules.flatMap(\.stateSlots)
+        var tensors: [CheckpointTensor] = []
+        state.forEachSlot(chain: compiled) { key, shape, index, memory in
+            let name = "state/\(parameter.name)/\(key)"
+            switch shape {
+            case .elementwise:
+                // A slot an option turns on is absent until a step ran with the option on.
+                let optional = slots[tensors.count].enabledBy != nil
+                tensors.append(.init(name: name, dtype: parameter.dtype, count: parameter.count, optional: optional,
+                                     memory: memory, create: {
+                                         if state.elementwise[index] == nil { state.create(index, value: 0) }
+                                         return state.elementwise[index]!
+                                     }))
+            case .scalar:
+                tensors.append(.init(name: name, dtype: .float64, count: 1, optional: false, memory: memory, create: { memory! }))
+            }
+        }
+        return tensors
+    }
+
+    /// State for `parameter` to load a checkpoint into: no elementwise slot yet (each is created as its
+    /// tensor is read), scalar slots at 0.
+    func newState(for parameter: Parameter) -> SlotStorage {
+        SlotStorage(count: parameter.count, dtype: parameter.dtype, elementwiseCount: compiled.totalSlots,
+                    scalarCount: compiled.totalScalars)
+    }
+}

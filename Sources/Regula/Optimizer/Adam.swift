@@ -7,10 +7,11 @@
 /// ```swift
 /// let optimizer = try Adam([w, b], lr: 1e-3, betas: (0.9, 0.999))
 /// ```
-public final class Adam: Optimizer {
+public final class Adam: Optimizer, @unchecked Sendable {
     /// Builds the chain with these defaults for every group.
     ///
     /// - Parameters:
+    ///   - groups: Parameter groups; a group's options override these defaults.
     ///   - lr: Learning rate, ≥ 0 (`lr`).
     ///   - betas: Decays of the running means of the gradient and its square, each in [0, 1)
     ///     (`beta1`, `beta2`).

@@ -5,10 +5,11 @@
 /// let optimizer = try AdamW([ParamGroup([weights]), ParamGroup([biases], options: ["weight_decay": 0])],
 ///                           lr: 3e-4, weightDecay: 0.1)
 /// ```
-public final class AdamW: Optimizer {
+public final class AdamW: Optimizer, @unchecked Sendable {
     /// Builds the rule with these defaults for every group.
     ///
     /// - Parameters:
+    ///   - groups: Parameter groups; a group's options override these defaults.
     ///   - lr: Learning rate, ≥ 0 (`lr`).
     ///   - betas: Decays of the running means of the gradient and its square, each in [0, 1)
     ///     (`beta1`, `beta2`).

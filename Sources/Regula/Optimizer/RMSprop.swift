@@ -7,10 +7,11 @@
 /// ```swift
 /// let optimizer = try RMSprop([w], lr: 1e-2, momentum: 0.9, centered: true)
 /// ```
-public final class RMSprop: Optimizer {
+public final class RMSprop: Optimizer, @unchecked Sendable {
     /// Builds the chain with these defaults for every group.
     ///
     /// - Parameters:
+    ///   - groups: Parameter groups; a group's options override these defaults.
     ///   - lr: Learning rate, ≥ 0 (`lr`).
     ///   - alpha: Smoothing constant of the running mean of squared gradients, in [0, 1] (`alpha`).
     ///   - eps: Added to the denominator, ≥ 0 (`eps`).

@@ -9,7 +9,7 @@
 /// let optimizer = try SGD([ParamGroup([w1], options: ["lr": 1e-2]), ParamGroup([w2])],
 ///                         lr: 0.1, momentum: 0.9, weightDecay1: 5e-4)
 /// ```
-public final class SGD: Optimizer {
+public final class SGD: Optimizer, @unchecked Sendable {
     /// Builds the chain with these defaults for every group.
     ///
     /// - Parameters:

@@ -2,7 +2,7 @@
 /// `scale_by_adam`, `add_decayed_weights`, `scale_by_trust_ratio` and a learning-rate step.
 ///
 /// A named chain comes from a shared object (`regula_plugin.chains`, ABI 1.2) or from Swift code
-/// (``RuleRegistry/register(_:onConflict:)-(NamedChain,_)``). Wherever an optimizer takes rule names, a chain's name
+/// (`registry.register(chain)`). Wherever an optimizer takes rule names, a chain's name
 /// may stand in for its rules: `["l1", "lamb"]` runs `l1` and then the four rules of `lamb`. The rules are
 /// looked up by name when an optimizer is built.
 ///
@@ -30,6 +30,8 @@ public struct NamedChain: Sendable, Equatable, CustomStringConvertible {
     ///   - summary: One line: what the chain does.
     ///   - rules: Names of rules (not chains), in the order they run; at least one, at most 32.
     ///   - defaults: Values replacing the rules' own defaults.
+    ///   - fileID: Where the chain is declared, shown as its origin; leave the default.
+    ///   - line: The line it is declared on, shown as its origin; leave the default.
     public init(name: String, summary: String, rules: [String], defaults: [String: Double] = [:],
                 fileID: String = #fileID, line: Int = #line) {
         self.init(name: name, summary: summary, rules: rules, defaults: defaults, origin: .swift(location: "\(fileID):\(line)"))

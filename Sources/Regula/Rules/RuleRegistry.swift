@@ -15,21 +15,28 @@ public final class RuleRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var rulesByName: [String: Rule] = [:]
     private var failures: [PluginLoadError] = []
+    /// Loads each plugin file in a separate process first, when set; see ``PluginProbe``.
+    public let probe: PluginProbe?
 
-    /// An empty registry.
-    public init() {}
+    /// An empty registry; with `probe`, every plugin file is loaded in a probe process before this one.
+    public init(probe: PluginProbe? = nil) {
+        self.probe = probe
+    }
 
     /// A registry with the built-in rules and every plugin in the folders of `REGULA_PLUGIN_PATH`.
     ///
-    /// Plugins on the path that cannot be loaded are listed in ``loadFailures``.
+    /// Plugins on the path that cannot be loaded, missing folders and relative entries (which are not
+    /// searched) are listed in ``loadFailures``.
     /// - Throws: ``BuiltinRulesNotFound`` when the built-in shared objects are missing (the package was
     ///   not built with `swift build`).
     /// - Parameter conflict: What a plugin on the path does to a rule of the same name loaded before it
     ///   (a built-in, or one from an earlier folder): by default it is refused.
+    /// - Parameter probe: Loads every plugin file in a probe process first (``PluginProbe``).
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                onConflict conflict: NameConflict = .refuse) throws -> RuleRegistry {
-        let registry = RuleRegistry()
+                                onConflict conflict: NameConflict = .refuse, probe: PluginProbe? = nil) throws -> RuleRegistry {
+        let registry = RuleRegistry(probe: probe)
         try registry.loadBuiltins(environment: environment)
+        registry.record(PluginSearchPath.ignoredEntries(environment: environment))
         for directory in PluginSearchPath.directories(environment: environment) {
             do {
                 try registry.loadPlugins(inDirectory: directory, onConflict: conflict)
@@ -65,12 +72,14 @@ public final class RuleRegistry: @unchecked Sendable {
               let files = try? PluginSearchPath.pluginFiles(in: directory, prefix: PluginSearchPath.builtinPrefix),
               !files.isEmpty
         else { throw BuiltinRulesNotFound(directory: PluginSearchPath.builtinDirectory(environment: environment)) }
+        probe?.probe(files)
         var loaded: [Rule] = []
         for file in files { loaded += try loadPlugin(at: file) }
         return loaded
     }
 
-    /// Loads every rule of the shared object at `path`.
+    /// Loads every rule of the shared object at `path`. A file already loaded into this registry (the same
+    /// device and inode, under any path) is not loaded twice and adds nothing.
     ///
     /// - Parameter conflict: What to do when a rule's name is already taken: refuse the whole file (the
     ///   default), keep the rule already there, or replace it with the new one.
@@ -81,7 +90,7 @@ public final class RuleRegistry: @unchecked Sendable {
     @discardableResult
     public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [Rule] {
         do {
-            let rules = try PluginLoader.rules(inFileAt: path)
+            let rules = try PluginLoader.rules(inFileAt: path, probe: probe)
             return try add(rules, from: rules.first.map { "\($0.origin)" } ?? path, onConflict: conflict)
         } catch {
             record([error])
@@ -96,7 +105,9 @@ public final class RuleRegistry: @unchecked Sendable {
     @discardableResult
     public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [PluginLoadError] {
         var refused: [PluginLoadError] = []
-        for file in try PluginSearchPath.pluginFiles(in: directory) {
+        let files = try PluginSearchPath.pluginFiles(in: directory)
+        probe?.probe(files)
+        for file in files {
             do { try loadPlugin(at: file, onConflict: conflict) } catch { refused.append(error) }
         }
         return refused
@@ -134,6 +145,10 @@ public final class RuleRegistry: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var added: [Rule] = []
+        // The same file met again (its rules carry the path it was first loaded from) is already here.
+        if let first = rules.first, case .sharedObject = first.origin, rulesByName[first.name]?.origin == first.origin {
+            return []
+        }
         for rule in rules {
             if let existing = rulesByName[rule.name], conflict == .refuse {
                 throw PluginLoadError(path: source, reason: .duplicateRule(name: rule.name, alreadyFrom: "\(existing.origin)"))

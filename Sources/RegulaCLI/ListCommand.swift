@@ -5,7 +5,13 @@ import Regula
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List every rule found: built-ins, REGULA_PLUGIN_PATH and --plugin-dir folders.")
+        abstract: "List every rule found: built-ins, REGULA_PLUGIN_PATH and --plugin-dir folders.",
+        discussion: """
+            The rules listed are exactly those every other command (replay, bench, train) offers with the same \
+            environment and options. The example rules built beside regula, when not loaded, are named on \
+            standard error (note: …) with the --plugin-dir that loads them. Each file is loaded in a probe process first, so \
+            a file that would crash or hang is reported (refused: …, on standard error) instead.
+            """)
 
     @OptionGroup var plugins: PluginOptions
 
@@ -13,6 +19,13 @@ struct ListCommand: ParsableCommand {
         let registry = try plugins.registry()
         for rule in registry.rules {
             RuleListing.lines(for: rule).forEach { print($0) }
+        }
+        let offered = registry.rules.map(\.origin)
+        let unloaded = ExampleRules.find().filter { !offered.contains($0.rule.origin) }
+        if let folder = unloaded.first?.directory {
+            printError("note: not loaded: the example rules \(unloaded.map(\.rule.name).sorted().joined(separator: ", ")), built "
+                  + "beside regula in \(folder); add --plugin-dir \(folder) to load them (regula train loads prox_l1 "
+                  + "for its proximal run)")
         }
     }
 }

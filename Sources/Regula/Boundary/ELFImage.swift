@@ -109,9 +109,10 @@ struct ELFImage {
     // MARK: - Header and program headers
 
     private func readHeader() throws(ELFProblem) -> Header {
-        guard fileSize > 0 else { throw ELFProblem("the file is empty") }
-        guard let ident = bytes(at: 0, count: min(fileSize, 16)), ident.count >= 4,
-              ident.data[0..<4].elementsEqual([0x7F, 0x45, 0x4C, 0x46]) else {
+        guard fileSize > 0 else { throw ELFProblem("the file is empty (a copy that has not started?)") }
+        let magic: [UInt8] = [0x7F, 0x45, 0x4C, 0x46]
+        guard let ident = bytes(at: 0, count: min(fileSize, 16)),
+              ident.data.prefix(4).elementsEqual(magic.prefix(ident.count)) else {
             throw ELFProblem("it is not an ELF file (it does not start with the bytes 7f 45 4c 46, \"\\x7fELF\")")
         }
         guard ident.count == 16, fileSize >= Self.headerSize, let raw = bytes(at: 0, count: Self.headerSize) else {

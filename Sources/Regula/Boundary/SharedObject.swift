@@ -47,17 +47,7 @@ final class SharedObject: @unchecked Sendable {
         let file = try PluginFile.open(path)
         let identity = FileIdentity(file.stamp)
         if let existing = lock.withLock({ opened[identity] }) { return existing }
-        let entry: ELFCheck.Entry
-        do {
-            entry = try ELFCheck.check(descriptor: file.descriptor, fileSize: file.stamp.size, entrySymbol: RegulaABISymbols.entry)
-        } catch {
-            throw PluginLoadError(path: path, reason: .invalidSharedObject(error.words))
-        }
-        switch entry {
-        case .missing: throw PluginLoadError(path: path, reason: .missingEntrySymbol)
-        case .data: throw PluginLoadError(path: path, reason: .malformed(entryIsData))
-        case .function: break
-        }
+        try checkStructure(of: file)
         try vet(file)
         lock.lock()
         defer { lock.unlock() }
@@ -73,6 +63,27 @@ final class SharedObject: @unchecked Sendable {
         let object = SharedObject(path: path, handle: handle)
         opened[identity] = object
         return object
+    }
+
+    /// Runs the checks made before the loader may see the file at `path` (absolute, symlinks resolved): who
+    /// could have written it, its ELF structure, its entry symbol. Nothing of the file is loaded or run.
+    static func checkBeforeLoading(_ path: String) throws(PluginLoadError) {
+        try checkStructure(of: try PluginFile.open(path))
+    }
+
+    /// The ELF checks and an exported `regula_plugin_entry` function.
+    private static func checkStructure(of file: PluginFile) throws(PluginLoadError) {
+        let entry: ELFCheck.Entry
+        do {
+            entry = try ELFCheck.check(descriptor: file.descriptor, fileSize: file.stamp.size, entrySymbol: RegulaABISymbols.entry)
+        } catch {
+            throw PluginLoadError(path: file.path, reason: .invalidSharedObject(error.words))
+        }
+        switch entry {
+        case .missing: throw PluginLoadError(path: file.path, reason: .missingEntrySymbol)
+        case .data: throw PluginLoadError(path: file.path, reason: .malformed(entryIsData))
+        case .function: break
+        }
     }
 
     /// Why an entry exported as data is refused.

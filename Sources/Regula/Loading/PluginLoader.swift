@@ -1,7 +1,7 @@
 import Foundation
 
 /// Opens one shared object and turns it into checked ``Rule`` values, or says why it cannot.
-enum PluginLoader {
+package enum PluginLoader {
     /// The rules in the shared object at `path`, each well formed and with a name unique in the file.
     ///
     /// - Parameter probe: When given, a file not loaded in this process yet is first loaded in a probe
@@ -20,5 +20,11 @@ enum PluginLoader {
             throw PluginLoadError(path: absolute, reason: .malformed(problems.joined(separator: "; ")))
         }
         return rules
+    }
+
+    /// Runs, on the file at `path`, only the checks made before the dynamic loader may see it (who could have
+    /// written it, its ELF structure, its entry symbol), loading and running nothing. A test hook.
+    package static func checkWithoutLoading(_ path: String) throws(PluginLoadError) {
+        try SharedObject.checkBeforeLoading(resolved(path))
     }
 }

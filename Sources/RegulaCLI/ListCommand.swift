@@ -20,12 +20,13 @@ struct ListCommand: ParsableCommand {
         for rule in registry.rules {
             RuleListing.lines(for: rule).forEach { print($0) }
         }
-        let offered = registry.rules.map(\.origin)
-        let unloaded = ExampleRules.find().filter { !offered.contains($0.rule.origin) }
+        // Examples whose names no loaded rule has (a rule of the user's own may share an example's name).
+        let offered = Set(registry.rules.map(\.name))
+        let unloaded = ExampleRules.find().filter { !offered.contains($0.rule.name) }
         if let folder = unloaded.first?.directory {
-            printError("note: not loaded: the example rules \(unloaded.map(\.rule.name).sorted().joined(separator: ", ")), built "
-                  + "beside regula in \(folder); add --plugin-dir \(folder) to load them (regula train loads prox_l1 "
-                  + "for its proximal run)")
+            let names = unloaded.map(\.rule.name).sorted().joined(separator: ", ")
+            printError("note: not loaded: the example rules \(names), built beside regula in \(folder); add --plugin-dir "
+                       + "\(folder) to load them (regula train loads prox_l1 for its proximal run)")
         }
     }
 }

@@ -145,6 +145,22 @@ struct PluginProbeTests {
         }
     }
 
+    @Test func theProbeSetUpAsTheABIDocumentShowsLoadsTheBuiltins() throws {
+        let regula = PluginSearchPath.builtinDirectory()! + "/regula"
+        let registry = try RuleRegistry.standard(probe: PluginProbe(executable: regula, arguments: ["probe", "--"]))
+        #expect(registry.loadFailures.isEmpty, "\(registry.loadFailures)")
+        #expect(registry.rules.contains { $0.name == "sgd" })
+    }
+
+    @Test func aProbeThatCannotStartRefusesTheFilesSayingWhy() throws {
+        let folder = try TemporaryDirectory()
+        let file = try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
+        let registry = RuleRegistry(probe: PluginProbe(executable: folder.url.appendingPathComponent("no-such-probe").path))
+        #expect(throws: PluginLoadError.self) { try registry.loadPlugin(at: file.path) }
+        let words = "\(registry.loadFailures.first.map { "\($0)" } ?? "")"
+        #expect(words.contains("no-such-probe") && words.contains("before loading anything"), "\(words)")
+    }
+
     @Test func aFileFixedInPlaceLoadsAfterItsFirstVersionWasRefused() throws {
         // The verdict belongs to the version of the file probed: a broken file fixed in place loads.
         let folder = try TemporaryDirectory()

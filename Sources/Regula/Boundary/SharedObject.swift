@@ -27,6 +27,10 @@ final class SharedObject: @unchecked Sendable {
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var opened: [FileIdentity: SharedObject] = [:]
+    nonisolated(unsafe) private static var loadOrder: [(path: String, stamp: FileStamp)] = []
+
+    /// Every file loaded in this process, in the order it was loaded, with its version when it was.
+    static var loadedFiles: [(path: String, stamp: FileStamp)] { lock.withLock { loadOrder } }
 
     /// The absolute path it was first opened from.
     let path: String
@@ -62,6 +66,7 @@ final class SharedObject: @unchecked Sendable {
         file.keepOpen()
         let object = SharedObject(path: path, handle: handle)
         opened[identity] = object
+        loadOrder.append((path, file.stamp))
         return object
     }
 

@@ -5,10 +5,11 @@ import Foundation
 ///
 /// The probe process is any program that answers ``serve(_:)`` (the `regula` tool does, as the hidden
 /// command `regula probe FILE…`). It loads each file exactly as ``RuleRegistry/loadPlugin(at:onConflict:)``
-/// does, reporting on its standard output when it begins and ends each file. A file is refused when the
-/// process stops answering while loading it (``timeout``), or dies or exits while loading it as the first
-/// file of a fresh process (a file that crashes after others is tried again first), so that one bad file
-/// cannot get a good one blamed. A file that loads there is then
+/// does, after the plugins this process has already loaded, reporting on its standard output when it begins
+/// and ends each file. A file is refused when the process stops answering while loading it (``timeout``),
+/// crashes, aborts or exits while loading it, or crashes on its way out because of it (finalizers run at
+/// exit); the files of a run are accepted only once a run of all of them, exit included, succeeds, and are
+/// then loaded here in the same order, so this process meets no state that a probe process did not. A file that loads there is then
 /// loaded here, if it is still the same file (device, inode, size and modification time).
 ///
 /// ```swift
@@ -79,57 +80,70 @@ public final class PluginProbe: @unchecked Sendable {
 
     // MARK: - Running probe processes
 
-    /// One run of the probe process over some files, as far as it got.
+    /// One run of the probe process, as far as it got; indices count the files probed, after the prefix.
     private struct Run {
         var loaded: [(index: Int, stamp: FileStamp?)] = []
         var current: (index: Int, stamp: FileStamp?)?
+        var diedInPrefix = false
         var finished = false
         var timedOut = false
         var termination: ChildProcess.Termination = .exited(0)
         var lastWords: String?
+
+        /// Every file loaded and the process exited with status 0.
+        var clean: Bool { finished && termination == .exited(0) && !timedOut }
     }
 
-    /// Probes `paths`, recording a verdict for every file version it reaches.
+    /// Probes `paths`, recording a verdict for every file version.
+    ///
+    /// Each probe process first loads what this process has already loaded (``SharedObject/loadedFiles``),
+    /// then the files still in the running, in order, so that its state is the one this process will be in.
+    /// A file is recorded as loading only when a whole run, exit included, succeeds: the one this process
+    /// then repeats. Until then each failed run refuses one file and the rest are probed again: the file
+    /// that stopped answering; the one being loaded if it is the first of the run or fails alone too (else
+    /// it is refused as failing only after the others); or, for a run that failed on its way out, the
+    /// first file that does so alone (else the last).
     private func runProbes(_ paths: [String]) {
-        var start = 0
-        var oneByOne = false
-        while start < paths.count {
-            let end = oneByOne ? start + 1 : paths.count
-            let run = runProbe(paths, from: start, to: end)
-            if run.finished && run.termination == .exited(0) && !run.timedOut {
+        let prefix = SharedObject.loadedFiles.filter { FileStamp(path: $0.path) == $0.stamp }.map(\.path)
+        var candidates = paths
+        while !candidates.isEmpty {
+            let run = runProbe(prefix: prefix, files: candidates)
+            if run.clean {
                 record(run.loaded.map { ($0.stamp, nil) })
-                start = end
-            } else if run.finished {
-                // Everything loaded, then the process failed on its way out: find the culprit alone.
-                if end - start == 1 { record(run.loaded.map { ($0.stamp, failure(run, atExit: true)) }) }
-                start = end - start == 1 ? end : start
-                oneByOne = true
-            } else if let suspect = run.current ?? run.loaded.last {
-                // The file being loaded, or the last one loaded if the process died between files, is blamed
-                // when it was the first file of the process or stopped answering; otherwise it goes first in
-                // a fresh process, so that a file that broke the process for the next one is not missed.
-                record(run.loaded.filter { $0.index != suspect.index }.map { ($0.stamp, nil) })
-                if suspect.index == start || (run.timedOut && run.current != nil) {
-                    record([(suspect.stamp, failure(run, atExit: false))])
-                    start = suspect.index + 1
-                } else {
-                    start = suspect.index
-                }
-            } else {
-                let words = "the probe process (\(executable)) ended with \(run.termination) before loading anything"
-                    + (run.lastWords.map { ": \($0)" } ?? "")
-                record(paths[start...].map { (FileStamp(path: resolved($0)), words) })
                 return
             }
+            guard !run.diedInPrefix, run.finished || run.current != nil || !run.loaded.isEmpty else {
+                let words = run.diedInPrefix
+                    ? "a probe process crashed while loading the plugins already loaded in this process, before it"
+                    : "the probe process (\(executable)) ended with \(run.termination) before loading anything"
+                record(candidates.map { (FileStamp(path: resolved($0)), words + (run.lastWords.map { ": \($0)" } ?? "")) })
+                return
+            }
+            let blamed: (index: Int, words: String)
+            if let current = run.current, run.timedOut || current.index == 0 {
+                blamed = (current.index, failure(run, atExit: false))
+            } else if !run.finished, let suspect = run.current ?? run.loaded.last {
+                let alone = runProbe(prefix: prefix, files: [candidates[suspect.index]])
+                blamed = (suspect.index, alone.clean
+                    ? failure(run, atExit: false) + " after other plugins were loaded in it (alone, it loads)"
+                    : failure(alone, atExit: alone.finished))
+            } else {
+                let alone = candidates.indices.lazy.map { ($0, self.runProbe(prefix: prefix, files: [candidates[$0]])) }
+                    .first { !$0.1.clean }
+                blamed = alone.map { ($0.0, failure($0.1, atExit: $0.1.finished)) }
+                    ?? (candidates.count - 1, failure(run, atExit: true) + " with the others loaded (none fails alone)")
+            }
+            record([(FileStamp(path: resolved(candidates[blamed.index])), blamed.words)])
+            candidates.remove(at: blamed.index)
         }
     }
 
-    /// Runs one probe process over `paths[from..<to]`.
-    private func runProbe(_ paths: [String], from start: Int, to end: Int) -> Run {
+    /// Runs one probe process over `prefix` and then `files`.
+    private func runProbe(prefix: [String], files: [String]) -> Run {
         var run = Run()
         let child: ChildProcess
         do {
-            child = try ChildProcess(executable: executable, arguments: arguments + paths[start..<end])
+            child = try ChildProcess(executable: executable, arguments: arguments + prefix + files)
         } catch {
             run.termination = .exited(127)
             run.lastWords = "\(error)"
@@ -140,11 +154,11 @@ public final class PluginProbe: @unchecked Sendable {
             case .line(let line):
                 let fields = line.split(separator: "\t")
                 guard let tag = fields.first else { continue }
-                let index = fields.count > 1 ? Int(fields[1]).map { $0 + start } : nil
+                let index = fields.count > 1 ? Int(fields[1]).map { $0 - prefix.count } : nil
                 if tag == "begin", let index, fields.count == 3 {
                     run.current = (index, FileStamp(fields[2]))
                 } else if tag == "done", let current = run.current, index == current.index {
-                    run.loaded.append(current)
+                    if current.index >= 0 { run.loaded.append(current) }
                     run.current = nil
                 } else if tag == "end", run.current == nil {
                     run.finished = true
@@ -153,12 +167,15 @@ public final class PluginProbe: @unchecked Sendable {
                 break reading
             case .timedOut:
                 run.timedOut = true
-                child.kill()
                 break reading
             }
         }
         run.termination = run.timedOut ? child.kill() : child.finish(within: timeout)
         run.lastWords = child.lastErrorLine
+        if let current = run.current, current.index < 0 {
+            run.diedInPrefix = true
+            run.current = nil
+        }
         return run
     }
 

@@ -126,7 +126,7 @@ final class SharedObject: @unchecked Sendable {
 
     /// Whether `count` bytes at `address` can be read, asked of the kernel (a write of them into a socket fails
     /// with `EFAULT` where they cannot) rather than by touching them, which would fault.
-    private static func isReadable(_ address: UnsafeRawPointer, count: Int) -> Bool {
+    static func isReadable(_ address: UnsafeRawPointer, count: Int) -> Bool {
         var ends: [Int32] = [-1, -1]
         guard closeOnExecPipe(&ends) else { return true }
         defer {

@@ -8,13 +8,13 @@ import Foundation
 /// does, after the plugins this process has already loaded, reporting on its standard output when it begins
 /// and ends each file. A file is refused when the process stops answering while loading it (``timeout``),
 /// crashes, aborts or exits while loading it, or crashes on its way out because of it (finalizers run at
-/// exit); the files of a run are accepted only once a run of all of them, exit included, succeeds, and are
-/// then loaded here in the same order, so this process meets no state that a probe process did not. A file that loads there is then
-/// loaded here, if it is still the same file (device, inode, size and modification time).
+/// exit). The files of a run are accepted only once a run of all of them, exit included, succeeds, and are
+/// then loaded here in the same order, each only while it is still the version probed (device, inode, size
+/// and modification time), so this process meets no state that a probe process did not.
 ///
 /// ```swift
-/// let probe = PluginProbe(executable: "/usr/local/bin/regula", arguments: ["probe", "--"])
-/// let registry = try RuleRegistry.standard(probe: probe)
+/// let regula = PluginSearchPath.builtinDirectory()! + "/regula"    // built beside the built-in rules
+/// let registry = try RuleRegistry.standard(probe: PluginProbe(executable: regula, arguments: ["probe", "--"]))
 /// ```
 ///
 /// A probe catches what happens while a plugin is loaded (its constructors, its entry function, the host

@@ -145,9 +145,10 @@ public final class RuleRegistry: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var added: [Rule] = []
-        // The same file met again (its rules carry the path it was first loaded from) is already here.
-        if let first = rules.first, case .sharedObject = first.origin, rulesByName[first.name]?.origin == first.origin {
-            return []
+        // A rule of the same file met again (it carries the path the file was first loaded from) is already here.
+        let rules = rules.filter { rule in
+            guard case .sharedObject = rule.origin else { return true }
+            return rulesByName[rule.name]?.origin != rule.origin
         }
         for rule in rules {
             if let existing = rulesByName[rule.name], conflict == .refuse {

@@ -9,9 +9,10 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Check that every rule in a plugin keeps the contract (exit status 0 when all pass).",
         discussion: """
-            Runs each check in a child process: a check that crashes it is reported with the signal, and the \
-            remaining checks run in a new child. Exit status: 0 all passed, 1 a check failed or crashed, \
-            2 the file could not be loaded.
+            Runs each check in a child process: a check that crashes it, ends it or runs past --timeout is \
+            reported as failed with what happened, and the remaining checks run in a new child. Exit status: \
+            0 all passed, 1 a check failed, crashed or hung, 2 the file could not be loaded (refused, or \
+            loading it crashed, ended or hung the child).
             """)
 
     @Argument(help: "A shared object built against regula.h.")
@@ -25,6 +26,14 @@ struct CheckCommand: ParsableCommand {
 
     @Option(name: .customLong("skip"), help: ArgumentHelp("Skip a check, as RULE:CHECK (repeatable).", valueName: "rule:check"))
     var skipped: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds one check (or loading the file) may take before its process is killed and it fails.",
+                               valueName: "seconds"))
+    var timeout: Double = 60
+
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+    }
 
     func run() throws {
         if inProcess {
@@ -40,70 +49,125 @@ struct CheckCommand: ParsableCommand {
         if results.contains(where: { !$0.passed }) { throw ExitCode.failure }
     }
 
-    /// Loads the file and checks each rule here, printing `begin` before each check and a JSON result after.
+    /// Loads the file and checks each rule here. On standard output (kept for this protocol; anything plugin
+    /// code prints goes to standard error): `loaded N` once the file is loaded (or `refused REASON`), `begin
+    /// RULE CHECK` before each check, `result JSON` after it, and `finished` at the end.
     private func runInProcess() throws {
+        let channel = ProtocolChannel()
         let rules: [Rule]
         do {
             rules = try RuleRegistry().loadPlugin(at: file)
         } catch {
+            channel.send("refused\t\(error)")
             printError("error: \(error)")
             throw ExitCode(2)
         }
+        channel.send("loaded\t\(rules.count)")
         let skips = Set(skipped)
         for rule in rules {
             let skipping = Set(ConformanceCheck.allCases.filter { skips.contains("\(rule.name):\($0.rawValue)") })
             let results = Conformance.check(rule, skipping: skipping) { check in
-                emit("begin\t\(rule.name)\t\(check.rawValue)")
+                channel.send("begin\t\(rule.name)\t\(check.rawValue)")
             }
             for result in results {
-                emit("result\t" + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+                channel.send("result\t" + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
             }
         }
+        channel.send("finished")
     }
 
-    /// Writes a line straight to standard output (unbuffered: it must be out before a crash).
-    private func emit(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    /// What one child process reported before it ended.
+    private struct ChildRun {
+        var loaded = false
+        var finished = false
+        var refusal: String?
+        var started: (rule: String, check: String)?
+        var results: [ConformanceResult] = []
+        var timedOut = false
+        var limit = 0.0
+        var termination: ChildProcess.Termination = .exited(0)
+        var lastWords: String?
+
+        /// How the process ended, as a phrase whose subject is what ran in it: `crashed the process with
+        /// signal 11 (Segmentation fault)`, `ended the process with exit status 0 (…)`, `did not finish …`.
+        var ending: String {
+            if timedOut {
+                let seconds = limit == limit.rounded() ? "\(Int(limit))" : "\(limit)"
+                return "did not finish within --timeout (\(seconds) s), so the process was killed"
+            }
+            if case .signalled = termination { return "crashed the process with \(termination)" }
+            return "ended the process with \(termination)" + (finished ? "" : " (the plugin called exit?)")
+        }
+
+        /// `; its last words: "…"`, or nothing.
+        var lastWordsClause: String { lastWords.map { "; its last words: \(quoted($0))" } ?? "" }
     }
 
-    /// Runs children until one finishes; each crash is recorded and its check skipped in the next child.
+    /// Runs children until one finishes; each check that crashes, exits or hangs its child is recorded as
+    /// failed and skipped in the next child.
     private func runInChildren() throws -> [ConformanceResult] {
         var skips = skipped
         var crashes: [ConformanceResult] = []
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         while true {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            process.arguments = ["check", file, "--in-process"] + skips.flatMap { ["--skip", $0] }
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            var results: [ConformanceResult] = []
-            var started: (rule: String, check: String)?
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-                let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
-                if fields.first == "begin", fields.count == 3 { started = (fields[1], fields[2]) }
-                if fields.first == "result", fields.count == 2,
-                   let result = try? JSONDecoder().decode(ConformanceResult.self, from: Data(fields[1].utf8)) {
-                    results.append(result)
-                    started = nil
+            let run = try runChild(executable, arguments: ["check", file, "--in-process"] + skips.flatMap { ["--skip", $0] })
+            if let refusal = run.refusal {
+                printError("error: \(refusal)")
+                throw ExitCode(2)
+            }
+            guard run.loaded else {
+                printError("error: cannot load plugin \(file): loading it \(run.ending)\(run.lastWordsClause)")
+                throw ExitCode(2)
+            }
+            if run.finished, run.termination == .exited(0), !run.timedOut {
+                let all = mergeCrashes(crashes, into: run.results)
+                guard !all.isEmpty else {
+                    printError("error: no check ran (every check was skipped)")
+                    throw ExitCode.failure
                 }
+                return all
             }
-            if process.terminationReason == .exit {
-                if process.terminationStatus == 2 { throw ExitCode(2) }
-                return mergeCrashes(crashes, into: results)
-            }
-            let signal = process.terminationStatus
-            guard let (rule, check) = started, let crashed = ConformanceCheck(rawValue: check) else {
-                printError("error: the check process died with signal \(signal) before any check began")
+            guard let (rule, check) = run.started, let crashed = ConformanceCheck(rawValue: check) else {
+                report(mergeCrashes(crashes, into: run.results))
+                printError("error: the plugin \(run.ending) \(run.finished ? "as it exited, after the checks (in its finalizers?)" : "between two checks")\(run.lastWordsClause)")
                 throw ExitCode.failure
             }
-            crashes.append(ConformanceResult(
-                rule: rule, check: crashed, passed: false,
-                detail: "crashed the process with signal \(signal) (\(String(cString: strsignal(signal))))"))
+            crashes.append(ConformanceResult(rule: rule, check: crashed, passed: false,
+                                             detail: "\(run.ending)\(run.lastWordsClause)"))
             skips.append("\(rule):\(check)")
         }
+    }
+
+    /// Runs one child, reading its protocol lines until it ends, stops answering or is killed.
+    private func runChild(_ executable: String, arguments: [String]) throws -> ChildRun {
+        let child = try ChildProcess(executable: executable, arguments: arguments)
+        var run = ChildRun(limit: timeout)
+        reading: while true {
+            switch child.nextLine(within: timeout) {
+            case .line(let line):
+                let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
+                switch fields.first {
+                case "loaded": run.loaded = true
+                case "refused" where fields.count >= 2: run.refusal = fields.dropFirst().joined(separator: "\t")
+                case "begin" where fields.count == 3: run.started = (fields[1], fields[2])
+                case "result" where fields.count == 2:
+                    if let result = try? JSONDecoder().decode(ConformanceResult.self, from: Data(fields[1].utf8)) {
+                        run.results.append(result)
+                        run.started = nil
+                    }
+                case "finished": run.finished = true
+                default: break
+                }
+            case .ended:
+                break reading
+            case .timedOut:
+                run.timedOut = true
+                break reading
+            }
+        }
+        run.termination = run.timedOut ? child.kill() : child.finish(within: timeout)
+        run.lastWords = child.lastErrorLine
+        return run
     }
 
     /// The final results with each crash in the place its check would have had.

@@ -1,18 +1,34 @@
 import ArgumentParser
 import Regula
 
-/// `regula inspect FILE`: what one shared object declares, or why it cannot be loaded.
+/// `regula inspect FILE…`: what each shared object declares, or why it cannot be loaded.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show what one plugin file declares, or why it cannot be loaded (exit status 1).")
+        abstract: "Show what plugin files declare, or why they cannot be loaded (exit status 1).",
+        discussion: """
+            Each file is loaded in a probe process first: a file that crashes, ends or hangs that process while \
+            it loads is reported as refused, and this command carries on. Exit status 1 if any file was refused.
+            """)
 
-    @Argument(help: "A shared object built against regula.h.")
-    var file: String
+    @Argument(help: "Shared objects built against regula.h.")
+    var files: [String]
 
     func run() throws {
-        let rules = try failingClearly { try RuleRegistry().loadPlugin(at: file) }
-        print("\(file): a Regula plugin with \(rules.count) rule\(rules.count == 1 ? "" : "s")")
-        for rule in rules { RuleListing.lines(for: rule).forEach { print($0) } }
+        let probe = PluginOptions.probe()
+        probe.probe(files)
+        var refused = false
+        for file in files {
+            do {
+                // A registry of its own for each file: what the file declares, whatever the others hold.
+                let rules = try RuleRegistry(probe: probe).loadPlugin(at: file)
+                print("\(file): a Regula plugin with \(rules.count) rule\(rules.count == 1 ? "" : "s")")
+                for rule in rules { RuleListing.lines(for: rule).forEach { print($0) } }
+            } catch {
+                printError("error: \(error)")
+                refused = true
+            }
+        }
+        if refused { throw ExitCode.failure }
     }
 }

@@ -6,6 +6,6 @@ struct RegulaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "regula",
         abstract: "An optimizer whose update rules are plugins loaded from shared objects.",
-        subcommands: [ListCommand.self, InspectCommand.self, CheckCommand.self, ConfigCommand.self, InstallCommand.self, ReplayCommand.self,
+        subcommands: [ListCommand.self, InspectCommand.self, CheckCommand.self, ConfigCommand.self, InstallCommand.self, ReplayCommand.self, ProbeCommand.self,
                       BenchCommand.self, TrainCommand.self])
 }

@@ -1,9 +1,8 @@
-/// SplitMix64: a small random number generator whose sequence is fixed by its seed, so a randomized test
-/// makes the same cases on every run and a failure names the case that reproduces it.
+/// A small seeded random-number generator (SplitMix64), so that randomized tests are the same on every run.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    /// A generator whose sequence is determined by `seed`.
+    /// A generator whose sequence is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
 
     /// The next 64 random bits.

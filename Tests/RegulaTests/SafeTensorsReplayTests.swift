@@ -145,38 +145,41 @@ import Testing
         "{" + (dtype.map { "\"dtype\": \"\($0)\", " } ?? "")
             + #""rules": ["sgd"], "defaults": {"lr": 0.1}, "groups": \#(groups), "params": \#(params), "steps": [{"grads": \#(grads)}]}"#
     }
-    static func with(_ extra: [String: Data]) -> @Sendable () -> [String: Data] { { good().merging(extra) { $1 } } }
+    /// The good files with `extra` laid over them, made only when a test asks (so nothing built here outlives it).
+    static func with(_ extra: @escaping @Sendable () -> [String: Data]) -> @Sendable () -> [String: Data] {
+        { good().merging(extra()) { $1 } }
+    }
 
     static let refusals: [Refusal] = [
         Refusal(name: "missing grads file", files: good, manifest: manifest(grads: "\"grads/7.safetensors\""),
                 words: ["spec.steps[0].grads", "$DIR/grads/7.safetensors", "no such file"]),
-        Refusal(name: "grads is a folder", files: with(["grads/.keep": Data()]), manifest: manifest(grads: "\"grads\""),
+        Refusal(name: "grads is a folder", files: with({ ["grads/.keep": Data()] }), manifest: manifest(grads: "\"grads\""),
                 words: ["spec.steps[0].grads", "$DIR/grads", "a folder"]),
         Refusal(name: "missing params file", files: { [:] }, manifest: manifest(),
                 words: ["spec.params", "$DIR/params.safetensors", "no such file"]),
-        Refusal(name: "grads for another parameter", files: with(["g.safetensors": SafeTensorsFile(["v": .float32(w)]).data]),
+        Refusal(name: "grads for another parameter", files: with({ ["g.safetensors": SafeTensorsFile(["v": .float32(w)]).data] }),
                 manifest: manifest(), words: ["spec.steps[0].grads", "$DIR/g.safetensors", "parameter \"v\"", "does not define"]),
-        Refusal(name: "grads of another length", files: with(["g.safetensors": SafeTensorsFile(["w": .float32([1, 2, 3])]).data]),
+        Refusal(name: "grads of another length", files: with({ ["g.safetensors": SafeTensorsFile(["w": .float32([1, 2, 3])]).data] }),
                 manifest: manifest(), words: ["$DIR/g.safetensors", "parameter \"w\" has 3 elements", "has 4"]),
-        Refusal(name: "grads of another dtype", files: with(["g.safetensors": SafeTensorsFile(["w": .float64([1, 2, 3, 4])]).data]),
+        Refusal(name: "grads of another dtype", files: with({ ["g.safetensors": SafeTensorsFile(["w": .float64([1, 2, 3, 4])]).data] }),
                 manifest: manifest(), words: ["$DIR/g.safetensors", "is F64", "float32", "must be F32"]),
-        Refusal(name: "non-finite gradient", files: with(["g.safetensors": SafeTensorsFile(["w": .float32([1, .infinity, 3, 4])]).data]),
+        Refusal(name: "non-finite gradient", files: with({ ["g.safetensors": SafeTensorsFile(["w": .float32([1, .infinity, 3, 4])]).data] }),
                 manifest: manifest(), words: ["$DIR/g.safetensors", "tensor \"w\": element 1 is inf", "finite numbers only"]),
-        Refusal(name: "NaN parameter", files: with(["params.safetensors": SafeTensorsFile(["w": .float64([1, .nan, 3, 4])]).data]),
+        Refusal(name: "NaN parameter", files: with({ ["params.safetensors": SafeTensorsFile(["w": .float64([1, .nan, 3, 4])]).data] }),
                 manifest: manifest(dtype: nil), words: ["spec.params", "tensor \"w\": element 1 is nan"]),
         Refusal(name: "BF16 parameter",
-                files: with(["params.safetensors": SafeTensorsFile(["w": .init(dtype: "BF16", shape: [4], bytes: Data(count: 8))]).data]),
+                files: with({ ["params.safetensors": SafeTensorsFile(["w": .init(dtype: "BF16", shape: [4], bytes: Data(count: 8))]).data] }),
                 manifest: manifest(), words: ["spec.params", "$DIR/params.safetensors", "BF16", "allowed: F32, F64"]),
-        Refusal(name: "truncated params file", files: with(["params.safetensors": SafeTensorsFile(["w": .float32(w)]).data.dropLast(3)]),
+        Refusal(name: "truncated params file", files: with({ ["params.safetensors": SafeTensorsFile(["w": .float32(w)]).data.dropLast(3)] }),
                 manifest: manifest(), words: ["spec.params", "$DIR/params.safetensors", "truncated"]),
-        Refusal(name: "params file of text", files: with(["params.safetensors": Data("{\"w\": [1, 2, 3, 4]}".utf8)]),
+        Refusal(name: "params file of text", files: with({ ["params.safetensors": Data("{\"w\": [1, 2, 3, 4]}".utf8)] }),
                 manifest: manifest(), words: ["spec.params", "$DIR/params.safetensors", "not a safetensors file"]),
-        Refusal(name: "mixed dtypes", files: with(["params.safetensors": SafeTensorsFile(["w": .float32(w), "x": .float64([1])]).data]),
+        Refusal(name: "mixed dtypes", files: with({ ["params.safetensors": SafeTensorsFile(["w": .float32(w), "x": .float64([1])]).data] }),
                 manifest: manifest(dtype: nil, groups: #"[{"params": ["w", "x"]}]"#), words: ["mixes F32", "\"w\"", "F64", "\"x\""]),
         Refusal(name: "params of another dtype than the spec's", files: good, manifest: manifest(dtype: "float64"),
                 words: ["tensor \"w\"", "is F32", "spec.dtype is float64"]),
         Refusal(name: "a file parameter in no group",
-                files: with(["params.safetensors": SafeTensorsFile(["w": .float32(w), "extra": .float32([1])]).data]),
+                files: with({ ["params.safetensors": SafeTensorsFile(["w": .float32(w), "extra": .float32([1])]).data] }),
                 manifest: manifest(), words: ["parameter \"extra\" is in no group"]),
     ]
 

@@ -9,8 +9,10 @@ import RegulaABI
 
 /// A shared object opened with `dlopen`: the only place the host touches the dynamic loader.
 ///
-/// Opened with `RTLD_NOW | RTLD_LOCAL` (every symbol resolved up front, none leaking into other plugins) and
-/// never closed: a plugin may contain Swift code, whose runtime metadata cannot be unloaded, and the rules it
+/// Before the loader sees a file, it is opened and its writers checked (``PluginFile``), its ELF structure is
+/// checked (``ELFCheck``), and the caller may vet it further (a probe in another process). Opened with
+/// `RTLD_NOW | RTLD_LOCAL` (every symbol resolved up front, none leaking into other plugins) and never
+/// closed: a plugin may contain Swift code, whose runtime metadata cannot be unloaded, and the rules it
 /// provides may be in use anywhere in the process.
 ///
 /// The loader is handed `/proc/self/fd/N`, and glibc recognises an object it already loaded by that name, so
@@ -20,12 +22,17 @@ final class SharedObject: @unchecked Sendable {
     private struct FileIdentity: Hashable {
         let device: UInt64
         let inode: UInt64
+        init(_ stamp: FileStamp) { (device, inode) = (stamp.device, stamp.inode) }
     }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var opened: [FileIdentity: SharedObject] = [:]
+    nonisolated(unsafe) private static var loadOrder: [(path: String, stamp: FileStamp)] = []
 
-    /// The absolute path it was opened from.
+    /// Every file loaded in this process, in the order it was loaded, with its version when it was.
+    static var loadedFiles: [(path: String, stamp: FileStamp)] { lock.withLock { loadOrder } }
+
+    /// The absolute path it was first opened from.
     let path: String
     private let handle: UnsafeMutableRawPointer
 
@@ -34,78 +41,99 @@ final class SharedObject: @unchecked Sendable {
         self.handle = handle
     }
 
-    /// Opens the plugin at `path` (absolute, symlinks already resolved) after checking who may have changed it.
+    /// Opens the plugin at `path` (absolute, symlinks already resolved), or returns the object already loaded
+    /// from the same file (same device and inode).
     ///
-    /// The file is opened with `O_NOFOLLOW` and checked through that descriptor (a regular file, owned by this
-    /// user or root, writable by nobody else), its folder is checked likewise, and the loader is then handed
-    /// `/proc/self/fd/N`: the file checked is the file loaded, even if the path is swapped in between.
-    static func open(_ path: String) throws(PluginLoadError) -> SharedObject {
-        let descriptor = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw PluginLoadError(path: path, reason: .notLoadable("cannot open it: \(reason)"))
-        }
-        var keepDescriptor = false
-        defer { if !keepDescriptor { close(descriptor) } }
-        var file = stat()
-        guard fstat(descriptor, &file) == 0 else {
-            throw PluginLoadError(path: path, reason: .notLoadable("cannot stat it: \(String(cString: strerror(errno)))"))
-        }
-        guard file.st_mode & S_IFMT == S_IFREG else {
-            throw PluginLoadError(path: path, reason: .notLoadable("it is not a regular file"))
-        }
-        try checkTrust(of: file, what: "the file", path: path)
-        let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        var directory = stat()
-        if stat(folder.isEmpty ? "/" : folder, &directory) == 0 {
-            try checkTrust(of: directory, what: "its folder \(folder.isEmpty ? "/" : folder)", path: path)
-        }
-        let identity = FileIdentity(device: UInt64(file.st_dev), inode: UInt64(file.st_ino))
+    /// A file not loaded yet must pass, in order: the checks of ``PluginFile/open(_:)`` on who could have
+    /// written it, the ELF checks, an exported `regula_plugin_entry` function, and `vet`; only then is the
+    /// loader handed `/proc/self/fd/N`, so the file checked is the file loaded, even if the path is swapped.
+    static func open(_ path: String, vet: (PluginFile) throws(PluginLoadError) -> Void) throws(PluginLoadError) -> SharedObject {
+        let file = try PluginFile.open(path)
+        let identity = FileIdentity(file.stamp)
+        if let existing = lock.withLock({ opened[identity] }) { return existing }
+        try checkStructure(of: file)
+        try vet(file)
         lock.lock()
         defer { lock.unlock() }
         if let existing = opened[identity] { return existing }
-        let procPath = "/proc/self/fd/\(descriptor)"
+        let procPath = "/proc/self/fd/\(file.descriptor)"
         guard let handle = dlopen(procPath, RTLD_NOW | RTLD_LOCAL) else {
             let words = dlerror().map { String(cString: $0) } ?? "dlopen failed"
             // dlerror repeats the path it was given first; keep only what follows it.
             let reason = words.hasPrefix(procPath + ": ") ? String(words.dropFirst(procPath.count + 2)) : words
             throw PluginLoadError(path: path, reason: .notLoadable(reason))
         }
-        keepDescriptor = true
+        file.keepOpen()
         let object = SharedObject(path: path, handle: handle)
         opened[identity] = object
+        loadOrder.append((path, file.stamp))
         return object
     }
 
-    /// Refuses what anyone but this user or root could have written, as ssh's StrictModes does.
-    private static func checkTrust(of status: stat, what: String, path: String) throws(PluginLoadError) {
-        let owner = status.st_uid
-        guard owner == getuid() || owner == 0 else {
-            throw PluginLoadError(path: path, reason: .untrusted(
-                "\(what) is owned by user \(owner), neither you (\(getuid())) nor root"))
+    /// Runs the checks made before the loader may see the file at `path` (absolute, symlinks resolved): who
+    /// could have written it, its ELF structure, its entry symbol. Nothing of the file is loaded or run.
+    static func checkBeforeLoading(_ path: String) throws(PluginLoadError) {
+        try checkStructure(of: try PluginFile.open(path))
+    }
+
+    /// The ELF checks and an exported `regula_plugin_entry` function.
+    private static func checkStructure(of file: PluginFile) throws(PluginLoadError) {
+        let entry: ELFCheck.Entry
+        do {
+            entry = try ELFCheck.check(descriptor: file.descriptor, fileSize: file.stamp.size, entrySymbol: RegulaABISymbols.entry)
+        } catch {
+            throw PluginLoadError(path: file.path, reason: .invalidSharedObject(error.words))
         }
-        let writableByOthers = status.st_mode & (S_IWGRP | S_IWOTH)
-        guard writableByOthers == 0 else {
-            let who = status.st_mode & S_IWOTH != 0 ? "anyone" : "its group"
-            throw PluginLoadError(path: path, reason: .untrusted(
-                "\(what) is writable by \(who) (mode \(String(status.st_mode & 0o7777, radix: 8))); "
-                    + "allowed: writable by its owner only, e.g. chmod go-w"))
+        switch entry {
+        case .missing: throw PluginLoadError(path: file.path, reason: .missingEntrySymbol)
+        case .data: throw PluginLoadError(path: file.path, reason: .malformed(entryIsData))
+        case .function: break
         }
     }
 
+    /// Why an entry exported as data is refused.
+    private static let entryIsData = "\(RegulaABISymbols.entry) is data, not a function; export a function that returns "
+        + "the description (REGULA_EXPORT_PLUGIN does)"
+
     /// Calls the plugin's entry function and returns what it describes, or throws why it cannot.
+    ///
+    /// The pointer the entry returns is checked to be readable (the `regula_plugin` it points to, as far as
+    /// its `struct_size` says) before anything reads it, so a garbage pointer is refused with words. Where the
+    /// description's own pointers lead is read by ``DescriptionReader``, unchecked: see Docs/ABI.md, section 13.
     func pluginDescription() throws(PluginLoadError) -> UnsafePointer<regula_plugin>? {
         guard let symbol = dlsym(handle, RegulaABISymbols.entry) else {
             throw PluginLoadError(path: path, reason: .missingEntrySymbol)
         }
         // Exporting the description itself as a data symbol is the classic mistake; calling data would crash.
         guard regula_symbol_kind(symbol) != 0 else {
-            throw PluginLoadError(path: path, reason: .malformed(
-                "\(RegulaABISymbols.entry) is data, not a function; export a function that returns the description "
-                    + "(REGULA_EXPORT_PLUGIN does)"))
+            throw PluginLoadError(path: path, reason: .malformed(Self.entryIsData))
         }
         let entry = unsafeBitCast(symbol, to: regula_plugin_entry_fn.self)
-        return entry()
+        guard let described = entry() else { return nil }
+        let raw = UnsafeRawPointer(described)
+        var readable = Self.isReadable(raw, count: 12)
+        if readable {
+            let size = Int(raw.load(fromByteOffset: 8, as: UInt32.self))
+            if (24...4096).contains(size) { readable = Self.isReadable(raw, count: size) }
+        }
+        guard readable else {
+            throw PluginLoadError(path: path, reason: .malformed(
+                "\(RegulaABISymbols.entry)() returned 0x\(String(UInt(bitPattern: raw), radix: 16)), which does not point "
+                    + "to readable memory holding a regula_plugin"))
+        }
+        return described
+    }
+
+    /// Whether `count` bytes at `address` can be read, asked of the kernel (a write of them into a socket fails
+    /// with `EFAULT` where they cannot) rather than by touching them, which would fault.
+    static func isReadable(_ address: UnsafeRawPointer, count: Int) -> Bool {
+        var ends: [Int32] = [-1, -1]
+        guard closeOnExecPipe(&ends) else { return true }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
+        return write(ends[1], address, count) == count
     }
 }
 

@@ -1,24 +1,40 @@
-/// Why a shared object could not be loaded as a Regula plugin. The registry and other plugins are unaffected.
+import Foundation
+
+/// Why a shared object could not be loaded as a Regula plugin, or why a plugin folder or search-path entry
+/// was skipped. The registry and other plugins are unaffected.
 public struct PluginLoadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong.
     public enum Reason: Sendable, Equatable {
         /// No file or directory at the path.
         case notFound
-        /// The dynamic loader refused the file (not a shared object, missing dependency…); its words.
+        /// The file cannot be opened, is not a regular file, or the dynamic loader refused it (a missing
+        /// dependency, …); the words say which.
         case notLoadable(String)
+        /// The file is not a well-formed ELF shared object for this host (truncated, damaged, another machine's),
+        /// found by the checks made before the dynamic loader sees it; what is wrong and where.
+        case invalidSharedObject(String)
+        /// Loading the file in a separate probe process crashed it, ended it or did not finish in time, so the
+        /// file was never loaded into this one; what happened.
+        case probeFailed(String)
         /// The file has no `regula_plugin_entry` function.
         case missingEntrySymbol
         /// The plugin was built against another major version of the contract.
         case incompatibleABI(pluginMajor: UInt32, pluginMinor: UInt32)
         /// The plugin's description breaks the contract; what is wrong.
         case malformed(String)
-        /// The file or its folder could have been changed by someone other than this user or root.
+        /// The file or a folder above it could have been changed by someone other than this user or root.
         case untrusted(String)
         /// A rule of this plugin has a name another loaded rule already has.
         case duplicateRule(name: String, alreadyFrom: String)
+        /// A plugin folder that does not exist.
+        case folderNotFound
+        /// A plugin folder that cannot be listed; why.
+        case folderUnreadable(String)
+        /// An entry of `REGULA_PLUGIN_PATH` that is not an absolute path, and so was not searched.
+        case relativeSearchPathEntry
     }
 
-    /// The absolute path of the refused file.
+    /// The absolute path of the refused file or folder, or the search-path entry as written.
     public let path: String
     /// Why it was refused.
     public let reason: Reason
@@ -29,24 +45,47 @@ public struct PluginLoadError: Error, Sendable, Equatable, CustomStringConvertib
         self.reason = reason
     }
 
-    /// `cannot load plugin PATH: REASON`.
+    /// Whether a plugin file was refused (rather than a folder or search-path entry skipped).
+    public var refusesAFile: Bool {
+        switch reason {
+        case .folderNotFound, .folderUnreadable, .relativeSearchPathEntry: false
+        default: true
+        }
+    }
+
+    /// `cannot load plugin PATH: REASON`, `plugin folder PATH does not exist`, `cannot read plugin folder PATH:
+    /// REASON`, or `ignored REGULA_PLUGIN_PATH entry "ENTRY": REASON`.
     public var description: String {
-        let why = switch reason {
+        let why: String
+        switch reason {
+        case .folderNotFound:
+            return "plugin folder \(path) does not exist"
+        case .folderUnreadable(let words):
+            return "cannot read plugin folder \(path): \(words)"
+        case .relativeSearchPathEntry:
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            return "ignored \(PluginSearchPath.pathVariable) entry \(quoted(path)): it is not an absolute path, and the "
+                + "plugin path is never searched relative to the current folder; write it as \(absolute) to mean the "
+                + "folder here"
         case .notFound:
-            "no such file"
+            why = "no such file"
         case .notLoadable(let words):
-            "not a loadable shared object (\(words))"
+            why = "not a loadable shared object (\(words))"
+        case .invalidSharedObject(let words):
+            why = "not a well-formed shared object for this host: \(words). It was refused before the dynamic loader saw it"
+        case .probeFailed(let words):
+            why = "\(words); it was not loaded into this process"
         case .missingEntrySymbol:
-            "it exports no function \"\(RegulaABISymbols.entry)\", so it is not a Regula plugin"
+            why = "it exports no function \"\(RegulaABISymbols.entry)\", so it is not a Regula plugin"
         case .incompatibleABI(let major, let minor):
-            "built for Regula ABI \(major).\(minor), but this host speaks ABI \(RegulaABISymbols.major).x "
+            why = "built for Regula ABI \(major).\(minor), but this host speaks ABI \(RegulaABISymbols.major).x "
                 + "(\(RegulaABISymbols.major).\(RegulaABISymbols.minor)); rebuild it against this host's regula.h"
         case .malformed(let problem):
-            "malformed description: \(problem)"
-        case .untrusted(let why):
-            "refused because \(why); a plugin is code that runs inside this process"
+            why = "malformed description: \(problem)"
+        case .untrusted(let words):
+            why = "refused because \(words); a plugin is code that runs inside this process"
         case .duplicateRule(let name, let other):
-            "rule \(quoted(name)) is already provided by \(other)"
+            why = "rule \(quoted(name)) is already provided by \(other)"
         }
         return "cannot load plugin \(path): \(why)"
     }

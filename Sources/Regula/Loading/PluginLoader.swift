@@ -1,15 +1,18 @@
 import Foundation
 
 /// Opens one shared object and turns it into checked ``Rule`` and ``NamedChain`` values, or says why it cannot.
-enum PluginLoader {
+package enum PluginLoader {
     /// The rules and chains in the shared object at `path`, each well formed and with a name unique in the file.
-    static func contents(inFileAt path: String) throws(PluginLoadError) -> DescriptionReader.Contents {
+    ///
+    /// - Parameter probe: When given, a file not loaded in this process yet is first loaded in a probe
+    ///   process, and refused if that process crashes, exits or hangs.
+    static func contents(inFileAt path: String, probe: PluginProbe? = nil) throws(PluginLoadError) -> DescriptionReader.Contents {
         let given = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.fileExists(atPath: given.path) else {
             throw PluginLoadError(path: given.path, reason: .notFound)
         }
-        let absolute = given.resolvingSymlinksInPath().path
-        let object = try SharedObject.open(absolute)
+        let absolute = resolved(path)
+        let object = try SharedObject.open(absolute) { file throws(PluginLoadError) in try probe?.vet(file) }
         let contents = try DescriptionReader(object: object).contents(from: try object.pluginDescription())
         var problems = contents.rules.flatMap(\.declarationProblems) + contents.chains.flatMap(\.declarationProblems)
         problems += duplicates(in: contents.rules.map(\.name) + contents.chains.map(\.name))
@@ -18,5 +21,11 @@ enum PluginLoader {
             throw PluginLoadError(path: absolute, reason: .malformed(problems.joined(separator: "; ")))
         }
         return contents
+    }
+
+    /// Runs, on the file at `path`, only the checks made before the dynamic loader may see it (who could have
+    /// written it, its ELF structure, its entry symbol), loading and running nothing. A test hook.
+    package static func checkWithoutLoading(_ path: String) throws(PluginLoadError) {
+        try SharedObject.checkBeforeLoading(resolved(path))
     }
 }

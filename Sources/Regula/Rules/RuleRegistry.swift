@@ -16,22 +16,29 @@ public final class RuleRegistry: @unchecked Sendable {
     private var rulesByName: [String: Rule] = [:]
     private var chainsByName: [String: NamedChain] = [:]
     private var failures: [PluginLoadError] = []
+    /// Loads each plugin file in a separate process first, when set; see ``PluginProbe``.
+    public let probe: PluginProbe?
 
-    /// An empty registry.
-    public init() {}
+    /// An empty registry; with `probe`, every plugin file is loaded in a probe process before this one.
+    public init(probe: PluginProbe? = nil) {
+        self.probe = probe
+    }
 
     /// A registry with the built-in rules and every plugin in the folders of `REGULA_PLUGIN_PATH`.
     ///
-    /// Plugins on the path that cannot be loaded are listed in ``loadFailures``.
+    /// Plugins on the path that cannot be loaded, missing folders and relative entries (which are not
+    /// searched) are listed in ``loadFailures``.
     /// - Throws: ``BuiltinRulesNotFound`` when no folder the host searches holds the built-in shared objects.
     /// - Parameters:
     ///   - environment: Where `REGULA_BUILTIN_DIR`, `REGULA_PLUGIN_PATH` and `HOME` are read.
     ///   - conflict: What a plugin on the path does to a rule of the same name loaded before it
     ///     (a built-in, or one from an earlier folder): by default it is refused.
+    ///   - probe: Loads every plugin file in a probe process first (``PluginProbe``).
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                onConflict conflict: NameConflict = .refuse) throws -> RuleRegistry {
-        let registry = RuleRegistry()
+                                onConflict conflict: NameConflict = .refuse, probe: PluginProbe? = nil) throws -> RuleRegistry {
+        let registry = RuleRegistry(probe: probe)
         try registry.loadBuiltins(environment: environment)
+        registry.record(PluginSearchPath.ignoredEntries(environment: environment))
         for directory in PluginSearchPath.directories(environment: environment) {
             do {
                 try registry.loadPlugins(inDirectory: directory, onConflict: conflict)
@@ -113,12 +120,14 @@ public final class RuleRegistry: @unchecked Sendable {
               let files = try? PluginSearchPath.pluginFiles(in: directory, prefix: PluginSearchPath.builtinPrefix),
               !files.isEmpty
         else { throw BuiltinRulesNotFound(environment: environment) }
+        probe?.probe(files)
         var loaded: [Rule] = []
         for file in files { loaded += try loadPlugin(at: file) }
         return loaded
     }
 
-    /// Loads every rule of the shared object at `path`.
+    /// Loads every rule of the shared object at `path`. A file already loaded into this registry (the same
+    /// device and inode, under any path) is not loaded twice and adds nothing.
     ///
     /// - Parameters:
     ///   - path: The shared object, absolute or relative to the current folder.
@@ -131,7 +140,7 @@ public final class RuleRegistry: @unchecked Sendable {
     @discardableResult
     public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [Rule] {
         do {
-            let contents = try PluginLoader.contents(inFileAt: path)
+            let contents = try PluginLoader.contents(inFileAt: path, probe: probe)
             let source = contents.rules.first.map { "\($0.origin)" } ?? contents.chains.first.map { "\($0.origin)" } ?? path
             return try add(contents.rules, chains: contents.chains, from: source, onConflict: conflict)
         } catch {
@@ -147,7 +156,9 @@ public final class RuleRegistry: @unchecked Sendable {
     @discardableResult
     public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [PluginLoadError] {
         var refused: [PluginLoadError] = []
-        for file in try PluginSearchPath.pluginFiles(in: directory) {
+        let files = try PluginSearchPath.pluginFiles(in: directory)
+        probe?.probe(files)
+        for file in files {
             do { try loadPlugin(at: file, onConflict: conflict) } catch { refused.append(error) }
         }
         return refused
@@ -202,6 +213,16 @@ public final class RuleRegistry: @unchecked Sendable {
         defer { lock.unlock() }
         func existing(_ name: String) -> String? {
             rulesByName[name].map { "\($0.origin)" } ?? chainsByName[name].map { "\($0.origin)" }
+        }
+        // A rule or chain of the same file met again (it carries the path the file was first loaded from) is
+        // already here.
+        let rules = rules.filter { rule in
+            guard case .sharedObject = rule.origin else { return true }
+            return rulesByName[rule.name]?.origin != rule.origin
+        }
+        let chains = chains.filter { chain in
+            guard case .sharedObject = chain.origin else { return true }
+            return chainsByName[chain.name]?.origin != chain.origin
         }
         if conflict == .refuse {
             for name in rules.map(\.name) + chains.map(\.name) {

@@ -1,0 +1,235 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A child process started with `posix_spawn`, whose standard output is read line by line, each line within a
+/// deadline, and whose standard error is kept (its last few kilobytes) to explain how it ended.
+///
+/// Used to run plugin code that may crash, abort, call `exit` or never return: the parent only reads, waits
+/// and, past a deadline, kills with `SIGKILL`.
+package final class ChildProcess {
+    /// What reading the next line gave.
+    package enum Event: Equatable {
+        /// One line, without its newline.
+        case line(String)
+        /// Standard output was closed: the child ended (or closed it).
+        case ended
+        /// No complete line came within the deadline.
+        case timedOut
+    }
+
+    /// How the child ended.
+    package enum Termination: Equatable, Sendable, CustomStringConvertible {
+        /// It exited with this status.
+        case exited(Int32)
+        /// A signal ended it.
+        case signalled(Int32)
+
+        /// `exit status N` or `signal N (Name)`.
+        package var description: String {
+            switch self {
+            case .exited(let status): "exit status \(status)"
+            case .signalled(let signal): "signal \(signal) (\(String(cString: strsignal(signal))))"
+            }
+        }
+    }
+
+    private let pid: pid_t
+    private var output: Int32
+    private var errors: Int32
+    private var pending: [UInt8] = []
+    private var errorTail: [UInt8] = []
+    private var termination: Termination?
+    private static let tailLimit = 4096
+
+    /// Starts `executable` with `arguments`, standard input from `/dev/null`, and this process's environment
+    /// with `environment` laid over it. Swift's crash backtracer is turned off in the child (it is slow, and
+    /// would bury the child's own last words).
+    package init(executable: String, arguments: [String], environment: [String: String] = [:]) throws(ChildProcessError) {
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        guard closeOnExecPipe(&out) else { throw ChildProcessError(executable: executable, words: errorText()) }
+        guard closeOnExecPipe(&err) else {
+            let words = errorText()
+            close(out[0])
+            close(out[1])
+            throw ChildProcessError(executable: executable, words: words)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        let settings = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+            .merging(environment) { $1 }
+        let envp: [UnsafeMutablePointer<CChar>?] = settings.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        var child = pid_t()
+        let status = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        (argv + envp).forEach { free($0) }
+        posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attributes)
+        close(out[1])
+        close(err[1])
+        guard status == 0 else {
+            close(out[0])
+            close(err[0])
+            throw ChildProcessError(executable: executable, words: errorText(status))
+        }
+        pid = child
+        output = out[0]
+        errors = err[0]
+    }
+
+    deinit {
+        if termination == nil { _ = kill() }
+        if output >= 0 { close(output) }
+        if errors >= 0 { close(errors) }
+    }
+
+    /// The next line of standard output, waiting at most `seconds` for it.
+    package func nextLine(within seconds: Double) -> Event {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while true {
+            if let newline = pending.firstIndex(of: 10) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return .line(line)
+            }
+            if output < 0 {
+                guard pending.isEmpty else {
+                    defer { pending = [] }
+                    return .line(String(decoding: pending, as: UTF8.self))
+                }
+                return .ended
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return .timedOut }
+            pump(milliseconds: Int32(min(left * 1000 + 1, 60_000)))
+        }
+    }
+
+    /// Waits at most `seconds` for the child to close its output and end, reading what is left; past that,
+    /// kills it.
+    package func finish(within seconds: Double) -> Termination {
+        if let termination { return termination }
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while output >= 0 || errors >= 0 {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return kill() }
+            pump(milliseconds: Int32(min(left * 1000 + 1, 60_000)))
+            pending = []
+        }
+        while deadline.timeIntervalSinceNow > 0 {
+            if let ended = reap(blocking: false) { return ended }
+            usleep(1000)
+        }
+        return kill()
+    }
+
+    /// Kills the child with `SIGKILL` and waits for it.
+    @discardableResult
+    package func kill() -> Termination {
+        if let termination { return termination }
+        Glibc.kill(pid, SIGKILL)
+        return reap(blocking: true) ?? .signalled(SIGKILL)
+    }
+
+    /// The last non-empty line the child wrote to standard error, at most 300 characters, or nil.
+    package var lastErrorLine: String? {
+        let lines = String(decoding: errorTail, as: UTF8.self).split(separator: "\n")
+        guard let last = lines.last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return nil }
+        return String(last.trimmingCharacters(in: .whitespaces).prefix(300))
+    }
+
+    /// Waits up to `milliseconds` for either pipe, and reads what is there.
+    private func pump(milliseconds: Int32) {
+        var fds = [pollfd(fd: output, events: Int16(POLLIN), revents: 0), pollfd(fd: errors, events: Int16(POLLIN), revents: 0)]
+        guard poll(&fds, 2, milliseconds) > 0 else { return }
+        if fds[0].revents != 0 { readSome(from: &output) { pending += $0 } }
+        if fds[1].revents != 0 {
+            readSome(from: &errors) {
+                errorTail += $0
+                if errorTail.count > Self.tailLimit { errorTail.removeFirst(errorTail.count - Self.tailLimit) }
+            }
+        }
+    }
+
+    private func readSome(from descriptor: inout Int32, into sink: ([UInt8]) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count > 0 {
+            sink(Array(buffer[..<count]))
+        } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+            close(descriptor)
+            descriptor = -1
+        }
+    }
+
+    private func reap(blocking: Bool) -> Termination? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
+            if result < 0, errno == EINTR { continue }
+            guard result == pid else { return nil }
+            break
+        }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import.
+        let ended: Termination = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signalled(status & 0x7F)
+        termination = ended
+        return ended
+    }
+}
+
+/// A child process could not be started.
+package struct ChildProcessError: Error, CustomStringConvertible {
+    /// The program.
+    package let executable: String
+    /// Why, in the system's words.
+    package let words: String
+    /// `cannot start EXECUTABLE: WORDS`.
+    package var description: String { "cannot start \(executable): \(words)" }
+}
+
+/// The child's side of a line protocol on standard output: the original standard output is kept for the
+/// protocol lines, and file descriptor 1 is pointed at standard error, so whatever plugin code prints cannot
+/// be mistaken for them.
+package struct ProtocolChannel {
+    private let descriptor: Int32
+
+    /// Moves standard output aside for the protocol.
+    package init() {
+        fflush(nil)
+        descriptor = dup(1)
+        dup2(2, 1)
+    }
+
+    /// Writes `line` and a newline, unbuffered: it is out before anything after it can crash.
+    package func send(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return }
+            written += count
+        }
+    }
+}
+
+/// Makes a connected pair of descriptors (`ends[0]` to read, `ends[1]` to write) that no child process
+/// inherits: a socket pair, because `pipe2` and its `O_CLOEXEC` are not visible to Swift here, and a pipe
+/// marked close-on-exec afterwards could leak into a process another thread starts in between.
+func closeOnExecPipe(_ ends: inout [Int32]) -> Bool {
+    socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0
+}

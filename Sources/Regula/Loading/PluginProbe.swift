@@ -1,0 +1,206 @@
+import Foundation
+
+/// Loads plugin files in a separate process before this one does, so that a file that crashes, aborts, ends
+/// or hangs a process while it is loaded is refused with words instead of taking this process down.
+///
+/// The probe process is any program that answers ``serve(_:)`` (the `regula` tool does, as the hidden
+/// command `regula probe FILE…`). It loads each file exactly as ``RuleRegistry/loadPlugin(at:onConflict:)``
+/// does, after the plugins this process has already loaded, reporting on its standard output when it begins
+/// and ends each file. A file is refused when the process stops answering while loading it (``timeout``),
+/// crashes, aborts or exits while loading it, or crashes on its way out because of it (finalizers run at
+/// exit). The files of a run are accepted only once a run of all of them, exit included, succeeds, and are
+/// then loaded here in the same order, each only while it is still the version probed (device, inode, size
+/// and modification time), so this process meets no state that a probe process did not.
+///
+/// ```swift
+/// let regula = PluginSearchPath.builtinDirectory()! + "/regula"    // built beside the built-in rules
+/// let registry = try RuleRegistry.standard(probe: PluginProbe(executable: regula, arguments: ["probe", "--"]))
+/// ```
+///
+/// A probe catches what happens while a plugin is loaded (its constructors, its entry function, the host
+/// reading its description); it cannot catch what its kernels do later. Safe to use from several threads.
+public final class PluginProbe: @unchecked Sendable {
+    /// The probe program.
+    public let executable: String
+    /// Arguments before the files.
+    public let arguments: [String]
+    /// Seconds one file may take to load before the probe is killed and the file refused.
+    public let timeout: Double
+
+    private let lock = NSLock()
+    /// What happened to each file version probed: nil if it loaded, else what went wrong.
+    private var verdicts: [FileStamp: String?] = [:]
+
+    /// A probe that runs `executable` with `arguments` followed by the files.
+    public init(executable: String, arguments: [String] = [], timeout: Double = 10) {
+        self.executable = executable
+        self.arguments = arguments
+        self.timeout = timeout
+    }
+
+    /// Loads, in as few probe processes as it takes, every file of `paths` whose current version has not been
+    /// probed yet; the verdicts are kept for the loads that follow (a registry probes a folder's files at once).
+    public func probe(_ paths: [String]) {
+        let fresh = paths.filter { path in
+            guard let stamp = FileStamp(path: resolved(path)) else { return false }
+            return lock.withLock { verdicts[stamp] == nil }
+        }
+        if !fresh.isEmpty { runProbes(fresh) }
+    }
+
+    /// Refuses `file` unless its version loaded in a probe process; probes it first if needed.
+    func vet(_ file: PluginFile) throws(PluginLoadError) {
+        if lock.withLock({ verdicts[file.stamp] }) == nil { runProbes([file.path]) }
+        switch lock.withLock({ verdicts[file.stamp] }) {
+        case .some(.none):
+            return
+        case .some(.some(let words)):
+            throw PluginLoadError(path: file.path, reason: .probeFailed(words))
+        case .none:
+            throw PluginLoadError(path: file.path, reason: .probeFailed("it changed while a probe process was loading it; try again"))
+        }
+    }
+
+    // MARK: - The probe process's side
+
+    /// Loads each file of `paths` in turn, as a probe process: writes `begin INDEX STAMP` before each and
+    /// `done INDEX` after, then `end`, on standard output (which plugin code cannot write to meanwhile), and
+    /// exits with status 0 so that the plugins' finalizers run too.
+    public static func serve(_ paths: [String]) -> Never {
+        let channel = ProtocolChannel()
+        for (index, path) in paths.enumerated() {
+            let stamp = FileStamp(path: resolved(path)).map { "\($0)" } ?? "-"
+            channel.send("begin\t\(index)\t\(stamp)")
+            _ = try? RuleRegistry().loadPlugin(at: path)
+            channel.send("done\t\(index)")
+        }
+        channel.send("end")
+        exit(0)
+    }
+
+    // MARK: - Running probe processes
+
+    /// One run of the probe process, as far as it got; indices count the files probed, after the prefix.
+    private struct Run {
+        var loaded: [(index: Int, stamp: FileStamp?)] = []
+        var current: (index: Int, stamp: FileStamp?)?
+        var diedInPrefix = false
+        var finished = false
+        var timedOut = false
+        var termination: ChildProcess.Termination = .exited(0)
+        var lastWords: String?
+
+        /// Every file loaded and the process exited with status 0.
+        var clean: Bool { finished && termination == .exited(0) && !timedOut }
+    }
+
+    /// Probes `paths`, recording a verdict for every file version.
+    ///
+    /// Each probe process first loads what this process has already loaded (``SharedObject/loadedFiles``),
+    /// then the files still in the running, in order, so that its state is the one this process will be in.
+    /// A file is recorded as loading only when a whole run, exit included, succeeds: the one this process
+    /// then repeats. Until then each failed run refuses one file and the rest are probed again: the file
+    /// that stopped answering; the one being loaded if it is the first of the run or fails alone too (else
+    /// it is refused as failing only after the others); or, for a run that failed on its way out, the
+    /// first file that does so alone (else the last).
+    private func runProbes(_ paths: [String]) {
+        let prefix = SharedObject.loadedFiles.filter { FileStamp(path: $0.path) == $0.stamp }.map(\.path)
+        var candidates = paths
+        while !candidates.isEmpty {
+            let run = runProbe(prefix: prefix, files: candidates)
+            if run.clean {
+                record(run.loaded.map { ($0.stamp, nil) })
+                return
+            }
+            guard !run.diedInPrefix, run.finished || run.current != nil || !run.loaded.isEmpty else {
+                let words = run.diedInPrefix
+                    ? "a probe process crashed while loading the plugins already loaded in this process, before it"
+                    : "the probe process (\(executable)) ended with \(run.termination) before loading anything"
+                record(candidates.map { (FileStamp(path: resolved($0)), words + (run.lastWords.map { ": \($0)" } ?? "")) })
+                return
+            }
+            let blamed: (index: Int, words: String)
+            if let current = run.current, run.timedOut || current.index == 0 {
+                blamed = (current.index, failure(run, atExit: false))
+            } else if !run.finished, let suspect = run.current ?? run.loaded.last {
+                let alone = runProbe(prefix: prefix, files: [candidates[suspect.index]])
+                blamed = (suspect.index, alone.clean
+                    ? failure(run, atExit: false) + " after other plugins were loaded in it (alone, it loads)"
+                    : failure(alone, atExit: alone.finished))
+            } else {
+                let alone = candidates.indices.lazy.map { ($0, self.runProbe(prefix: prefix, files: [candidates[$0]])) }
+                    .first { !$0.1.clean }
+                blamed = alone.map { ($0.0, failure($0.1, atExit: $0.1.finished)) }
+                    ?? (candidates.count - 1, failure(run, atExit: true) + " with the others loaded (none fails alone)")
+            }
+            record([(FileStamp(path: resolved(candidates[blamed.index])), blamed.words)])
+            candidates.remove(at: blamed.index)
+        }
+    }
+
+    /// Runs one probe process over `prefix` and then `files`.
+    private func runProbe(prefix: [String], files: [String]) -> Run {
+        var run = Run()
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(executable: executable, arguments: arguments + prefix + files)
+        } catch {
+            run.termination = .exited(127)
+            run.lastWords = "\(error)"
+            return run
+        }
+        reading: while true {
+            switch child.nextLine(within: timeout) {
+            case .line(let line):
+                let fields = line.split(separator: "\t")
+                guard let tag = fields.first else { continue }
+                let index = fields.count > 1 ? Int(fields[1]).map { $0 - prefix.count } : nil
+                if tag == "begin", let index, fields.count == 3 {
+                    run.current = (index, FileStamp(fields[2]))
+                } else if tag == "done", let current = run.current, index == current.index {
+                    if current.index >= 0 { run.loaded.append(current) }
+                    run.current = nil
+                } else if tag == "end", run.current == nil {
+                    run.finished = true
+                }
+            case .ended:
+                break reading
+            case .timedOut:
+                run.timedOut = true
+                break reading
+            }
+        }
+        run.termination = run.timedOut ? child.kill() : child.finish(within: timeout)
+        run.lastWords = child.lastErrorLine
+        if let current = run.current, current.index < 0 {
+            run.diedInPrefix = true
+            run.current = nil
+        }
+        return run
+    }
+
+    /// What a probe process that died while loading a file (or, `atExit`, while exiting) did, in words.
+    private func failure(_ run: Run, atExit: Bool) -> String {
+        let what: String
+        if run.timedOut {
+            what = "did not finish \(atExit ? "exiting" : "loading it") within \(format(timeout)) s (a constructor or "
+                + "finalizer that never returns?) and was killed"
+        } else if case .signalled = run.termination {
+            what = "crashed with \(run.termination)\(atExit ? " when it exited (in the plugin's finalizers)" : "")"
+        } else {
+            what = "ended with \(run.termination)\(atExit ? " when it exited" : " before loading it finished (the plugin called exit?)")"
+        }
+        return "a probe process that loaded it \(what)" + (run.lastWords.map { "; its last words: \(quoted($0))" } ?? "")
+    }
+
+    private func record(_ outcomes: [(FileStamp?, String?)]) {
+        lock.withLock {
+            for case let (stamp?, words) in outcomes { verdicts[stamp] = .some(words) }
+        }
+    }
+}
+
+/// `path` made absolute with its symbolic links resolved, as ``PluginLoader`` opens it.
+func resolved(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+}

@@ -176,6 +176,19 @@ import Testing
         expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: ["boolean", "[0, 1]"])
     }
 
+    /// A description whose pointers lead nowhere (a damaged data section) is refused in this very process,
+    /// without a probe: every pointer is checked readable before it is followed.
+    @Test(arguments: [
+        (#"{ .struct_size = sizeof(regula_rule), .name = (const char *)0x10, .kernel = scale, .dtypes = 3 }"#, "the name of rules[0] points to 0x10"),
+        (#"{ RULE("bad_summary"), .summary = (const char *)0x18, .kernel = scale }"#, "the summary of rule \"bad_summary\""),
+        (#"{ RULE("bad_slots"), .kernel = scale, .slot_count = 2, .slots = (const regula_state_slot *)0x20 }"#, "slots of rule \"bad_slots\""),
+    ])
+    func unreadablePointersInADescriptionAreRefusedInWords(rule: String, words: String) throws {
+        let folder = try TemporaryDirectory()
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [rule]), named: "wild_pointer", in: folder)
+        expectMalformed(try refusal(of: bad, in: folder), naming: bad, says: [words, "not readable memory"])
+    }
+
     @Test func unknownRuleFlagsAreRefused() throws {
         let folder = try TemporaryDirectory()
         let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 8 }"#]),

@@ -35,7 +35,7 @@ struct DescriptionReader {
         let size = Int(raw.load(fromByteOffset: 8, as: UInt32.self))
         // ABI 1.0 plugins end before `toolchain` (24 bytes); the copy then reads it as NULL.
         let plugin: regula_plugin = try versioned(raw, size: size, minimum: 24, what: "regula_plugin")
-        if let toolchain = plugin.toolchain.map({ String(cString: $0) }) {
+        if let toolchain = try text(plugin.toolchain, what: "regula_plugin.toolchain") {
             let ours = String(cString: regula_swift_toolchain())
             guard toolchain == ours else {
                 throw malformed("it was built with \(toolchain), but this host with \(ours); a Swift plugin must be "
@@ -61,8 +61,9 @@ struct DescriptionReader {
 
     private func rule(at address: UnsafeRawPointer, stride: Int, index: Int) throws(PluginLoadError) -> Rule {
         let declared: regula_rule = try element(address, stride: stride, what: "rules[\(index)]")
-        guard let namePointer = declared.name else { throw malformed("rules[\(index)] has a NULL name") }
-        let name = String(cString: namePointer)
+        guard let name = try text(declared.name, what: "the name of rules[\(index)]") else {
+            throw malformed("rules[\(index)] has a NULL name")
+        }
         let label = "rule \(quoted(name)) (rules[\(index)])"
         guard let kernel = declared.kernel else { throw malformed("\(label) has no kernel") }
         let known = UInt32(REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2)
@@ -80,7 +81,7 @@ struct DescriptionReader {
             declared.reductions, count: declared.reduction_count, limit: Self.maximumReductions,
             what: "reductions of \(label)", read: reduction)
         let rule = Rule(
-            name: name, summary: declared.summary.map { String(cString: $0) } ?? "",
+            name: name, summary: try text(declared.summary, what: "the summary of \(label)") ?? "",
             version: Int(declared.version), dtypes: dtypes, hyperparameters: hyperparameters,
             stateSlots: slots, reductions: reductions,
             neverFails: declared.flags & UInt32(REGULA_RULE_NEVER_FAILS) != 0,
@@ -98,32 +99,35 @@ struct DescriptionReader {
     }
 
     private func chain(_ declared: regula_chain, label: String) throws(PluginLoadError) -> NamedChain {
-        guard let namePointer = declared.name else { throw malformed("\(label) has a NULL name") }
-        let name = String(cString: namePointer)
+        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
         let count = Int(declared.rule_count)
         guard (1...NamedChain.maximumRules).contains(count) else {
             throw malformed("chain \(quoted(name)): rule_count is \(count); allowed: 1 to \(NamedChain.maximumRules)")
         }
         guard let names = declared.rules else { throw malformed("chain \(quoted(name)): rule_count is \(count) but rules is NULL") }
+        try requireReadable(UnsafeRawPointer(names), count: count * MemoryLayout<UnsafePointer<CChar>?>.size,
+                            what: "the rules array of chain \(quoted(name))")
         var rules: [String] = []
         for index in 0..<count {
-            guard let rule = names[index] else { throw malformed("chain \(quoted(name)): rules[\(index)] is NULL") }
-            rules.append(String(cString: rule))
+            guard let rule = try text(names[index], what: "rules[\(index)] of chain \(quoted(name))") else {
+                throw malformed("chain \(quoted(name)): rules[\(index)] is NULL")
+            }
+            rules.append(rule)
         }
         let defaults = try elements(declared.defaults, count: declared.default_count, limit: NamedChain.maximumDefaults,
                                     what: "defaults of chain \(quoted(name))") { (entry: regula_chain_default, label) throws(PluginLoadError) in
-            guard let option = entry.name else { throw malformed("\(label) has a NULL name") }
-            return (String(cString: option), entry.value)
+            guard let option = try text(entry.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
+            return (option, entry.value)
         }
         if let repeated = duplicates(in: defaults.map(\.0)).first {
             throw malformed("chain \(quoted(name)) gives a default for \(quoted(repeated)) twice")
         }
-        return NamedChain(name: name, summary: declared.summary.map { String(cString: $0) } ?? "", rules: rules,
+        return NamedChain(name: name, summary: try text(declared.summary, what: "the summary of chain \(quoted(name))") ?? "", rules: rules,
                           defaults: Dictionary(uniqueKeysWithValues: defaults), origin: .sharedObject(path: object.path))
     }
 
     private func hyperparameter(_ declared: regula_hyperparameter, label: String) throws(PluginLoadError) -> Hyperparameter {
-        guard let namePointer = declared.name else { throw malformed("\(label) has a NULL name") }
+        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
         let kind: Hyperparameter.Kind
         switch declared.type {
         case UInt32(REGULA_HYPERPARAMETER_REAL): kind = .real
@@ -139,26 +143,26 @@ struct DescriptionReader {
         }
         let required = declared.flags & UInt32(REGULA_HYPERPARAMETER_REQUIRED) != 0
         return Hyperparameter(
-            String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "", kind: kind,
+            name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "", kind: kind,
             default: required ? nil : declared.default_value, range: declared.minimum...declared.maximum)
     }
 
     private func slot(_ declared: regula_state_slot, label: String) throws(PluginLoadError) -> StateSlot {
-        guard let namePointer = declared.name else { throw malformed("\(label) has a NULL name") }
+        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
         let shape: StateSlot.Shape
         switch declared.shape {
         case UInt32(REGULA_SLOT_ELEMENTWISE): shape = .elementwise
         case UInt32(REGULA_SLOT_SCALAR): shape = .scalar
         default: throw malformed("\(label) has unknown shape \(declared.shape)")
         }
-        return StateSlot(String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "",
+        return StateSlot(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          shape: shape, initialValue: declared.initial_value,
-                         initialFrom: declared.initial_from.map { String(cString: $0) },
-                         enabledBy: declared.enabled_by.map { String(cString: $0) })
+                         initialFrom: try text(declared.initial_from, what: "initial_from of \(label)"),
+                         enabledBy: try text(declared.enabled_by, what: "enabled_by of \(label)"))
     }
 
     private func reduction(_ declared: regula_reduction, label: String) throws(PluginLoadError) -> Reduction {
-        guard let namePointer = declared.name else { throw malformed("\(label) has a NULL name") }
+        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
         let combine: Reduction.Combine
         switch declared.combine {
         case UInt32(REGULA_COMBINE_SUM): combine = .sum
@@ -172,7 +176,7 @@ struct DescriptionReader {
         case UInt64(REGULA_REDUCTION_STEP): scope = .step
         default: throw malformed("\(label) has unknown scope \(declared.scope)")
         }
-        return Reduction(String(cString: namePointer), doc: declared.doc.map { String(cString: $0) } ?? "",
+        return Reduction(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          combine: combine, scope: scope)
     }
 
@@ -197,6 +201,7 @@ struct DescriptionReader {
 
     /// The stride of an array of versioned structs: its first element's `struct_size`.
     private func arrayStride(_ base: UnsafeRawPointer, what: String) throws(PluginLoadError) -> Int {
+        try requireReadable(base, count: 4, what: "the first entry of \(what)")
         let stride = Int(base.load(as: UInt32.self))
         guard stride % 8 == 0 else { throw malformed("\(what): struct_size \(stride) is not a multiple of 8") }
         return stride
@@ -214,12 +219,14 @@ struct DescriptionReader {
         let copy = UnsafeMutableRawPointer.allocate(byteCount: current, alignment: MemoryLayout<T>.alignment)
         defer { copy.deallocate() }
         copy.initializeMemory(as: UInt8.self, repeating: 0, count: current)
+        try requireReadable(address, count: size, what: what)
         copy.copyMemory(from: address, byteCount: min(size, current))
         return copy.load(as: T.self)
     }
 
     /// Reads an array element whose leading `struct_size` must equal the array's stride.
     private func element<T>(_ address: UnsafeRawPointer, stride: Int, what: String) throws(PluginLoadError) -> T {
+        try requireReadable(address, count: 4, what: what)
         let declared = Int(address.load(as: UInt32.self))
         guard declared == stride else {
             throw malformed("\(what): struct_size is \(declared), but the array's first entry says \(stride)")
@@ -235,6 +242,38 @@ struct DescriptionReader {
         case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56)
         case is regula_reduction.Type: 32           // 1.0; 1.2 appended scope (40)
         default: nil                                // unchanged since it appeared
+        }
+    }
+
+    /// The longest string a description may hold, terminator included.
+    static let maximumStringBytes = 4096
+
+    /// The C string at `pointer` (nil for NULL), read only after the memory it lies in is known to be readable
+    /// and a terminator is found within ``maximumStringBytes``: a damaged description cannot make the host
+    /// read unmapped memory.
+    private func text(_ pointer: UnsafePointer<CChar>?, what: String) throws(PluginLoadError) -> String? {
+        guard let pointer else { return nil }
+        let raw = UnsafeRawPointer(pointer)
+        var scanned = 0
+        while scanned < Self.maximumStringBytes {
+            // Up to the end of the page the next byte is on: readable as a whole, or not at all.
+            let address = UInt(bitPattern: raw + scanned)
+            let piece = min(4096 - Int(address % 4096), Self.maximumStringBytes - scanned)
+            guard SharedObject.isReadable(raw + scanned, count: piece) else {
+                throw malformed("\(what) points to 0x\(String(UInt(bitPattern: raw), radix: 16)), which is not readable memory")
+            }
+            if let end = UnsafeBufferPointer(start: (raw + scanned).assumingMemoryBound(to: UInt8.self), count: piece).firstIndex(of: 0) {
+                return String(decoding: UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: scanned + end), as: UTF8.self)
+            }
+            scanned += piece
+        }
+        throw malformed("\(what) is not NUL-terminated within \(Self.maximumStringBytes) bytes")
+    }
+
+    /// Refuses unless `count` bytes at `address` can be read.
+    private func requireReadable(_ address: UnsafeRawPointer, count: Int, what: String) throws(PluginLoadError) {
+        guard SharedObject.isReadable(address, count: count) else {
+            throw malformed("\(what) at 0x\(String(UInt(bitPattern: address), radix: 16)) (\(count) bytes) is not readable memory")
         }
     }
 

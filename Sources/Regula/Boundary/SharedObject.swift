@@ -133,7 +133,16 @@ final class SharedObject: @unchecked Sendable {
             close(ends[0])
             close(ends[1])
         }
-        return write(ends[1], address, count) == count
+        // A page at a time, drained after each write, so that no write can fill the pipe and wait.
+        var sink = [UInt8](repeating: 0, count: 4096)
+        var done = 0
+        while done < count {
+            let piece = min(4096, count - done)
+            guard write(ends[1], address + done, piece) == piece else { return false }
+            _ = read(ends[0], &sink, piece)
+            done += piece
+        }
+        return true
     }
 }
 

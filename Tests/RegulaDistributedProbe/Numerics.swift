@@ -30,6 +30,9 @@ enum Numerics {
         }
         for (name, values) in try SyntheticModel.values(T.self, parameters) { report.record("\(key)/\(name)", values: values) }
         report.record("\(key)/state-bytes", number: optimizer.stateByteCount)
+        for parameter in parameters {
+            if let count = optimizer.state(of: parameter)?.slots["count"]?.first { report.record("\(key)/count/\(parameter.name)", number: Int(count)) }
+        }
 
         guard communicator.rank == 0 else { return }
         let (single, singleGroups) = SyntheticModel.parameters(T.self, chain: chain)

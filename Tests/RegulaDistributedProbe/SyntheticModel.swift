@@ -29,6 +29,8 @@ enum SyntheticModel {
         // A plugin with a reduction over the parameter itself, after the step.
         Chain(name: "max_norm", rules: ["momentum", "sgd", "max_norm"], defaults: ["lr": 0.1, "momentum": 0.9, "max_norm": 1],
               secondGroup: ["lr": 0.05]),
+        // A scalar slot that only the block at offset 0 advances, as a 1.0 rule may.
+        Chain(name: "counter", rules: ["count_blocks", "momentum", "sgd"], defaults: ["lr": 0.1, "momentum": 0.5], secondGroup: [:]),
     ]
 
     /// A number in [0, 1) fixed by its three coordinates (splitmix64).

@@ -126,7 +126,8 @@ extension DistributedOptimizer {
 
     /// The whole state of parameter `index` on rank 0 (nil elsewhere, and before its first step): rank 0's own
     /// in replicated mode; in sharded mode every rank's share of each elementwise slot, laid out in rank order,
-    /// and the scalar slots of the rank that owns the parameter's first element.
+    /// and the scalar slots of the rank that owns the parameter's first element (after a step every rank has
+    /// those).
     /// - Returns: The state, or why the ranks' states cannot be put together (on every rank alike).
     private func gatherState(of index: Int) -> (ParameterState?, problem: String?) {
         let mine = local.state(of: inner[index])

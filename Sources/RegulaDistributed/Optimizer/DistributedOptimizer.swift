@@ -206,7 +206,10 @@ public final class DistributedOptimizer: @unchecked Sendable {
         let present = try agreeOnStep()
         averageGradients(present)
         let outcome = try runLocalStep()
-        if case .applied = outcome, mode == .sharded { gatherParameters(present) }
+        if case .applied = outcome, mode == .sharded {
+            gatherParameters(present)
+            synchronizeScalarSlots(present)
+        }
         return outcome
     }
 
@@ -263,6 +266,32 @@ public final class DistributedOptimizer: @unchecked Sendable {
         let members = present.map { (parameter: $0, count: parameters[$0].count, dtype: parameters[$0].dtype) }
         for bucket in Bucket.plan(members, bytes: bucketBytes) {
             exchange.allGather(bucket, whole: { self.parameters[$0].valuesAddress })
+        }
+    }
+
+    /// Sharded mode: a 1.0 rule may advance a scalar slot from one block only, the one at offset 0 (Docs/ABI.md
+    /// section 11), which only the rank owning a parameter's first element steps. After each step every rank
+    /// takes that rank's scalar slots, so all ranks (and a checkpoint) hold what one process would. Rules that
+    /// advance them in `prepare` leave them equal everywhere already; chains without scalar slots skip this.
+    private func synchronizeScalarSlots(_ present: [Int]) {
+        let width = local.scalarSlotCount
+        guard width > 0, !present.isEmpty else { return }
+        var mine = [Double](repeating: 0, count: present.count * width)
+        for (position, index) in present.enumerated() {
+            local.withScalarSlots(of: inner[index]) { slots in
+                for slot in 0..<width { mine[position * width + slot] = slots[slot] }
+            }
+        }
+        var all = [Double](repeating: 0, count: mine.count * communicator.size)
+        mine.withUnsafeBytes { send in
+            all.withUnsafeMutableBytes { communicator.allgather(send.baseAddress!, count: mine.count, into: $0.baseAddress!, .float64) }
+        }
+        for (position, index) in present.enumerated() {
+            let count = parameters[index].count
+            let owner = (0..<communicator.size).first { !layout.share(of: count, rank: $0).isEmpty } ?? 0
+            local.withScalarSlots(of: inner[index]) { slots in
+                for slot in 0..<width { slots[slot] = all[owner * mine.count + position * width + slot] }
+            }
         }
     }
 

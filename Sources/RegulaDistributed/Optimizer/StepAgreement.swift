@@ -37,7 +37,7 @@ final class StepAgreement: ReductionExchange, @unchecked Sendable {
         guard verdict == nil else { return }   // a rank gave up the step: nothing more is exchanged
         var message: [UInt8] = [Kind.reduction.rawValue]
         message.append(contentsOf: UnsafeRawBufferPointer(values))
-        let all = communicator.allgather(bytes: message)
+        let all = exchange(message)
         if let decided = Self.verdict(all, size: communicator.size) {
             verdict = decided
             return
@@ -62,7 +62,7 @@ final class StepAgreement: ReductionExchange, @unchecked Sendable {
             case .skipped(let reason): message = [Kind.skipped.rawValue] + Array(reason.utf8)
             case .failed(let error): message = [Kind.failed.rawValue] + Array(error.description.utf8)
             }
-            verdict = Self.verdict(communicator.allgather(bytes: message), size: communicator.size)
+            verdict = Self.verdict(exchange(message), size: communicator.size)
         }
         switch verdict! {
         case .applied:
@@ -74,6 +74,30 @@ final class StepAgreement: ReductionExchange, @unchecked Sendable {
             if case .failed = local { return local }
             return .failed(.kernelFailed(rule: "", parameter: "", status: 0, message: words))
         }
+    }
+
+    /// Bytes each rank sends in the first all-gather of an exchange: room for a length and 252 bytes of message.
+    private static let inlineBytes = 256
+
+    /// Every rank's `message`, in rank order. One fixed-size all-gather carries the common messages (a
+    /// parameter's reductions, an outcome in a few words); only when some rank's message is longer does a
+    /// second, variable-size exchange carry them whole. Every rank sees every length, so all take the same path.
+    private func exchange(_ message: [UInt8]) -> [[UInt8]] {
+        let room = Self.inlineBytes - 4
+        var fixed = [UInt8](repeating: 0, count: Self.inlineBytes)
+        withUnsafeBytes(of: UInt32(message.count).littleEndian) { fixed.replaceSubrange(0..<4, with: $0) }
+        fixed.replaceSubrange(4..<(4 + min(room, message.count)), with: message.prefix(room))
+        var all = [UInt8](repeating: 0, count: Self.inlineBytes * communicator.size)
+        all.withUnsafeMutableBytes { receive in
+            fixed.withUnsafeBytes { communicator.allgather($0.baseAddress!, count: Self.inlineBytes, into: receive.baseAddress!, .byte) }
+        }
+        let messages = (0..<communicator.size).map { rank -> (length: Int, start: Int) in
+            let start = rank * Self.inlineBytes
+            let length = all[start..<(start + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }
+            return (length, start + 4)
+        }
+        guard messages.allSatisfy({ $0.length <= room }) else { return communicator.allgather(bytes: message) }
+        return messages.map { Array(all[$0.start..<($0.start + $0.length)]) }
     }
 
     /// The verdict of one exchange's messages, or nil when every rank sent a reduction.

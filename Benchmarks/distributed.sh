@@ -6,6 +6,7 @@
 # the rounds' medians (each a median over STEPS steps) of rank 0.
 #
 # More ranks than cores oversubscribe the machine: those rows show that the job runs, not how fast.
+# MPIRUN_OPTIONS adds options to every mpirun (for example "--mca btl_vader_single_copy_mechanism none").
 #
 #   Benchmarks/distributed.sh [ROUNDS] [STEPS] [ELEMENTS]     (defaults 3, 20, 4194304; prints Markdown tables)
 set -euo pipefail
@@ -34,13 +35,14 @@ run() {
     else
         local oversubscribe=()
         [ "$ranks" -gt "$cores" ] && oversubscribe=(--oversubscribe)
-        mpirun "${consent[@]}" "${oversubscribe[@]}" --bind-to none -np "$ranks" \
+        # shellcheck disable=SC2086
+        mpirun "${consent[@]}" "${oversubscribe[@]}" --bind-to none ${MPIRUN_OPTIONS:-} -np "$ranks" \
             "$regula" bench --json --steps "$steps" --distributed "$mode" "$@"
     fi
 }
 
 echo "machine: $cores cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)"
-echo "rounds: $rounds, steps per round: $steps; $elements float32 elements"
+echo "rounds: $rounds, steps per round: $steps; $elements float32 elements; mpirun options: ${MPIRUN_OPTIONS:-none}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 configurations=("0 -" "2 replicated" "2 sharded" "3 replicated" "3 sharded")
 for chain in adamw clip_global_norm,lamb; do
     for tensors in 1 1000; do

@@ -16,6 +16,7 @@ static inline MPI_Datatype regula_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Datatype regula_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Errhandler regula_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline MPI_Info regula_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline void *regula_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline int regula_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline int regula_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int regula_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }

@@ -118,12 +118,14 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// `MPI_Allgatherv`: rank r's `counts[r]` elements land at `displacements[r]` (in elements) of `receive`.
-    func allgatherv(_ send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer, counts: [Int],
+    /// With `send` nil, this rank's elements are already in their place in `receive` (`MPI_IN_PLACE`).
+    func allgatherv(_ send: UnsafeRawPointer?, count: Int, into receive: UnsafeMutableRawPointer, counts: [Int],
                     displacements: [Int], _ element: Element) {
         let type = element.datatype
         let counts32 = counts.map(Self.count), displacements32 = displacements.map(Self.count)
-        call("MPI_Allgatherv", sent: count * element.size * (size - 1)) {
-            MPI_Allgatherv(send, Self.count(count), type, receive, counts32, displacements32, type, handle)
+        call("MPI_Allgatherv", sent: counts[rank] * element.size * (size - 1)) {
+            MPI_Allgatherv(send ?? UnsafeRawPointer(regula_mpi_in_place()), Self.count(count), type, receive, counts32,
+                           displacements32, type, handle)
         }
     }
 

@@ -42,14 +42,23 @@ final class TensorExchange {
     func reduceScatter(_ bucket: Bucket, whole: (Int) -> UnsafeRawPointer, target: (Int) -> Place) {
         let size = bucket.dtype.size, ranks = communicator.size, me = communicator.rank
         let (sizes, offsets) = segments(bucket)
-        let outgoing = send.bytes(sizes.reduce(0, +) * size)
-        for rank in 0..<ranks {
-            var position = offsets[rank]
-            for piece in bucket.pieces {
-                let share = layout.share(of: piece, count: counts[piece.parameter], rank: rank)
-                (outgoing + position * size).copyMemory(from: whole(piece.parameter) + share.lowerBound * size, byteCount: share.count * size)
-                position += share.count
+        // Rank r's elements of every piece, one rank after the other. A bucket of one piece is laid out so
+        // already, in the tensor itself: it is sent from there, without a copy.
+        let outgoing: UnsafeRawPointer
+        if bucket.pieces.count == 1 {
+            let piece = bucket.pieces[0]
+            outgoing = whole(piece.parameter) + piece.elements.lowerBound * size
+        } else {
+            let packed = send.bytes(sizes.reduce(0, +) * size)
+            for rank in 0..<ranks {
+                var position = offsets[rank]
+                for piece in bucket.pieces {
+                    let share = layout.share(of: piece, count: counts[piece.parameter], rank: rank)
+                    (packed + position * size).copyMemory(from: whole(piece.parameter) + share.lowerBound * size, byteCount: share.count * size)
+                    position += share.count
+                }
             }
+            outgoing = UnsafeRawPointer(packed)
         }
         let mine = sizes[me]
         let incoming = receive.bytes(ranks * mine * size)
@@ -74,6 +83,13 @@ final class TensorExchange {
     func allGather(_ bucket: Bucket, whole: (Int) -> UnsafeMutableRawPointer) {
         let size = bucket.dtype.size, me = communicator.rank
         let (sizes, offsets) = segments(bucket)
+        // A bucket of one piece is gathered in place, into the tensor itself.
+        if bucket.pieces.count == 1 {
+            let piece = bucket.pieces[0]
+            communicator.allgatherv(nil, count: sizes[me], into: whole(piece.parameter) + piece.elements.lowerBound * size,
+                                    counts: sizes, displacements: offsets, bucket.dtype.element)
+            return
+        }
         let outgoing = send.bytes(sizes[me] * size)
         var position = 0
         for piece in bucket.pieces {

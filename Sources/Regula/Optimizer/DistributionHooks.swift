@@ -1,5 +1,5 @@
 /// What a distributed optimizer in another module of this package (RegulaDistributed) needs beyond
-/// ``Optimizer/step(agreeing:)``, ``Optimizer/setState(of:to:)`` and ``ReductionExchange``: the raw memory
+/// `Optimizer.step(agreeing:)`, `Optimizer.setState(of:to:)` and `ReductionExchange`: the raw memory
 /// of the parameters it moves between processes, the shape of each state slot and the scalar slots'
 /// memory, and the skip count a checkpoint carries.
 extension Parameter {
@@ -18,7 +18,7 @@ extension Optimizer {
     /// Scalar slots each parameter's state has (every rule's, in chain order).
     package var scalarSlotCount: Int { compiled.totalScalars }
 
-    /// Calls `body` with `parameter`'s scalar slots (``scalarSlotCount`` values), if it has state.
+    /// Calls `body` with `parameter`'s scalar slots (`scalarSlotCount` values), if it has state.
     package func withScalarSlots(of parameter: Parameter, _ body: (UnsafeMutableBufferPointer<Double>) -> Void) {
         lock.lock()
         defer { lock.unlock() }
@@ -26,7 +26,7 @@ extension Optimizer {
         body(UnsafeMutableBufferPointer(start: state.scalars, count: compiled.totalScalars))
     }
 
-    /// Sets ``skippedSteps``, which a checkpoint restores.
+    /// Sets `skippedSteps`, which a checkpoint restores.
     package func restoreSkippedSteps(_ count: Int) {
         lock.lock()
         defer { lock.unlock() }

@@ -17,6 +17,7 @@ extension DistributedOptimizer {
     public func saveCheckpoint(to url: URL, schedulers: [LearningRateScheduler] = []) throws(DistributedError) {
         lock.lock()
         defer { lock.unlock() }
+        try checkSlotSizes()
         var problem: String?
         let whole: Optimizer?
         if communicator.rank == 0 {
@@ -54,6 +55,7 @@ extension DistributedOptimizer {
     public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = []) throws(DistributedError) {
         lock.lock()
         defer { lock.unlock() }
+        try checkSlotSizes()
         // Rank 0 reads and checks the file.
         var message: [UInt8] = []
         var whole: Optimizer?
@@ -104,6 +106,15 @@ extension DistributedOptimizer {
         for (index, options) in plan.options.enumerated() { local.groups[index].options = options }
         local.restoreSkippedSteps(plan.skippedSteps)
         for (saved, scheduler) in zip(plan.schedulers, schedulers) { try? scheduler.restore(saved) }
+    }
+
+    /// A parameter's state slot moves between rank 0 and the others in one MPI message, whose count is 32-bit.
+    /// Every rank has the same parameters, so every rank refuses alike, before any message.
+    private func checkSlotSizes() throws(DistributedError) {
+        if let large = parameters.first(where: { $0.count > Int(Int32.max) }) {
+            throw DistributedError("parameter \"\(large.name)\" has \(large.count) elements; a distributed optimizer's checkpoints move "
+                                   + "each state slot of a parameter in one MPI message, of at most \(Int32.max) elements")
+        }
     }
 
     /// An optimizer over the whole parameters, with this optimizer's rules and options, for a checkpoint: over

@@ -25,9 +25,13 @@ public final class Communicator: @unchecked Sendable {
     public let ranksOnThisMachine: Int
     private let handle: MPI_Comm
     private let lock = NSLock()
-    /// Nanoseconds spent inside MPI calls, and bytes this rank has handed to MPI for other ranks, so far.
-    private(set) var communicationNanoseconds: UInt64 = 0
-    private(set) var bytesSent = 0
+    private var spentNanoseconds: UInt64 = 0
+    private var sentBytes = 0
+
+    /// Nanoseconds spent inside MPI calls so far.
+    var communicationNanoseconds: UInt64 { lock.withLock { spentNanoseconds } }
+    /// Bytes this rank has handed to MPI for other ranks so far.
+    var bytesSent: Int { lock.withLock { sentBytes } }
 
     private static let worldLock = NSLock()
     nonisolated(unsafe) private static var sharedWorld: Communicator?
@@ -176,8 +180,8 @@ public final class Communicator: @unchecked Sendable {
         defer { lock.unlock() }
         let start = DispatchTime.now().uptimeNanoseconds
         let code = body()
-        communicationNanoseconds += DispatchTime.now().uptimeNanoseconds - start
-        bytesSent += sent
+        spentNanoseconds += DispatchTime.now().uptimeNanoseconds - start
+        sentBytes += sent
         if code != MPI_SUCCESS {
             abort(message: "regula: \(name) failed on rank \(rank) of \(size): \(Self.errorWords(code)); stopping every rank")
         }

@@ -117,8 +117,6 @@ public final class DistributedOptimizer: @unchecked Sendable {
         var local: Optimizer?
         if !(1 << 10...Bucket.largest / 2).contains(bucketBytes) {
             failure = "bucketBytes is \(bucketBytes); allowed: 1024 to \(Bucket.largest / 2)"
-        } else if let largest = parameters.max(by: { $0.count < $1.count }), largest.count / communicator.size >= 1 << 40 {
-            failure = "parameter \"\(largest.name)\" has \(largest.count) elements, too many to share among \(communicator.size) ranks"
         }
         if failure == nil {
             for parameter in parameters {

@@ -43,10 +43,14 @@ struct DistributedCommandTests {
         for (key, point) in theirs {
             #expect(ours[key].map { abs($0.loss - point.loss) <= 1e-12 * max(1, abs(point.loss)) && $0.zeros == point.zeros } == true, "\(key)")
         }
-        // The distributed checkpoints resume in one process.
-        let resumed = try regula(["train", "--epochs", "130", "--resume", folder.url.appendingPathComponent("\(mode).safetensors").path])
+        // The distributed checkpoints resume in one process, and on the ranks, to the same table.
+        let resume = ["train", "--epochs", "130", "--resume", folder.url.appendingPathComponent("\(mode).safetensors").path]
+        let resumed = try regula(resume)
         #expect(resumed.status == 0, "\(resumed.standardError)")
         #expect(resumed.standardOutput.contains("resumed at epoch      120"), "\(resumed.standardOutput)")
+        let resumedJob = try MPIJob.run(TestPaths.regula, ranks: ranks, resume + ["--distributed", mode])
+        #expect(resumedJob.status == 0, "\(resumedJob.standardError)")
+        #expect(tables(resumedJob.standardOutput) == tables(resumed.standardOutput))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".partial") }
         #expect(leftovers.isEmpty)
     }

@@ -51,7 +51,8 @@ public final class DistributedOptimizer: @unchecked Sendable {
     /// The optimizer this rank runs, over its parameters (the whole ones, or in sharded mode this rank's
     /// shares of them, named alike). Change options through its ``Optimizer/groups`` (on every rank alike)
     /// and drive it with a ``LearningRateScheduler``; step it only through ``step()``, and do not change its
-    /// groups' parameters.
+    /// groups' parameters. Its parameters read gradients this distributed optimizer keeps: use it only while
+    /// the distributed optimizer exists.
     public let local: Optimizer
     /// Gradient bytes per collective (each bucket holds at least this many, but for the last of each
     /// element type, and at most twice as many).

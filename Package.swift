@@ -7,6 +7,8 @@
 //   Sources/CFFI        libffi, reached only by the host's C boundary
 //   Sources/CRegulaShims  host-internal C helpers (cache prefetch, ELF symbol kinds)
 //   Sources/Regula      the host: loading, registry, optimizer, execution
+//   Sources/CMPI        Open MPI, reached only by RegulaDistributed
+//   Sources/RegulaDistributed  data-parallel and sharded steps over MPI (the core library does not use MPI)
 //   Sources/RegulaCLI   the `regula` command-line tool
 //   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time
 //   Sources/BuildBuiltinRules  the SwiftPM build plugin that compiles the rules into Regula's resource bundle
@@ -58,6 +60,8 @@ let package = Package(
         .library(name: "Regula", targets: ["Regula"]),
         // The C contract alone, for plugins written in Swift (Docs/WritingARule.md).
         .library(name: "RegulaABI", targets: ["RegulaABI"]),
+        // Steps over several processes started by mpirun (Docs/DISTRIBUTED.md); links Open MPI.
+        .library(name: "RegulaDistributed", targets: ["RegulaDistributed"]),
         .executable(name: "regula", targets: ["RegulaCLI"]),
     ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
     dependencies: [
@@ -74,14 +78,22 @@ let package = Package(
         .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula",
                 plugins: ["BuildBuiltinRules"]),
         .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "RegulaDistributed", dependencies: ["Regula", "CMPI"], path: "Sources/RegulaDistributed"),
         .executableTarget(
             name: "RegulaCLI",
-            dependencies: ["Regula", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Regula", "RegulaDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/RegulaCLI",
             exclude: ["Resources/README.md"],
             resources: [.copy("Resources/breast_cancer.csv")]),
         .target(name: "RegulaTestSupport", dependencies: ["Regula"], path: "Tests/RegulaTestSupport"),
         .testTarget(name: "RegulaTests", dependencies: ["Regula", "RegulaTestSupport"], path: "Tests/RegulaTests"),
+        // Launched by RegulaDistributedTests under mpirun: runs distributed steps and writes what each rank got.
+        .executableTarget(name: "RegulaDistributedProbe", dependencies: ["Regula", "RegulaDistributed"],
+                          path: "Tests/RegulaDistributedProbe"),
+        .testTarget(name: "RegulaDistributedTests", dependencies: ["Regula", "RegulaTestSupport"],
+                    path: "Tests/RegulaDistributedTests"),
     ] + (builtinRules + exampleRules).map {
         .target(name: $0.product, dependencies: ["RegulaABI"], path: "Plugins/\($0.folder)", publicHeadersPath: ".",
                 cSettings: pluginCSettings)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Regula
+import RegulaDistributed
 
 /// `regula bench`: times optimizer steps of a chain over synthetic parameters.
 struct BenchCommand: ParsableCommand {
@@ -13,6 +14,12 @@ struct BenchCommand: ParsableCommand {
             each element's parameter is read and written, its gradient read, and each elementwise state slot \
             read and written. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
             say nothing about speed, and it warns so.
+
+            Under mpirun, --distributed replicated|sharded times distributed steps instead: every rank holds \
+            the same parameters and gradients, and each step averages the gradients across ranks before the \
+            chain runs; rank 0 reports each step split into communication (time inside MPI, waiting for other \
+            ranks included) and compute, the bytes each rank sends per step, and the state each rank holds \
+            (Docs/DISTRIBUTED.md).
             """)
 
     @Option(help: "Rule names in chain order, comma-separated.")
@@ -42,6 +49,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("no-atomic"), help: "Turn off atomic steps (no journal; a failing rule may leave a step half done).")
     var notAtomic = false
 
+    @Option(help: "Time distributed steps over the ranks of an MPI job started by mpirun: replicated or sharded.")
+    var distributed: DistributedOptimizer.Mode?
+
+    @Option(name: .customLong("bucket-bytes"), parsing: .unconditional, help: "With --distributed: gradient bytes per collective.")
+    var bucketBytes = 4 << 20
+
     @OptionGroup var plugins: PluginOptions
 
     /// Whether this regula was built without optimization.
@@ -64,16 +77,23 @@ struct BenchCommand: ParsableCommand {
         guard steps > 0 else { throw ValidationError("--steps is \(steps); it must be at least 1") }
         guard DType(rawValue: dtype) != nil else { throw ValidationError("--dtype is \"\(dtype)\"; allowed: float32, float64") }
         if let threads, threads < 1 { throw ValidationError("--threads is \(threads); it must be at least 1") }
+        if distributed != nil, !(1024...(1 << 27)).contains(bucketBytes) {
+            throw ValidationError("--bucket-bytes is \(bucketBytes); it must be between 1024 and \(1 << 27)")
+        }
     }
 
     func run() throws {
-        if Self.isDebugBuild {
+        if Self.isDebugBuild, distributed == nil {
             printError("warning: this regula is a debug build: its host code is unoptimized (on the project's machine a step "
                        + "takes up to twice as long), so these timings do not measure Regula. "
                        + "Run `swift run -c release regula bench` instead.")
         }
         let chain = rules.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let elementType = DType(rawValue: dtype)!
+        if let distributed {
+            try runDistributed(distributed, chain: chain, elementType: elementType)
+            return
+        }
         let measurement = try failingClearly { () throws -> Measurement in
             let registry = try plugins.registry()
             let ruleList = try registry.rules(for: chain)
@@ -115,7 +135,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// `tensors` parameters holding `elements` in total, with gradients, values in [-1, 1].
-    private func makeParameters(_ type: DType) -> [Parameter] {
+    func makeParameters(_ type: DType) -> [Parameter] {
         (0..<tensors).map { index in
             let count = elements / tensors + (index < elements % tensors ? 1 : 0)
             let values = (0..<count).map { Double(($0 &* 2_654_435_761 &+ index) % 2001) / 1000 - 1 }
@@ -162,10 +182,7 @@ struct Measurement: Codable {
     }
 
     var table: String {
-        var rows = [
-            ("chain", rules.joined(separator: " > ")),
-            ("options", options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")),
-            ("elements", "\(elements) in \(tensors) tensor\(tensors == 1 ? "" : "s"), \(dtype)"),
+        let rows = BenchTable.setupRows(rules: rules, options: options, elements: elements, tensors: tensors, dtype: dtype) + [
             ("threads", "\(threads)"),
             ("atomic steps", !atomic ? "no" : journaled ? "yes (journaled)"
                 : "yes (every rule declares it never fails: no journal needed)"),
@@ -174,7 +191,22 @@ struct Measurement: Codable {
             ("ns per element", String(format: "%.3f", nsPerElement)),
             ("memory traffic", String(format: "%.2f GB/s (%.0f bytes per element)", gbPerS, bytesPerElement)),
         ]
-        if debugBuild { rows.append(("build", "debug (unoptimized host): these timings do not measure Regula")) }
+        return BenchTable.render(rows, debugBuild: debugBuild)
+    }
+}
+
+/// How `regula bench` lays out its tables, in one process or under mpirun.
+enum BenchTable {
+    /// The rows every table starts with: what was timed.
+    static func setupRows(rules: [String], options: [String: Double], elements: Int, tensors: Int, dtype: String) -> [(String, String)] {
+        [("chain", rules.joined(separator: " > ")),
+         ("options", options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")),
+         ("elements", "\(elements) in \(tensors) tensor\(tensors == 1 ? "" : "s"), \(dtype)")]
+    }
+
+    /// Labels in a column as wide as the longest, then the values; a last row warns of a debug build.
+    static func render(_ rows: [(String, String)], debugBuild: Bool) -> String {
+        let rows = rows + (debugBuild ? [("build", "debug (unoptimized host): these timings do not measure Regula")] : [])
         let width = rows.map(\.0.count).max()!
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Regula
+import RegulaDistributed
 
 /// `regula train`: the main job. L1-regularized logistic regression on real data and a sparse regression
 /// with a known answer, comparing the seed's subgradient L1 chain with the proximal one.
@@ -15,6 +16,11 @@ struct TrainCommand: ParsableCommand {
             recovered, and how many weights are exactly zero. --checkpoint and --resume name one file per \
             problem and chain: run.safetensors stands for run.logistic.subgradient.safetensors, \
             run.sparse.proximal.safetensors and so on (without the chain part when --rules gives one chain).
+
+            Under mpirun, --distributed replicated|sharded trains on the ranks of the job: each rank computes \
+            the gradient of its share of the rows, the ranks average them, and every rank steps the weights \
+            (replicated) or its share of them (sharded). Rank 0 prints the same table as one process and \
+            writes --csv, --plot and --checkpoint (Docs/DISTRIBUTED.md).
             """)
 
     @Option(help: "Train this one chain instead of the two compared, e.g. l1,momentum,sgd.")
@@ -41,6 +47,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Draw the loss and sparsity curves here (SVG).")
     var plot: String?
 
+    @Option(help: "Train on the ranks of an MPI job started by mpirun: replicated or sharded.")
+    var distributed: DistributedOptimizer.Mode?
+
     @OptionGroup var plugins: PluginOptions
 
     /// Used unless given with --option.
@@ -53,6 +62,21 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try failingClearly {
             let registry = try plugins.registry()
+            let placement = try TrainingPlacement(distributed)
+            do {
+                try train(registry: registry, placement: placement)
+            } catch where !placement.isLeader {
+                // Every rank has the same error (the ranks agree on each before going on); rank 0 reports it.
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    /// The work of ``run()``: on one process, or on every rank of an MPI job, which then agree on every
+    /// refusal before anything trains.
+    private func train(registry: RuleRegistry, placement: TrainingPlacement) throws {
+        // What each rank checks on its own (rank 0 alone checks the files it will write), then shares.
+        let (runs, problems, csvFile, plotFile) = try placement.agreeing { () throws -> ([TrainingRun], [(key: String, problem: TrainingProblem)], OutputFile?, OutputFile?) in
             if (try? registry.rule(named: "prox_l1")) == nil, let folder = PluginSearchPath.builtinDirectory() {
                 try registry.loadPlugin(at: folder + "/\(PluginSearchPath.examplePrefix)ProxL1.so")
             }
@@ -76,50 +100,59 @@ struct TrainCommand: ParsableCommand {
             }
             let logistic = LogisticRegression(data: try data.map { try Dataset.load(URL(fileURLWithPath: $0)) } ?? Dataset.breastCancer())
             let problems: [(key: String, problem: TrainingProblem)] = [("logistic", logistic), ("sparse", SparseRegression())]
-
-            // Everything that can be refused is refused before the first epoch: output files that cannot be
-            // written, checkpoints that do not fit or are already past --epochs.
+            // Output files that cannot be written are refused before the first epoch.
             let csvFile = csv.map { OutputFile(path: $0, option: "--csv") }
             let plotFile = plot.map { OutputFile(path: $0, option: "--plot") }
-            var prepared: [(key: String, title: String, weights: Int, runs: [(PreparedRun, checkpoint: URL?)])] = []
-            for (key, problem) in problems {
-                var ready: [(PreparedRun, checkpoint: URL?)] = []
-                for run in runs {
-                    let saveTo = checkpoint.map { file(for: $0, problem: key, run: run.label, runs: runs.count) }
-                    try saveTo.map { try OutputFile(path: $0.path, option: "--checkpoint").check() }
-                    let resumeFrom = resume.map { file(for: $0, problem: key, run: run.label, runs: runs.count) }
-                    let session = try run.prepare(problem, registry: registry, resume: resumeFrom)
-                    if let resumeFrom, session.start >= epochs {
-                        throw CommandError("--resume \(resumeFrom.path) is already at epoch \(session.start), and --epochs \(epochs) "
-                                                + "asks for no more; give --epochs greater than \(session.start) to train on")
+            if placement.isLeader {
+                for (key, _) in problems {
+                    for run in runs {
+                        try checkpoint.map { try OutputFile(path: file(for: $0, problem: key, run: run.label, runs: runs.count).path,
+                                                            option: "--checkpoint").check() }
                     }
-                    ready.append((session, saveTo))
                 }
-                prepared.append((key, problem.title, problem.weightCount, ready))
+                try csvFile?.check()
+                try plotFile?.check()
             }
-            try csvFile?.check()
-            try plotFile?.check()
+            return (runs, problems, csvFile, plotFile)
+        }
 
-            var finished: [(title: String, results: [TrainingRun.Result], weights: Int)] = []
-            for problem in prepared {
-                var results: [TrainingRun.Result] = []
-                for (session, saveTo) in problem.runs {
-                    let reporter = ProgressReporter(title: "\(problem.key) / \(session.run.label)", total: epochs)
-                    results.append(try session.train(epochs: epochs, checkpoint: saveTo, progress: reporter.update))
+        // Checkpoints that do not fit or are already past --epochs are refused before the first epoch too.
+        var prepared: [(key: String, title: String, weights: Int, runs: [(PreparedRun, checkpoint: URL?)])] = []
+        for (key, problem) in problems {
+            var ready: [(PreparedRun, checkpoint: URL?)] = []
+            for run in runs {
+                let saveTo = checkpoint.map { file(for: $0, problem: key, run: run.label, runs: runs.count) }
+                let resumeFrom = resume.map { file(for: $0, problem: key, run: run.label, runs: runs.count) }
+                let session = try run.prepare(problem, registry: registry, resume: resumeFrom, placement: placement)
+                if let resumeFrom, session.start >= epochs {
+                    throw CommandError("--resume \(resumeFrom.path) is already at epoch \(session.start), and --epochs \(epochs) "
+                                            + "asks for no more; give --epochs greater than \(session.start) to train on")
                 }
-                finished.append((problem.title, results, problem.weights))
-                printTable(problem.title, results, weights: problem.weights)
+                ready.append((session, saveTo))
             }
-            let saved = prepared.flatMap { $0.runs.compactMap { $0.checkpoint?.path } }
-            if !saved.isEmpty { print("\ncheckpoints: " + saved.joined(separator: ", ")) }
-            if let csvFile {
-                try csvFile.write(csvText(finished))
-                print("curves: \(csvFile.path)")
+            prepared.append((key, problem.title, problem.weightCount, ready))
+        }
+
+        var finished: [(title: String, results: [TrainingRun.Result], weights: Int)] = []
+        for problem in prepared {
+            var results: [TrainingRun.Result] = []
+            for (session, saveTo) in problem.runs {
+                let reporter = placement.isLeader ? ProgressReporter(title: "\(problem.key) / \(session.run.label)", total: epochs) : nil
+                results.append(try session.train(epochs: epochs, checkpoint: saveTo, progress: { reporter?.update($0) }))
             }
-            if let plotFile {
-                try plotFile.write(LossChart.svg(finished))
-                print("chart: \(plotFile.path)")
-            }
+            finished.append((problem.title, results, problem.weights))
+            if placement.isLeader { printTable(problem.title, results, weights: problem.weights) }
+        }
+        guard placement.isLeader else { return }
+        let saved = prepared.flatMap { $0.runs.compactMap { $0.checkpoint?.path } }
+        if !saved.isEmpty { print("\ncheckpoints: " + saved.joined(separator: ", ")) }
+        if let csvFile {
+            try csvFile.write(csvText(finished))
+            print("curves: \(csvFile.path)")
+        }
+        if let plotFile {
+            try plotFile.write(LossChart.svg(finished))
+            print("chart: \(plotFile.path)")
         }
     }
 

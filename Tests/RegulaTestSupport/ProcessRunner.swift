@@ -8,12 +8,15 @@ public struct ProcessOutput: Sendable {
     public let standardOutput: String
     /// Everything it wrote on standard error.
     public let standardError: String
+    /// Whether it was stopped because it ran past its time limit.
+    public var timedOut = false
 }
 
 /// Runs `executable` with `arguments`, the environment extended by `environment`, in `workingDirectory`
-/// (the tests' own when nil), and waits for it.
+/// (the tests' own when nil), and waits for it; after `timeout` seconds, if given, it is terminated (SIGTERM)
+/// and its output says so.
 public func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
-                standardInput: String? = nil, workingDirectory: URL? = nil) throws -> ProcessOutput {
+                standardInput: String? = nil, workingDirectory: URL? = nil, timeout: Double? = nil) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
     if let workingDirectory { process.currentDirectoryURL = workingDirectory }
@@ -29,13 +32,16 @@ public func run(_ executable: URL, _ arguments: [String], environment: [String: 
     // Read both pipes while the child runs, so neither fills up and blocks it.
     let errorBytes = DataBox(), reading = DispatchGroup()
     DispatchQueue.global().async(group: reading) { errorBytes.data = error.fileHandleForReading.readDataToEndOfFile() }
+    let deadline = DispatchWorkItem { [process] in if process.isRunning { errorBytes.timedOut = true; process.terminate() } }
+    if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: deadline) }
     let outputData = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     reading.wait()
+    deadline.cancel()
     let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     return ProcessOutput(status: status,
                          standardOutput: String(decoding: outputData, as: UTF8.self),
-                         standardError: String(decoding: errorBytes.data, as: UTF8.self))
+                         standardError: String(decoding: errorBytes.data, as: UTF8.self), timedOut: errorBytes.timedOut)
 }
 
 /// Runs the `regula` executable built beside the tests.
@@ -43,5 +49,8 @@ public func regula(_ arguments: [String], environment: [String: String] = [:]) t
     try run(TestPaths.regula, arguments, environment: environment)
 }
 
-/// Where the reader thread leaves standard error.
-private final class DataBox: @unchecked Sendable { var data = Data() }
+/// Where the reader thread leaves standard error, and the deadline whether it struck.
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
+    var timedOut = false
+}

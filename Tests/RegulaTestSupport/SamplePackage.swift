@@ -31,8 +31,11 @@ public struct SamplePackage {
         for program in programs {
             try Self.write(program.source, to: sources.appendingPathComponent("\(program.targetName)/main.swift"))
         }
-        let targets = programs.map {
-            "        .executableTarget(name: \"\($0.targetName)\", dependencies: [.product(name: \"Regula\", package: \"regula\")]),"
+        // A program that imports RegulaDistributed (Docs/DISTRIBUTED.md) depends on that product too.
+        let targets = programs.map { program in
+            let products = ["Regula"] + (program.source.contains("import RegulaDistributed") ? ["RegulaDistributed"] : [])
+            return "        .executableTarget(name: \"\(program.targetName)\", dependencies: ["
+                + products.map { ".product(name: \"\($0)\", package: \"regula\")" }.joined(separator: ", ") + "]),"
         }
         try Self.write("""
             // swift-tools-version:6.1

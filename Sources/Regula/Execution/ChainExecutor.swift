@@ -278,15 +278,18 @@ private func firstIndex(in ends: [Int], above value: Int) -> Int {
     return low
 }
 
-/// A 64-byte aligned allocation kept between steps and grown when a step needs more.
-private final class ScratchMemory {
+/// A 64-byte aligned allocation kept between steps and grown when a step needs more (package: the
+/// distributed optimizer keeps its bucket buffers in these too).
+package final class ScratchMemory {
     private var memory: UnsafeMutableRawPointer?
     private var capacity = 0
+
+    package init() {}
 
     deinit { memory?.deallocate() }
 
     /// At least `count` bytes.
-    func bytes(_ count: Int) -> UnsafeMutableRawPointer {
+    package func bytes(_ count: Int) -> UnsafeMutableRawPointer {
         if memory == nil || count > capacity {
             memory?.deallocate()
             capacity = max(count, 64)

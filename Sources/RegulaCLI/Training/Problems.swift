@@ -4,10 +4,22 @@ import Foundation
 protocol TrainingProblem {
     var title: String { get }
     var weightCount: Int { get }
-    /// The loss and its gradients at `weights`, `bias`.
-    func evaluate(weights: [Double], bias: Double) -> (loss: Double, weights: [Double], bias: Double)
+    /// Samples in the data.
+    var rowCount: Int { get }
+    /// The loss and its gradients at `weights`, `bias`, summed over the samples `rows` (a distributed run
+    /// gives each rank a share of them).
+    func evaluate(weights: [Double], bias: Double, rows: Range<Int>) -> (loss: Double, weights: [Double], bias: Double)
     /// What to report about a trained model, as (label, value) pairs.
     func report(weights: [Double], bias: Double) -> [(String, String)]
+}
+
+extension TrainingProblem {
+    /// The mean loss and its gradients over all the data at `weights`, `bias`.
+    func evaluate(weights: [Double], bias: Double) -> (loss: Double, weights: [Double], bias: Double) {
+        let (loss, gradient, gradientBias) = evaluate(weights: weights, bias: bias, rows: 0..<rowCount)
+        let n = Double(rowCount)
+        return (loss / n, gradient.map { $0 / n }, gradientBias / n)
+    }
 }
 
 /// L1-regularized logistic regression: mean cross-entropy of sigmoid(x·w + b) against 0/1 labels.
@@ -15,10 +27,11 @@ struct LogisticRegression: TrainingProblem {
     let data: Dataset
     var title: String { "logistic regression on \(data.name)" }
     var weightCount: Int { data.columns }
+    var rowCount: Int { data.rows }
 
-    func evaluate(weights: [Double], bias: Double) -> (loss: Double, weights: [Double], bias: Double) {
+    func evaluate(weights: [Double], bias: Double, rows: Range<Int>) -> (loss: Double, weights: [Double], bias: Double) {
         var loss = 0.0, gradient = [Double](repeating: 0, count: data.columns), gradientBias = 0.0
-        for row in 0..<data.rows {
+        for row in rows {
             var z = bias
             for column in 0..<data.columns { z += data.features[row * data.columns + column] * weights[column] }
             let y = data.labels[row]
@@ -28,8 +41,7 @@ struct LogisticRegression: TrainingProblem {
             for column in 0..<data.columns { gradient[column] += error * data.features[row * data.columns + column] }
             gradientBias += error
         }
-        let n = Double(data.rows)
-        return (loss / n, gradient.map { $0 / n }, gradientBias / n)
+        return (loss, gradient, gradientBias)
     }
 
     func accuracy(weights: [Double], bias: Double) -> Double {
@@ -56,6 +68,7 @@ struct SparseRegression: TrainingProblem {
     let truth: [Double]
     var title: String { "sparse regression (200 × 50, 5 true non-zero coefficients)" }
     var weightCount: Int { columns }
+    var rowCount: Int { rows }
 
     init(seed: UInt64 = 42) {
         var state = seed
@@ -74,9 +87,9 @@ struct SparseRegression: TrainingProblem {
         self.truth = truth
     }
 
-    func evaluate(weights: [Double], bias: Double) -> (loss: Double, weights: [Double], bias: Double) {
+    func evaluate(weights: [Double], bias: Double, rows: Range<Int>) -> (loss: Double, weights: [Double], bias: Double) {
         var loss = 0.0, gradient = [Double](repeating: 0, count: columns), gradientBias = 0.0
-        for row in 0..<rows {
+        for row in rows {
             var prediction = bias
             for column in 0..<columns { prediction += features[row * columns + column] * weights[column] }
             let residual = prediction - targets[row]
@@ -84,8 +97,7 @@ struct SparseRegression: TrainingProblem {
             for column in 0..<columns { gradient[column] += residual * features[row * columns + column] }
             gradientBias += residual
         }
-        let n = Double(rows)
-        return (loss / n, gradient.map { $0 / n }, gradientBias / n)
+        return (loss, gradient, gradientBias)
     }
 
     func report(weights: [Double], bias: Double) -> [(String, String)] {

@@ -23,13 +23,14 @@ struct TrainingRun {
     }
 
     /// The run's optimizer, built and (with `resume`) restored from a checkpoint, ready to train. Everything
-    /// that can be refused is refused here, before any run of a command has trained.
-    func prepare(_ problem: TrainingProblem, registry: RuleRegistry, resume: URL?) throws -> PreparedRun {
+    /// that can be refused is refused here, before any run of a command has trained. In an MPI job every rank
+    /// calls this, and each refusal is every rank's.
+    func prepare(_ problem: TrainingProblem, registry: RuleRegistry, resume: URL?, placement: TrainingPlacement) throws -> PreparedRun {
         let weights = Parameter("weights", values: [Double](repeating: 0, count: problem.weightCount))
         let bias = Parameter("bias", values: [0.0])
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
         let penalties = taken.filter { $0.hasPrefix("weight_decay") || $0 == "alpha" }
-        let optimizer = try Optimizer(
+        let optimizer = try placement.optimizer(
             [ParamGroup([weights], options: options.filter { taken.contains($0.key) }),
              ParamGroup([bias], options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 })],
             rules: rules, registry: registry)
@@ -37,8 +38,8 @@ struct TrainingRun {
         if let resume, try optimizer.loadCheckpoint(from: resume) == .unchecked {
             printError("note: \(resume.path) was written before checkpoints had checksums, so damage to its numbers cannot be detected; the next --checkpoint save adds them")
         }
-        return PreparedRun(run: self, problem: problem, optimizer: optimizer, weights: weights, bias: bias,
-                           start: optimizer.state(of: weights)?.step ?? 0)
+        return PreparedRun(run: self, problem: problem, optimizer: optimizer, placement: placement, weights: weights, bias: bias,
+                           start: optimizer.steps(of: weights))
     }
 }
 
@@ -46,21 +47,26 @@ struct TrainingRun {
 struct PreparedRun {
     let run: TrainingRun
     let problem: TrainingProblem
-    let optimizer: Optimizer
+    let optimizer: any TrainingStepper
+    let placement: TrainingPlacement
     let weights: Parameter
     let bias: Parameter
     /// The epoch training starts from: 0, or the checkpoint's step count.
     let start: Int
 
     /// Trains up to `epochs` in total (after ``start``), then saves the optimizer to `checkpoint` if given.
+    ///
+    /// In an MPI job each rank computes the gradient of its share of the rows, scaled so that the average over
+    /// ranks is the gradient over all of them, and the curve's loss is the ranks' total.
     func train(epochs: Int, checkpoint: URL?, progress: (Int) -> Void) throws -> TrainingRun.Result {
         var curve: [(epoch: Int, loss: Double, zeros: Int)] = []
+        let rows = placement.rows(of: problem.rowCount), n = Double(problem.rowCount), ranks = Double(placement.ranks)
         for epoch in start..<max(start, epochs) {
             let current = try weights.values(as: Double.self)
-            let (loss, gradient, biasGradient) = problem.evaluate(weights: current, bias: try bias.values(as: Double.self)[0])
-            curve.append((epoch, loss, current.filter { $0 == 0 }.count))
-            try weights.setGradient(gradient)
-            try bias.setGradient([biasGradient])
+            let (loss, gradient, biasGradient) = problem.evaluate(weights: current, bias: try bias.values(as: Double.self)[0], rows: rows)
+            curve.append((epoch, placement.total(loss) / n, current.filter { $0 == 0 }.count))
+            try weights.setGradient(gradient.map { $0 / n * ranks })
+            try bias.setGradient([biasGradient / n * ranks])
             try optimizer.step()
             progress(epoch + 1)
         }

@@ -1,0 +1,81 @@
+/// Small messages between ranks (descriptions, outcomes, options) and the agreement every collective
+/// decision rests on: every rank sends, every rank receives everything, every rank decides alike.
+extension Communicator {
+    /// Every rank's `bytes`, in rank order; ranks may send different lengths.
+    func allgather(bytes: [UInt8]) -> [[UInt8]] {
+        var length = Int64(bytes.count)
+        var lengths = [Int64](repeating: 0, count: size)
+        lengths.withUnsafeMutableBytes { allgather(&length, count: 1, into: $0.baseAddress!, .int64) }
+        let counts = lengths.map { Int($0) }
+        let displacements = Self.offsets(counts)
+        var all = [UInt8](repeating: 0, count: max(1, counts.reduce(0, +)))
+        withBytes(bytes) { send in
+            all.withUnsafeMutableBytes { allgatherv(send, count: bytes.count, into: $0.baseAddress!, counts: counts,
+                                                    displacements: displacements, .byte) }
+        }
+        return zip(displacements, counts).map { Array(all[$0..<($0 + $1)]) }
+    }
+
+    /// The root's `bytes` on every rank (what other ranks pass is ignored).
+    func broadcast(bytes: [UInt8], from root: Int) -> [UInt8] {
+        var length = Int64(rank == root ? bytes.count : 0)
+        broadcast(&length, count: 1, from: root, .int64)
+        var buffer = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length))
+        if length > 0 { buffer.withUnsafeMutableBytes { broadcast($0.baseAddress!, count: Int(length), from: root, .byte) } }
+        return buffer
+    }
+
+    /// Runs `body` on this rank and tells every rank whether it succeeded everywhere: if it threw on any rank,
+    /// every rank throws the lowest failing rank's error, in its words. Use it around work only some ranks
+    /// could fail at (reading a file, building something), so that no rank goes on to wait for one that stopped.
+    ///
+    /// ```swift
+    /// let data = try communicator.agreeing { try Data(contentsOf: url) }
+    /// ```
+    /// - Throws: ``DistributedError`` naming the rank that failed.
+    public func agreeing<T>(_ body: () throws -> T) throws(DistributedError) -> T {
+        let result = Result { try body() }
+        var message: [UInt8] = [0]
+        if case .failure(let error) = result { message = [1] + Array(String(describing: error).utf8) }
+        let all = allgather(bytes: message)
+        if let failing = all.firstIndex(where: { $0.first == 1 }) {
+            throw DistributedError(onRank: failing, of: size, String(decoding: all[failing].dropFirst(), as: UTF8.self))
+        }
+        return try! result.get()
+    }
+
+    /// The element-wise sums of every rank's `values`, added in rank order, so every rank gets the same bits
+    /// whatever algorithm MPI would have chosen (`MPI_Allreduce` promises no order).
+    /// - Precondition: Every rank passes as many values.
+    public func sumInRankOrder(_ values: [Double]) -> [Double] {
+        var all = [Double](repeating: 0, count: max(1, values.count * size))
+        withBytes(values) { send in all.withUnsafeMutableBytes { allgather(send, count: values.count, into: $0.baseAddress!, .float64) } }
+        return (0..<values.count).map { index in
+            (1..<size).reduce(all[index]) { $0 + all[$1 * values.count + index] }
+        }
+    }
+
+    /// Starting positions of consecutive runs of `counts`.
+    static func offsets(_ counts: [Int]) -> [Int] {
+        var offsets: [Int] = [], total = 0
+        for count in counts {
+            offsets.append(total)
+            total += count
+        }
+        return offsets
+    }
+}
+
+extension DistributedError {
+    /// A failure of one rank, as every rank reports it: the rank first, unless the job has only one.
+    init(onRank rank: Int, of size: Int, _ words: String) {
+        self.init(size > 1 ? "rank \(rank): \(words)" : words, rank: rank)
+    }
+}
+
+/// Calls `body` with the address of `array`'s elements, never nil (MPI wants an address even for nothing).
+func withBytes<T>(_ array: [T], _ body: (UnsafeRawPointer) -> Void) {
+    array.withUnsafeBytes { bytes in
+        if let base = bytes.baseAddress { body(base) } else { withUnsafeBytes(of: 0) { body($0.baseAddress!) } }
+    }
+}

@@ -248,24 +248,22 @@ struct DescriptionReader {
     /// The longest string a description may hold, terminator included.
     static let maximumStringBytes = 4096
 
-    /// The C string at `pointer` (nil for NULL), read only after the memory it lies in is known to be readable
-    /// and a terminator is found within ``maximumStringBytes``: a damaged description cannot make the host
-    /// read unmapped memory.
+    /// The C string at `pointer` (nil for NULL), read only after each page it lies on is known to be readable
+    /// and with a terminator within ``maximumStringBytes``: a damaged description cannot make the host read
+    /// unmapped memory. Readability is a property of whole pages, so one byte per page is asked of the kernel,
+    /// and no byte past the terminator is touched.
     private func text(_ pointer: UnsafePointer<CChar>?, what: String) throws(PluginLoadError) -> String? {
         guard let pointer else { return nil }
-        let raw = UnsafeRawPointer(pointer)
-        var scanned = 0
-        while scanned < Self.maximumStringBytes {
-            // Up to the end of the page the next byte is on: readable as a whole, or not at all.
-            let address = UInt(bitPattern: raw + scanned)
-            let piece = min(4096 - Int(address % 4096), Self.maximumStringBytes - scanned)
-            guard SharedObject.isReadable(raw + scanned, count: piece) else {
-                throw malformed("\(what) points to 0x\(String(UInt(bitPattern: raw), radix: 16)), which is not readable memory")
+        let bytes = UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
+        for index in 0..<Self.maximumStringBytes {
+            if index == 0 || UInt(bitPattern: bytes + index) % 4096 == 0 {
+                guard SharedObject.isReadable(bytes + index, count: 1) else {
+                    throw malformed("\(what) points to 0x\(String(UInt(bitPattern: bytes), radix: 16)), which is not readable memory")
+                }
             }
-            if let end = UnsafeBufferPointer(start: (raw + scanned).assumingMemoryBound(to: UInt8.self), count: piece).firstIndex(of: 0) {
-                return String(decoding: UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: scanned + end), as: UTF8.self)
+            if bytes[index] == 0 {
+                return String(decoding: UnsafeBufferPointer(start: bytes, count: index), as: UTF8.self)
             }
-            scanned += piece
         }
         throw malformed("\(what) is not NUL-terminated within \(Self.maximumStringBytes) bytes")
     }

@@ -32,6 +32,14 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
     regula_copy_block(d, g, bytes);
 }
 
+void regula_prefetch_block(const void *a, const void *b, size_t bytes)
+{
+    for (size_t line = 0; line < bytes; line += 64) {
+        __builtin_prefetch((const char *)a + line, 0, 3);
+        if (b != NULL) __builtin_prefetch((const char *)b + line, 0, 3);
+    }
+}
+
 int regula_all_finite(const void *data, size_t count, unsigned dtype)
 {
     /* x - x is 0 for finite x and NaN for NaN or infinity; summing keeps the loop branch-free. */
@@ -67,6 +75,8 @@ void regula_copy_streaming(void *restrict to, const void *restrict from, size_t 
     if (i < bytes) memcpy(d + i, s + i, bytes - i);
 }
 
+/* Package.swift compiles this target with -fno-builtin-memcpy: clang, which SwiftPM compiles it with,
+ * otherwise recognizes the loop and turns it into a call to memcpy. */
 void regula_copy_block(void *restrict to, const void *restrict from, size_t bytes)
 {
     uint32_t *restrict d = to;

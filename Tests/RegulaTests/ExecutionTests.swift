@@ -77,6 +77,17 @@ import Testing
         }
     }
 
+    /// Empty parameters where the threads' shares of the elements meet, and at the very end, still take their
+    /// step (and count it), and a step-wide reduction sees every block exactly once.
+    @Test func emptyParametersAtTheThreadsBoundariesAreSteppedOnce() throws {
+        let sizes = [40_000, 0, 0, 40_000, 0]
+        let one = try run(sizes: sizes, rules: ["clip_global_norm", "momentum", "sgd"], threads: 1)
+        for threads in [2, 3, 4] {
+            #expect(one.map(\.bitPattern) == (try run(sizes: sizes, rules: ["clip_global_norm", "momentum", "sgd"], threads: threads))
+                .map(\.bitPattern), "\(threads) threads")
+        }
+    }
+
     @Test func globalNormClipSpansEveryGroupAndSkipsParametersWithoutAGradient() throws {
         let a = Parameter("a", values: [Double](repeating: 0, count: 3)), b = Parameter("b", values: [Double](repeating: 0, count: 1))
         let idle = Parameter("idle", values: [Double](repeating: 0, count: 2))

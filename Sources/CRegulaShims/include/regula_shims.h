@@ -18,6 +18,12 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
                         size_t slot_count, size_t slot_offset);
 
 /**
+ * Asks for the cache lines of `bytes` from `a` and from `b` (when not NULL) at once, so that their misses
+ * overlap: what a reduction over a small tensor's block does before it reads them.
+ */
+void regula_prefetch_block(const void *a, const void *b, size_t bytes);
+
+/**
  * What the dynamic symbol at `address` is, from its ELF symbol table entry: 1 a function, 0 data, -1 not
  * known (no symbol table entry found).
  */

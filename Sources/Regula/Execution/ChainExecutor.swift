@@ -189,7 +189,8 @@ final class ChainExecutor {
             let item = items[position]
             let update = sources?[position].value ?? UnsafeMutableRawPointer(mutating: item.gradient)
             if let failure = lane.reduce(item, block: block, rule: index, update: update) { return failure }
-            (table.value + (starts[position] + block) * width).update(from: lane.partials, count: width)
+            let row = table.value + (starts[position] + block) * width
+            for slot in 0..<width { row[slot] = lane.partials[slot] }
             return nil
         }) {
             return failure
@@ -220,11 +221,13 @@ final class ChainExecutor {
 
     // MARK: - Sharing blocks among threads
 
-    /// Runs `body` on every block of every item, spread over the lanes by element count: lane k takes the
-    /// blocks whose first element, counted across all items, is in [k·N/K, (k+1)·N/K). The body gets the
+    /// Runs `body` on every block of every item exactly once, spread over the lanes by element count: lane k
+    /// takes the blocks whose first element, counted across all items, is in [k·N/K, (k+1)·N/K) (the last lane
+    /// also takes an empty item at the very end, so an empty parameter is never left out). The body gets the
     /// item's position in `items` and the block's index.
     /// - Returns: The failure that comes first in item, block and rule order, if any.
-    private func forEachBlock(of items: [WorkItem], _ body: @escaping @Sendable (ExecutorLane, Int, Int) -> BlockFailure?) -> BlockFailure? {
+    private func forEachBlock(of items: [WorkItem],
+                              _ body: @escaping @Sendable (ExecutorLane, Int, Int) -> BlockFailure?) -> BlockFailure? {
         var ends = itemEnds.take()
         defer { itemEnds.give(ends) }
         var total = 0
@@ -233,37 +236,31 @@ final class ChainExecutor {
             ends.append(total)
         }
         let laneCount = total < Self.parallelThreshold ? 1 : threads
-        let lanes = self.lanes
-        if laneCount == 1 {
-            let lane = lanes[0]
-            for (position, item) in items.enumerated() {
-                for block in 0..<item.blockCount {
-                    if let failure = body(lane, position, block) { return failure }
-                }
-            }
-            return nil
-        }
         let failures = FailureSlots(count: laneCount)
-        let (itemList, endList, elements) = (items, ends, total)
-        DispatchQueue.concurrentPerform(iterations: laneCount) { k in
-            let low = (k * elements + laneCount - 1) / laneCount, high = ((k + 1) * elements + laneCount - 1) / laneCount
-            var position = firstIndex(in: endList, above: low)
-            while position < itemList.count {
+        let (lanes, itemList, endList, elements) = (self.lanes, items, ends, total)
+        let run: @Sendable (Int) -> Void = { k in
+            let low = (k * elements + laneCount - 1) / laneCount
+            let high = k == laneCount - 1 ? elements + 1 : ((k + 1) * elements + laneCount - 1) / laneCount
+            // The items with a block starting in [low, high): from the first that ends at or after low to the
+            // last that begins before high.
+            let first = firstIndex(in: endList, above: low - 1)
+            let last = min(firstIndex(in: endList, above: high - 1) + 1, itemList.count)
+            guard first < last else { return }
+            for position in first..<last {
                 let item = itemList[position]
-                let begin = endList[position] - item.count
-                if begin >= high { break }
-                let blockLength = item.blockLength
-                let first = max(0, (low - begin + blockLength - 1) / blockLength)
-                for block in first..<item.blockCount {
-                    if begin + block * blockLength >= high { break }
+                let begin = endList[position] - item.count, blockLength = item.blockLength
+                guard begin < high else { continue }
+                let lowest = max(0, (low - begin + blockLength - 1) / blockLength)
+                let end = min(item.blockCount, (high - begin + blockLength - 1) / blockLength)
+                for block in lowest..<max(lowest, end) {
                     if let failure = body(lanes[k], position, block) {
                         failures.set(k, failure)
                         return
                     }
                 }
-                position += 1
             }
         }
+        if laneCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: laneCount, execute: run) }
         return failures.first
     }
 }

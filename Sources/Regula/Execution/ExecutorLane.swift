@@ -176,8 +176,13 @@ final class ExecutorLane: @unchecked Sendable {
     func reduce(_ item: WorkItem, block blockIndex: Int, rule index: Int, update: UnsafeMutableRawPointer) -> BlockFailure? {
         let link = links[index]
         guard let reduce = link.reduce else { return nil }
-        partials.update(from: identities + link.reductionOffset, count: link.reductionCount)
+        // A plain loop: one or two values, where a call to memmove would cost more than the copy.
+        for slot in 0..<link.reductionCount { partials[slot] = identities[link.reductionOffset + slot] }
         let place = extent(item, block: blockIndex)
+        if item.count <= item.blockLength {
+            // A small tensor is a jump to new memory: ask for its lines at once, as a fused block does.
+            regula_prefetch_block(update + place.offset, item.param + place.offset, place.bytes)
+        }
         var block = self.block(item, at: place, update: update + place.offset)
         prepare(&block, item, link, offset: place.offset)
         block.reductions = nil

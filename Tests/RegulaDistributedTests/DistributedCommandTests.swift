@@ -3,7 +3,8 @@ import RegulaTestSupport
 import Testing
 
 /// `regula train --distributed` and `regula bench --distributed` under mpirun, as a user launches them.
-@Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent))
+@Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent),
+        .disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.openMPIKeepsItsAllocations)))
 struct DistributedCommandTests {
     static let epochs = "120"
 

@@ -4,7 +4,8 @@ import Testing
 
 /// A rank whose step fails makes every rank fail or skip it alike, with nothing half changed; ranks that
 /// disagree are refused in words, without a hang (the probe's job would time out).
-@Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent))
+@Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent),
+        .disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.openMPIKeepsItsAllocations)))
 struct DistributedFailureTests {
     static let modes = ["replicated", "sharded"]
 

@@ -7,7 +7,8 @@ import Testing
 /// for a chain with reductions (`clip_global_norm > lamb`, and the `max_norm` plugin) and chains without
 /// (`l1 > nadam`; `count_blocks > momentum > sgd`, whose scalar slot only the block at offset 0 advances), in
 /// float32 and float64.
-@Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent))
+@Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent),
+        .disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.openMPIKeepsItsAllocations)))
 struct DistributedStepTests {
     static let chains = ["plain", "reductions", "max_norm", "counter"]
     static let dtypes = ["float32", "float64"]

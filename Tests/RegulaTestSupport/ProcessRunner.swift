@@ -31,10 +31,10 @@ public func run(_ executable: URL, _ arguments: [String], environment: [String: 
     try input.fileHandleForWriting.close()
     // Read both pipes while the child runs, so neither fills up and blocks it.
     let errorBytes = DataBox(), reading = DispatchGroup()
-    DispatchQueue.global().async(group: reading) { errorBytes.data = error.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(group: reading) { errorBytes.data = readToEnd(error.fileHandleForReading) }
     let deadline = DispatchWorkItem { [process] in if process.isRunning { errorBytes.timedOut = true; process.terminate() } }
     if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: deadline) }
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let outputData = readToEnd(output.fileHandleForReading)
     process.waitUntilExit()
     reading.wait()
     deadline.cancel()
@@ -51,6 +51,21 @@ public func regula(_ arguments: [String], environment: [String: String] = [:]) t
 
 /// Where the reader thread leaves standard error, and the deadline whether it struck.
 private final class DataBox: @unchecked Sendable {
-    var data = Data()
+    var data: [UInt8] = []
     var timedOut = false
+}
+
+/// Everything left to read from `handle`, with read(2): Foundation's `readDataToEndOfFile()` leaks the
+/// buffers it grows (LeakSanitizer reports them under `.ci/sanitizers`).
+private func readToEnd(_ handle: FileHandle) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+        if count > 0 {
+            bytes += chunk[..<count]
+        } else if count == 0 || errno != EINTR {
+            return bytes
+        }
+    }
 }

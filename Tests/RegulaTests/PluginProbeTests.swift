@@ -50,7 +50,7 @@ struct PluginProbeTests {
         return (folder, good, bad)
     }
 
-    @Test(arguments: misbehaviours)
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes)), arguments: misbehaviours)
     func registryWithAProbeRefusesTheFileAndLoadsTheRest(_ misbehaviour: Misbehaviour) throws {
         let (folder, good, bad) = try folder(with: misbehaviour)
         defer { withExtendedLifetime(folder) {} }
@@ -68,7 +68,7 @@ struct PluginProbeTests {
         #expect("\(error)".contains("it was not loaded into this process"))
     }
 
-    @Test(arguments: misbehaviours)
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes)), arguments: misbehaviours)
     func listAndInspectReportTheFileAndCarryOn(_ misbehaviour: Misbehaviour) throws {
         let (folder, _, bad) = try folder(with: misbehaviour)
         defer { withExtendedLifetime(folder) {} }
@@ -85,7 +85,7 @@ struct PluginProbeTests {
         #expect(inspected.standardError.contains(misbehaviour.words), "\(inspected.standardError)")
     }
 
-    @Test(arguments: misbehaviours.filter { $0.name != "hang_in_constructor" })
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes)), arguments: misbehaviours.filter { $0.name != "hang_in_constructor" })
     func checkSaysTheFileCouldNotBeLoaded(_ misbehaviour: Misbehaviour) throws {
         let (folder, _, bad) = try folder(with: misbehaviour)
         defer { withExtendedLifetime(folder) {} }
@@ -102,7 +102,7 @@ struct PluginProbeTests {
         }
     }
 
-    @Test func checkOfAConstructorThatHangsGivesUpAfterTheTimeout() throws {
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes))) func checkOfAConstructorThatHangsGivesUpAfterTheTimeout() throws {
         let (folder, _, bad) = try folder(with: Self.misbehaviours.first { $0.name == "hang_in_constructor" }!)
         defer { withExtendedLifetime(folder) {} }
         let output = try regula(["check", bad.path, "--timeout", "1"])
@@ -110,7 +110,7 @@ struct PluginProbeTests {
         #expect(output.standardError.contains("did not finish within --timeout (1 s)"), "\(output.standardError)")
     }
 
-    @Test func checkReportsAKernelThatHangsAndRunsTheOtherChecks() throws {
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes))) func checkReportsAKernelThatHangsAndRunsTheOtherChecks() throws {
         // The kernel never returns for a block of one element, which only the block-split check hands over.
         let folder = try TemporaryDirectory()
         let file = try PluginCompiler.compile(PluginSource.plugin(

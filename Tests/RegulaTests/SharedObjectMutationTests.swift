@@ -84,7 +84,7 @@ struct SharedObjectMutationTests {
         }
     }
 
-    @Test func listOfFoldersOfDamagedCopiesAccountsForEachAndDoesNotCrash() throws {
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes))) func listOfFoldersOfDamagedCopiesAccountsForEachAndDoesNotCrash() throws {
         let folders = try (0..<5).map { _ in try TemporaryDirectory() }
         defer { withExtendedLifetime(folders) {} }
         let mutants = try Self.mutants(into: folders)
@@ -100,7 +100,7 @@ struct SharedObjectMutationTests {
         }
     }
 
-    @Test func inspectAccountsForEachDamagedCopyAndDoesNotCrash() throws {
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes))) func inspectAccountsForEachDamagedCopyAndDoesNotCrash() throws {
         let folder = try TemporaryDirectory()
         defer { withExtendedLifetime(folder) {} }
         let mutants = try Self.mutants(into: [folder])
@@ -113,7 +113,7 @@ struct SharedObjectMutationTests {
         }
     }
 
-    @Test func registryWithAProbeSurvivesEveryDamagedCopy() throws {
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes))) func registryWithAProbeSurvivesEveryDamagedCopy() throws {
         let folder = try TemporaryDirectory()
         defer { withExtendedLifetime(folder) {} }
         let mutants = try Self.mutants(into: [folder])

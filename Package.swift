@@ -74,8 +74,7 @@ let package = Package(
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi",
                        providers: [.apt(["libffi-dev"])]),
         // Built for this machine, like the plugins: its copy loop runs on every block.
-        .target(name: "CRegulaShims", path: "Sources/CRegulaShims",
-                cSettings: [.unsafeFlags(["-O3", "-march=native", "-fno-builtin-memcpy"])]),
+        .target(name: "CRegulaShims", path: "Sources/CRegulaShims", cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
         .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula",
                 plugins: ["BuildBuiltinRules"]),
         .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),

@@ -75,8 +75,9 @@ void regula_copy_streaming(void *restrict to, const void *restrict from, size_t 
     if (i < bytes) memcpy(d + i, s + i, bytes - i);
 }
 
-/* Package.swift compiles this target with -fno-builtin-memcpy: clang, which SwiftPM compiles it with,
- * otherwise recognizes the loop and turns it into a call to memcpy. */
+/* clang, which SwiftPM compiles this with, recognizes the loop and calls memcpy, whose AVX-512 path is the
+ * fastest copy measured here: forcing the loop (-fno-builtin-memcpy) made a step over one large tensor
+ * about 35 % slower. */
 void regula_copy_block(void *restrict to, const void *restrict from, size_t bytes)
 {
     uint32_t *restrict d = to;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "timing.h"
+#include "harness.h"
 
 
 static float *array(long count) { return aligned_alloc(64, (count * 4 + 63) / 64 * 64); }
@@ -39,13 +39,8 @@ int main(int argc, char **argv) {
             m[t][i] = v[t][i] = 0.0f;
         }
     }
-    /* Work is split into chunks of at most 65536 elements, so one large tensor is shared by all threads too. */
-    const long chunk = 65536;
-    long chunks = 0;
-    for (long t = 0; t < tensors; t++) chunks += (count[t] + chunk - 1) / chunk;
-    long *chunk_tensor = malloc(chunks * sizeof *chunk_tensor), *chunk_start = malloc(chunks * sizeof *chunk_start);
-    for (long t = 0, c = 0; t < tensors; t++)
-        for (long s = 0; s < count[t]; s += chunk, c++) { chunk_tensor[c] = t; chunk_start[c] = s; }
+    long *chunk_tensor, *chunk_start;
+    const long chunks = plan_chunks(count, tensors, &chunk_tensor, &chunk_start), chunk = CHUNK;
     double *times = malloc(steps * sizeof *times);
     for (long step = 0; step < steps + 2; step++) {
         const double start = now();

@@ -83,24 +83,19 @@ struct CheckCommand: ParsableCommand {
         var refusal: String?
         var started: (rule: String, check: String)?
         var results: [ConformanceResult] = []
-        var timedOut = false
         var limit = 0.0
-        var termination: ChildProcess.Termination = .exited(0)
-        var lastWords: String?
+        var outcome = ChildProcess.Outcome(termination: .exited(0))
 
         /// How the process ended, as a phrase whose subject is what ran in it: `crashed the process with
         /// signal 11 (Segmentation fault)`, `ended the process with exit status 0 (…)`, `did not finish …`.
         var ending: String {
-            if timedOut {
+            if outcome.timedOut {
                 let seconds = limit == limit.rounded() ? "\(Int(limit))" : "\(limit)"
                 return "did not finish within --timeout (\(seconds) s), so the process was killed"
             }
-            if case .signalled = termination { return "crashed the process with \(termination)" }
-            return "ended the process with \(termination)" + (finished ? "" : " (the plugin called exit?)")
+            if case .signalled = outcome.termination { return "crashed the process with \(outcome.termination)" }
+            return "ended the process with \(outcome.termination)" + (finished ? "" : " (the plugin called exit?)")
         }
-
-        /// `; its last words: "…"`, or nothing.
-        var lastWordsClause: String { lastWords.map { "; its last words: \(quoted($0))" } ?? "" }
     }
 
     /// Runs children until one finishes; each check that crashes, exits or hangs its child is recorded as
@@ -116,10 +111,10 @@ struct CheckCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             guard run.loaded else {
-                printError("error: cannot load plugin \(file): loading it \(run.ending)\(run.lastWordsClause)")
+                printError("error: cannot load plugin \(file): loading it \(run.ending)\(run.outcome.lastWordsClause)")
                 throw ExitCode(2)
             }
-            if run.finished, run.termination == .exited(0), !run.timedOut {
+            if run.finished, run.outcome.exitedCleanly {
                 let all = mergeCrashes(crashes, into: run.results)
                 guard !all.isEmpty else {
                     printError("error: no check ran (every check was skipped)")
@@ -129,11 +124,11 @@ struct CheckCommand: ParsableCommand {
             }
             guard let (rule, check) = run.started, let crashed = ConformanceCheck(rawValue: check) else {
                 report(mergeCrashes(crashes, into: run.results))
-                printError("error: the plugin \(run.ending) \(run.finished ? "as it exited, after the checks (in its finalizers?)" : "between two checks")\(run.lastWordsClause)")
+                printError("error: the plugin \(run.ending) \(run.finished ? "as it exited, after the checks (in its finalizers?)" : "between two checks")\(run.outcome.lastWordsClause)")
                 throw ExitCode.failure
             }
             crashes.append(ConformanceResult(rule: rule, check: crashed, passed: false,
-                                             detail: "\(run.ending)\(run.lastWordsClause)"))
+                                             detail: "\(run.ending)\(run.outcome.lastWordsClause)"))
             skips.append("\(rule):\(check)")
         }
     }
@@ -142,31 +137,21 @@ struct CheckCommand: ParsableCommand {
     private func runChild(_ executable: String, arguments: [String]) throws -> ChildRun {
         let child = try ChildProcess(executable: executable, arguments: arguments)
         var run = ChildRun(limit: timeout)
-        reading: while true {
-            switch child.nextLine(within: timeout) {
-            case .line(let line):
-                let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
-                switch fields.first {
-                case "loaded": run.loaded = true
-                case "refused" where fields.count >= 2: run.refusal = fields.dropFirst().joined(separator: "\t")
-                case "begin" where fields.count == 3: run.started = (fields[1], fields[2])
-                case "result" where fields.count == 2:
-                    if let result = try? JSONDecoder().decode(ConformanceResult.self, from: Data(fields[1].utf8)) {
-                        run.results.append(result)
-                        run.started = nil
-                    }
-                case "finished": run.finished = true
-                default: break
+        run.outcome = child.readToEnd(lineWithin: timeout) { line in
+            let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
+            switch fields.first {
+            case "loaded": run.loaded = true
+            case "refused" where fields.count >= 2: run.refusal = fields.dropFirst().joined(separator: "\t")
+            case "begin" where fields.count == 3: run.started = (fields[1], fields[2])
+            case "result" where fields.count == 2:
+                if let result = try? JSONDecoder().decode(ConformanceResult.self, from: Data(fields[1].utf8)) {
+                    run.results.append(result)
+                    run.started = nil
                 }
-            case .ended:
-                break reading
-            case .timedOut:
-                run.timedOut = true
-                break reading
+            case "finished": run.finished = true
+            default: break
             }
         }
-        run.termination = run.timedOut ? child.kill() : child.finish(within: timeout)
-        run.lastWords = child.lastErrorLine
         return run
     }
 

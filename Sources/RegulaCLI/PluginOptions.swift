@@ -66,5 +66,3 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// `"text"`.
-func quoted(_ text: String) -> String { "\"\(text)\"" }

@@ -119,6 +119,46 @@ package final class ChildProcess {
         }
     }
 
+    /// How a child that was read to its end came to end.
+    package struct Outcome: Sendable {
+        /// How the process ended.
+        package var termination: Termination
+        /// No line came within the deadline, so the child was killed.
+        package var timedOut: Bool
+        /// The last line the child wrote to standard error (``ChildProcess/lastErrorLine``).
+        package var lastWords: String?
+
+        package init(termination: Termination, timedOut: Bool = false, lastWords: String? = nil) {
+            self.termination = termination
+            self.timedOut = timedOut
+            self.lastWords = lastWords
+        }
+
+        /// The child exited with status 0 and answered in time.
+        package var exitedCleanly: Bool { termination == .exited(0) && !timedOut }
+
+        /// `; its last words: "…"`, or nothing.
+        package var lastWordsClause: String { lastWords.map { "; its last words: \(quoted($0))" } ?? "" }
+    }
+
+    /// Hands each line of standard output to `handle` until the child closes it, or kills the child when no
+    /// line comes within `seconds`; then waits (at most `seconds` more) for the child to end.
+    package func readToEnd(lineWithin seconds: Double, _ handle: (String) -> Void) -> Outcome {
+        var timedOut = false
+        reading: while true {
+            switch nextLine(within: seconds) {
+            case .line(let line):
+                handle(line)
+            case .ended:
+                break reading
+            case .timedOut:
+                timedOut = true
+                break reading
+            }
+        }
+        return Outcome(termination: timedOut ? kill() : finish(within: seconds), timedOut: timedOut, lastWords: lastErrorLine)
+    }
+
     /// Waits at most `seconds` for the child to close its output and end, reading what is left; past that,
     /// kills it.
     package func finish(within seconds: Double) -> Termination {

@@ -86,12 +86,10 @@ public final class PluginProbe: @unchecked Sendable {
         var current: (index: Int, stamp: FileStamp?)?
         var diedInPrefix = false
         var finished = false
-        var timedOut = false
-        var termination: ChildProcess.Termination = .exited(0)
-        var lastWords: String?
+        var outcome = ChildProcess.Outcome(termination: .exited(0))
 
         /// Every file loaded and the process exited with status 0.
-        var clean: Bool { finished && termination == .exited(0) && !timedOut }
+        var clean: Bool { finished && outcome.exitedCleanly }
     }
 
     /// Probes `paths`, recording a verdict for every file version.
@@ -115,12 +113,12 @@ public final class PluginProbe: @unchecked Sendable {
             guard !run.diedInPrefix, run.finished || run.current != nil || !run.loaded.isEmpty else {
                 let words = run.diedInPrefix
                     ? "a probe process crashed while loading the plugins already loaded in this process, before it"
-                    : "the probe process (\(executable)) ended with \(run.termination) before loading anything"
-                record(candidates.map { (FileStamp(path: resolved($0)), words + (run.lastWords.map { ": \($0)" } ?? "")) })
+                    : "the probe process (\(executable)) ended with \(run.outcome.termination) before loading anything"
+                record(candidates.map { (FileStamp(path: resolved($0)), words + (run.outcome.lastWords.map { ": \($0)" } ?? "")) })
                 return
             }
             let blamed: (index: Int, words: String)
-            if let current = run.current, run.timedOut || current.index == 0 {
+            if let current = run.current, run.outcome.timedOut || current.index == 0 {
                 blamed = (current.index, failure(run, atExit: false))
             } else if !run.finished, let suspect = run.current ?? run.loaded.last {
                 let alone = runProbe(prefix: prefix, files: [candidates[suspect.index]])
@@ -145,33 +143,22 @@ public final class PluginProbe: @unchecked Sendable {
         do {
             child = try ChildProcess(executable: executable, arguments: arguments + prefix + files)
         } catch {
-            run.termination = .exited(127)
-            run.lastWords = "\(error)"
+            run.outcome = ChildProcess.Outcome(termination: .exited(127), lastWords: "\(error)")
             return run
         }
-        reading: while true {
-            switch child.nextLine(within: timeout) {
-            case .line(let line):
-                let fields = line.split(separator: "\t")
-                guard let tag = fields.first else { continue }
-                let index = fields.count > 1 ? Int(fields[1]).map { $0 - prefix.count } : nil
-                if tag == "begin", let index, fields.count == 3 {
-                    run.current = (index, FileStamp(fields[2]))
-                } else if tag == "done", let current = run.current, index == current.index {
-                    if current.index >= 0 { run.loaded.append(current) }
-                    run.current = nil
-                } else if tag == "end", run.current == nil {
-                    run.finished = true
-                }
-            case .ended:
-                break reading
-            case .timedOut:
-                run.timedOut = true
-                break reading
+        run.outcome = child.readToEnd(lineWithin: timeout) { line in
+            let fields = line.split(separator: "\t")
+            guard let tag = fields.first else { return }
+            let index = fields.count > 1 ? Int(fields[1]).map { $0 - prefix.count } : nil
+            if tag == "begin", let index, fields.count == 3 {
+                run.current = (index, FileStamp(fields[2]))
+            } else if tag == "done", let current = run.current, index == current.index {
+                if current.index >= 0 { run.loaded.append(current) }
+                run.current = nil
+            } else if tag == "end", run.current == nil {
+                run.finished = true
             }
         }
-        run.termination = run.timedOut ? child.kill() : child.finish(within: timeout)
-        run.lastWords = child.lastErrorLine
         if let current = run.current, current.index < 0 {
             run.diedInPrefix = true
             run.current = nil
@@ -182,15 +169,16 @@ public final class PluginProbe: @unchecked Sendable {
     /// What a probe process that died while loading a file (or, `atExit`, while exiting) did, in words.
     private func failure(_ run: Run, atExit: Bool) -> String {
         let what: String
-        if run.timedOut {
+        let outcome = run.outcome
+        if outcome.timedOut {
             what = "did not finish \(atExit ? "exiting" : "loading it") within \(format(timeout)) s (a constructor or "
                 + "finalizer that never returns?) and was killed"
-        } else if case .signalled = run.termination {
-            what = "crashed with \(run.termination)\(atExit ? " when it exited (in the plugin's finalizers)" : "")"
+        } else if case .signalled = outcome.termination {
+            what = "crashed with \(outcome.termination)\(atExit ? " when it exited (in the plugin's finalizers)" : "")"
         } else {
-            what = "ended with \(run.termination)\(atExit ? " when it exited" : " before loading it finished (the plugin called exit?)")"
+            what = "ended with \(outcome.termination)\(atExit ? " when it exited" : " before loading it finished (the plugin called exit?)")"
         }
-        return "a probe process that loaded it \(what)" + (run.lastWords.map { "; its last words: \(quoted($0))" } ?? "")
+        return "a probe process that loaded it \(what)" + outcome.lastWordsClause
     }
 
     private func record(_ outcomes: [(FileStamp?, String?)]) {

@@ -158,4 +158,4 @@ func duplicates(in names: [String]) -> [String] {
 }
 
 /// `"name"`, as messages quote user-facing names.
-func quoted(_ name: String) -> String { "\"\(name)\"" }
+package func quoted(_ name: String) -> String { "\"\(name)\"" }

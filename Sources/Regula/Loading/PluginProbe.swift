@@ -12,9 +12,14 @@ import Foundation
 /// then loaded here in the same order, each only while it is still the version probed (device, inode, size
 /// and modification time), so this process meets no state that a probe process did not.
 ///
+/// A program can be its own probe (Docs/ABI.md shows it whole):
+///
 /// ```swift
-/// let regula = PluginSearchPath.builtinDirectory()! + "/regula"    // built beside the built-in rules
-/// let registry = try RuleRegistry.standard(probe: PluginProbe(executable: regula, arguments: ["probe", "--"]))
+/// if CommandLine.arguments.dropFirst().first == "--probe" {    // started as "<program> --probe FILE…"
+///     PluginProbe.serve(Array(CommandLine.arguments.dropFirst(2)))
+/// }
+/// let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+/// let registry = try RuleRegistry.standard(probe: PluginProbe(executable: me, arguments: ["--probe"]))
 /// ```
 ///
 /// A probe catches what happens while a plugin is loaded (its constructors, its entry function, the host

@@ -119,8 +119,7 @@ struct BenchCommand: ParsableCommand {
             let bytes = Double(elements * elementType.size * (3 + 2 * slots + leadingReduction))
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
                                steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps,
-                               // Optimizer.atomicSteps: a chain of rules that all declare they never fail needs no journal.
-                               journaled: optimizer.atomicSteps && !optimizer.rules.allSatisfy(\.neverFails),
+                               journaled: optimizer.journalsSteps,
                                debugBuild: Self.isDebugBuild, nsPerElement: median / Double(elements),
                                gbPerS: bytes / median, medianStepMs: median / 1e6,
                                minStepMs: Double(times[0]) / 1e6, bytesPerElement: bytes / Double(elements))

@@ -52,6 +52,10 @@ public class Optimizer: @unchecked Sendable {
     /// declare `REGULA_RULE_NEVER_FAILS` (every built-in does) needs no journal. Set it to false only where a
     /// failing rule may leave a step half done; skipping non-finite steps always keeps steps atomic.
     public var atomicSteps = true
+    /// Whether a step journals what it changes, to undo it if it fails: an atomic step of a chain with a rule
+    /// that may fail (a chain of rules that never fail cannot leave a step half done), and every step that
+    /// skips non-finite values.
+    package var journalsSteps: Bool { (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip }
     /// Steps skipped because of non-finite values (see ``nonFiniteSteps``).
     public internal(set) var skippedSteps = 0
 
@@ -68,9 +72,9 @@ public class Optimizer: @unchecked Sendable {
     /// The parameters flattened for stepping; rebuilt with the membership.
     private var plan = StepPlan()
     /// A step's work list and journal bookkeeping, kept so that their memory is reused by the next step.
-    private var stepItems: [WorkItem] = []
-    private var stepJournalOffsets: [Int] = []
-    private var stepSavedScalars: [Double] = []
+    private let stepItems = ReusedArray<WorkItem>()
+    private let stepJournalOffsets = ReusedArray<Int>()
+    private let stepSavedScalars = ReusedArray<Double>()
 
     /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
     ///
@@ -187,22 +191,15 @@ public class Optimizer: @unchecked Sendable {
     /// One step over the validated options; `agree` turns this process's outcome into the one taken (the
     /// identity in a single process). A `vetoable` step is journaled, since another process may undo it.
     private func takeStep(agreeing agree: (LocalStep) -> LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
-        // A chain of rules that never fail cannot leave a step half done: no journal is needed for that. A step
-        // that other processes may veto is always journaled.
-        let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip || vetoable
+        // A step that other processes may veto is always journaled.
+        let atomic = journalsSteps || vetoable
         let values = resolved.map(\.values)
         // Kept between steps, so that a step of many tensors allocates nothing.
-        var items: [WorkItem] = [], journalOffsets: [Int] = [], savedScalars: [Double] = []
-        swap(&items, &stepItems)
-        swap(&journalOffsets, &stepJournalOffsets)
-        swap(&savedScalars, &stepSavedScalars)
+        var items = stepItems.take(), journalOffsets = stepJournalOffsets.take(), savedScalars = stepSavedScalars.take()
         defer {
-            items.removeAll(keepingCapacity: true)
-            journalOffsets.removeAll(keepingCapacity: true)
-            savedScalars.removeAll(keepingCapacity: true)
-            swap(&items, &stepItems)
-            swap(&journalOffsets, &stepJournalOffsets)
-            swap(&savedScalars, &stepSavedScalars)
+            stepItems.give(items)
+            stepJournalOffsets.give(journalOffsets)
+            stepSavedScalars.give(savedScalars)
         }
         var journalBytes = 0
         /// What this step created, to take away again if it fails: whole states, and slots an option turned on.
@@ -246,7 +243,7 @@ public class Optimizer: @unchecked Sendable {
         // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
         var outcome = LocalStep.applied
         executor.step(&items, checksFinite: nonFiniteSteps == .skip) { failure in
-            let local = failure.map(localStep) ?? .applied
+            let local = failure.map { localStep($0, journaled: atomic) } ?? .applied
             outcome = agree(local)
             if failure != nil, case .applied = outcome { outcome = local }
             if case .applied = outcome { return true }
@@ -280,14 +277,14 @@ public class Optimizer: @unchecked Sendable {
         }
     }
 
-    /// What a block failure means for the step, in words naming the parameter and the rule.
-    private func localStep(_ failure: BlockFailure) -> LocalStep {
+    /// What a block failure means for the step, in words naming the parameter and the rule, and saying when a
+    /// step that was not `journaled` is left half done.
+    private func localStep(_ failure: BlockFailure, journaled: Bool) -> LocalStep {
         let name = plan.parameters[failure.item].name
         switch failure.kind {
         case .kernel:
             let rule = chain.rules[failure.rule]
-            let atomic = (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
-            let unjournaled = atomic ? "" : rule.neverFails
+            let unjournaled = journaled ? "" : rule.neverFails
                 ? " (the rule declared it never fails, so the step was not journaled and is left half done)"
                 : " (atomic steps are off, so the step is left half done)"
             return .failed(.kernelFailed(rule: rule.name, parameter: name, status: failure.status, message: failure.words + unjournaled))

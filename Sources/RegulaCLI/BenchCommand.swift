@@ -124,13 +124,7 @@ struct BenchCommand: ParsableCommand {
                                gbPerS: bytes / median, medianStepMs: median / 1e6,
                                minStepMs: Double(times[0]) / 1e6, bytesPerElement: bytes / Double(elements))
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(measurement), as: UTF8.self))
-        } else {
-            print(measurement.table)
-        }
+        try measurement.print(json: json)
     }
 
     /// `tensors` parameters holding `elements` in total, with gradients, values in [-1, 1].
@@ -154,7 +148,7 @@ struct BenchCommand: ParsableCommand {
 }
 
 /// What `regula bench` measured.
-struct Measurement: Codable {
+struct Measurement: Codable, BenchReport {
     let rules: [String]
     let options: [String: Double]
     let elements: Int
@@ -191,6 +185,25 @@ struct Measurement: Codable {
             ("memory traffic", String(format: "%.2f GB/s (%.0f bytes per element)", gbPerS, bytesPerElement)),
         ]
         return BenchTable.render(rows, debugBuild: debugBuild)
+    }
+}
+
+/// What `regula bench` measured, in one process or under mpirun: a table to read, or JSON for scripts.
+protocol BenchReport: Encodable {
+    /// The measurement as aligned rows (``BenchTable``).
+    var table: String { get }
+}
+
+extension BenchReport {
+    /// Prints one JSON object with its keys sorted, or the table.
+    func print(json: Bool) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            Swift.print(String(decoding: try encoder.encode(self), as: UTF8.self))
+        } else {
+            Swift.print(table)
+        }
     }
 }
 

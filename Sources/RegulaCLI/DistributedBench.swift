@@ -39,18 +39,12 @@ extension BenchCommand {
             }
         }
         guard leader else { return }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(measurement), as: UTF8.self))
-        } else {
-            print(measurement.table)
-        }
+        try measurement.print(json: json)
     }
 }
 
 /// What `regula bench --distributed` measured: rank 0's medians, and every rank's median step and state.
-struct DistributedMeasurement: Codable {
+struct DistributedMeasurement: Codable, BenchReport {
     let mode: String
     let ranks: Int
     let ranksOnThisMachine: Int

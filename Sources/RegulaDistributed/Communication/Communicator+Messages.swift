@@ -1,12 +1,19 @@
 /// Small messages between ranks (descriptions, outcomes, options) and the agreement every collective
 /// decision rests on: every rank sends, every rank receives everything, every rank decides alike.
 extension Communicator {
+    /// Every rank's `values` one after another, in rank order: rank r's start at `r * values.count`.
+    /// - Precondition: Every rank passes as many values, each of MPI type `element`.
+    func allgather<T: BitwiseCopyable>(sameCount values: [T], _ element: Element) -> [T] {
+        let total = values.count * size
+        return [T](unsafeUninitializedCapacity: max(total, 1)) { buffer, initialized in
+            withBytes(values) { send in allgather(send, count: values.count, into: UnsafeMutableRawPointer(buffer.baseAddress!), element) }
+            initialized = total
+        }
+    }
+
     /// Every rank's `bytes`, in rank order; ranks may send different lengths.
     func allgather(bytes: [UInt8]) -> [[UInt8]] {
-        var length = Int64(bytes.count)
-        var lengths = [Int64](repeating: 0, count: size)
-        lengths.withUnsafeMutableBytes { allgather(&length, count: 1, into: $0.baseAddress!, .int64) }
-        let counts = lengths.map { Int($0) }
+        let counts = allgather(sameCount: [Int64(bytes.count)], .int64).map { Int($0) }
         let displacements = Self.offsets(counts)
         var all = [UInt8](repeating: 0, count: max(1, counts.reduce(0, +)))
         withBytes(bytes) { send in
@@ -48,8 +55,7 @@ extension Communicator {
     /// whatever algorithm MPI would have chosen (`MPI_Allreduce` promises no order).
     /// - Precondition: Every rank passes as many values.
     public func sumInRankOrder(_ values: [Double]) -> [Double] {
-        var all = [Double](repeating: 0, count: max(1, values.count * size))
-        withBytes(values) { send in all.withUnsafeMutableBytes { allgather(send, count: values.count, into: $0.baseAddress!, .float64) } }
+        let all = allgather(sameCount: values, .float64)
         return (0..<values.count).map { index in
             (1..<size).reduce(all[index]) { $0 + all[$1 * values.count + index] }
         }

@@ -73,10 +73,7 @@ extension DistributedOptimizer {
         var bits = [UInt8](repeating: 0, count: (parameters.count + 7) / 8)
         for (index, parameter) in parameters.enumerated() where parameter.hasGradient { bits[index / 8] |= 1 << (index % 8) }
         header += bits
-        var all = [UInt8](repeating: 0, count: header.count * communicator.size)
-        all.withUnsafeMutableBytes { receive in
-            header.withUnsafeBytes { communicator.allgather($0.baseAddress!, count: header.count, into: receive.baseAddress!, .byte) }
-        }
+        let all = communicator.allgather(sameCount: header, .byte)
         let headers = (0..<communicator.size).map { Array(all[($0 * header.count)..<(($0 + 1) * header.count)]) }
         if let rank = headers.firstIndex(where: { $0[8] == 0 }) {
             throw DistributedError(onRank: rank, of: communicator.size, "the parameters of its local optimizer's groups were changed; "

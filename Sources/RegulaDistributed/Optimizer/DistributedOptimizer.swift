@@ -281,10 +281,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
                 for slot in 0..<width { mine[position * width + slot] = slots[slot] }
             }
         }
-        var all = [Double](repeating: 0, count: mine.count * communicator.size)
-        mine.withUnsafeBytes { send in
-            all.withUnsafeMutableBytes { communicator.allgather(send.baseAddress!, count: mine.count, into: $0.baseAddress!, .float64) }
-        }
+        let all = communicator.allgather(sameCount: mine, .float64)
         for (position, index) in present.enumerated() {
             let count = parameters[index].count
             let owner = (0..<communicator.size).first { !layout.share(of: count, rank: $0).isEmpty } ?? 0

@@ -87,10 +87,7 @@ final class StepAgreement: ReductionExchange, @unchecked Sendable {
         var fixed = [UInt8](repeating: 0, count: Self.inlineBytes)
         withUnsafeBytes(of: UInt32(message.count).littleEndian) { fixed.replaceSubrange(0..<4, with: $0) }
         fixed.replaceSubrange(4..<(4 + min(room, message.count)), with: message.prefix(room))
-        var all = [UInt8](repeating: 0, count: Self.inlineBytes * communicator.size)
-        all.withUnsafeMutableBytes { receive in
-            fixed.withUnsafeBytes { communicator.allgather($0.baseAddress!, count: Self.inlineBytes, into: receive.baseAddress!, .byte) }
-        }
+        let all = communicator.allgather(sameCount: fixed, .byte)
         let messages = (0..<communicator.size).map { rank -> (length: Int, start: Int) in
             let start = rank * Self.inlineBytes
             let length = all[start..<(start + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }

@@ -33,14 +33,13 @@ extension Optimizer {
 
     /// The tensors of each state slot of each rule in `state`, in chain order.
     func stateTensors(of parameter: Parameter, state: SlotStorage) -> [CheckpointTensor] {
-        let slots = compiled.rules.flatMap(\.stateSlots)
         var tensors: [CheckpointTensor] = []
         state.forEachSlot(chain: compiled) { key, shape, index, memory in
             let name = "state/\(parameter.name)/\(key)"
             switch shape {
             case .elementwise:
                 // A slot an option turns on is absent until a step ran with the option on.
-                let optional = slots[tensors.count].enabledBy != nil
+                let optional = compiled.elementwiseSlots[index].enabledBy != nil
                 tensors.append(.init(name: name, dtype: parameter.dtype, count: parameter.count, optional: optional,
                                      memory: memory, create: {
                                          if state.elementwise[index] == nil { state.create(index, value: 0) }

@@ -106,7 +106,13 @@ import Testing
         try good.optimizer.saveCheckpoint(to: file, schedulers: [good.scheduler])
         let target = try model()
         let exponential = try LearningRateScheduler(target.optimizer, schedule: .exponential(gamma: 0.9))
-        #expect(throws: CheckpointError.self) { try target.optimizer.loadCheckpoint(from: file, schedulers: [exponential]) }
+        for (schedulers, words) in [([exponential], "a saved cosine schedule over 2 groups cannot restore a exponential schedule over 2"),
+                                    ([], "the checkpoint holds 1 schedulers; 0 were given")] {
+            #expect(throws: CheckpointError.self) { try target.optimizer.loadCheckpoint(from: file, schedulers: schedulers) }
+            do { try target.optimizer.loadCheckpoint(from: file, schedulers: schedulers) } catch {
+                #expect("\(error)".contains(words), "\(error)")
+            }
+        }
         // Truncated, corrupt, and not a checkpoint at all.
         let bytes = try Data(contentsOf: file)
         let truncated = folder.url.appendingPathComponent("truncated.safetensors")

@@ -159,12 +159,8 @@ extension Optimizer {
             throw CheckpointError("the checkpoint holds a tensor \(quoted(unexpected)) that this optimizer has no place for")
         }
 
-        guard metadata.schedulers.count == schedulers.count else {
-            throw CheckpointError("the checkpoint holds \(metadata.schedulers.count) schedulers; \(schedulers.count) were given")
-        }
-        for (saved, scheduler) in zip(metadata.schedulers, schedulers)
-        where saved.schedule != scheduler.schedule.name || saved.baseRates.count != scheduler.groups.count {
-            throw CheckpointError("a saved \(saved.schedule) schedule over \(saved.baseRates.count) groups cannot restore a \(scheduler.schedule.name) schedule over \(scheduler.groups.count)")
+        if let mismatch = LearningRateScheduler.mismatch(metadata.schedulers, restoring: schedulers) {
+            throw CheckpointError(mismatch)
         }
 
         // Everything fits: apply.

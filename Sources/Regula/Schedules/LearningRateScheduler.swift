@@ -129,6 +129,21 @@ public final class LearningRateScheduler {
         state = saved
     }
 
+    /// Why `saved` positions cannot be restored into `schedulers`, one for one, or nil when each fits its own:
+    /// as many of them, each for the same schedule over as many groups. Checkpoints check this before they
+    /// change anything.
+    package static func mismatch(_ saved: [State], restoring schedulers: [LearningRateScheduler]) -> String? {
+        guard saved.count == schedulers.count else {
+            return "the checkpoint holds \(saved.count) schedulers; \(schedulers.count) were given"
+        }
+        for (saved, scheduler) in zip(saved, schedulers)
+        where saved.schedule != scheduler.schedule.name || saved.baseRates.count != scheduler.groups.count {
+            return "a saved \(saved.schedule) schedule over \(saved.baseRates.count) groups cannot restore a "
+                + "\(scheduler.schedule.name) schedule over \(scheduler.groups.count)"
+        }
+        return nil
+    }
+
     private func setRates(_ rate: (_ current: Double, _ base: Double) -> Double) {
         for (index, group) in groups.enumerated() {
             let current = optimizer.groups[group].learningRate ?? state.baseRates[index]

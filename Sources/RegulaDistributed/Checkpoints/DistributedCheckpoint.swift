@@ -79,14 +79,7 @@ extension DistributedOptimizer {
         }
         // Every rank's schedulers must fit it too.
         try communicator.agreeing {
-            for (saved, scheduler) in zip(plan.schedulers, schedulers)
-            where saved.schedule != scheduler.schedule.name || saved.baseRates.count != scheduler.groups.count {
-                throw DistributedError("a saved \(saved.schedule) schedule over \(saved.baseRates.count) groups cannot restore a "
-                                       + "\(scheduler.schedule.name) schedule over \(scheduler.groups.count)")
-            }
-            if plan.schedulers.count != schedulers.count {
-                throw DistributedError("the checkpoint holds \(plan.schedulers.count) schedulers; \(schedulers.count) were given")
-            }
+            if let mismatch = LearningRateScheduler.mismatch(plan.schedulers, restoring: schedulers) { throw DistributedError(mismatch) }
         }
         // It fits everywhere: hand out the values and each rank's part of the state.
         let wholeParameters = whole?.groups.flatMap(\.parameters)

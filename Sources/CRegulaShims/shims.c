@@ -1,6 +1,10 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <link.h>
 #include <math.h>
 #include <stdint.h>
@@ -84,4 +88,38 @@ void regula_copy_block(void *restrict to, const void *restrict from, size_t byte
     const uint32_t *restrict s = from;
     const size_t words = bytes / 4;
     for (size_t i = 0; i < words; i++) d[i] = s[i];
+}
+
+int regula_sealed_copy(int fd, size_t size, const char *name, uint64_t *fingerprint)
+{
+    int copy = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (copy < 0) return -1;
+    uint64_t hash = 14695981039346656037ull;
+    char buffer[65536];
+    size_t done = 0;
+    while (done < size) {
+        size_t want = size - done < sizeof buffer ? size - done : sizeof buffer;
+        ssize_t got = pread(fd, buffer, want, (off_t)done);
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0) errno = EIO;
+        if (got <= 0) goto fail;
+        for (ssize_t i = 0; i < got; i++) hash = (hash ^ (unsigned char)buffer[i]) * 1099511628211ull;
+        for (ssize_t written = 0; written < got;) {
+            ssize_t put = write(copy, buffer + written, (size_t)(got - written));
+            if (put < 0 && errno == EINTR) continue;
+            if (put == 0) errno = EIO;
+            if (put <= 0) goto fail;
+            written += put;
+        }
+        done += (size_t)got;
+    }
+    if (fcntl(copy, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) goto fail;
+    if (lseek(copy, 0, SEEK_SET) != 0) goto fail;
+    *fingerprint = hash;
+    return copy;
+fail:;
+    int code = errno;
+    close(copy);
+    errno = code;
+    return -1;
 }

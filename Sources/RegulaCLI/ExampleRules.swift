@@ -16,11 +16,11 @@ enum ExampleRules {
         var directory: String { URL(fileURLWithPath: file).deletingLastPathComponent().path }
     }
 
-    /// Every example rule that loads, read through a probe like every other plugin; files that do not load
-    /// are left out (`regula inspect` says why).
+    /// Every example rule that loads, as a probe process describes it (none is loaded here); files that do
+    /// not load are left out (`regula inspect` says why).
     static func find() -> [Example] {
         let files = PluginSearchPath.exampleFiles()
-        let registry = RuleRegistry(probe: PluginOptions.probe())
+        let registry = RuleRegistry(describingWith: PluginOptions.probe())
         registry.probe?.probe(files)
         return files.flatMap { file in
             ((try? registry.loadPlugin(at: file)) ?? []).map { Example(rule: $0, file: file) }

@@ -7,8 +7,9 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show what plugin files declare, or why they cannot be loaded (exit status 1).",
         discussion: """
-            Each file is loaded in a probe process first: a file that crashes, ends or hangs that process while \
-            it loads is reported as refused, and this command carries on. Exit status 1 if any file was refused.
+            Each file is loaded only in a probe process, which reports what it declares: a file that crashes, \
+            ends or hangs that process while it loads is reported as refused, and this command carries on; no \
+            plugin code runs in this process. Exit status 1 if any file was refused.
             """)
 
     @Argument(help: "Shared objects built against regula.h.")
@@ -20,8 +21,9 @@ struct InspectCommand: ParsableCommand {
         var refused = false
         for file in files {
             do {
-                // A registry of its own for each file: what the file declares, whatever the others hold.
-                let rules = try RuleRegistry(probe: probe).loadPlugin(at: file)
+                // A registry of its own for each file: what the file declares, whatever the others hold, as its
+                // probe process reports it; no plugin code is loaded into this process.
+                let rules = try RuleRegistry(describingWith: probe).loadPlugin(at: file)
                 print("\(file): a Regula plugin with \(rules.count) rule\(rules.count == 1 ? "" : "s")")
                 for rule in rules { RuleListing.lines(for: rule).forEach { print($0) } }
             } catch {

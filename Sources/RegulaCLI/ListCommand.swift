@@ -9,14 +9,16 @@ struct ListCommand: ParsableCommand {
         discussion: """
             The rules and chains listed are exactly those every other command (replay, bench, train) offers with \
             the same environment and options. The example rules built beside regula, when not loaded, are named \
-            on standard error (note: …) with the --plugin-dir that loads them. Each file is loaded in a probe \
-            process first, so a file that would crash or hang is reported (refused: …, on standard error) instead.
+            on standard error (note: …) with the --plugin-dir that loads them. Each file is loaded only in a probe \
+            process, which reports what it declares: a file that would crash or hang is reported (refused: …, on \
+            standard error), and no plugin code runs in this process.
             """)
 
     @OptionGroup var plugins: PluginOptions
 
     func run() throws {
-        let registry = try plugins.registry()
+        // Shown, never run: no plugin code is loaded into this process.
+        let registry = try plugins.registry(describingOnly: true)
         for rule in registry.rules {
             RuleListing.lines(for: rule).forEach { print($0) }
         }

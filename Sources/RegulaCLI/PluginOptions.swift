@@ -27,8 +27,13 @@ struct PluginOptions: ParsableArguments {
     /// The standard registry plus the given folders, every file probed first; each refused file, missing
     /// folder and ignored search-path entry is reported on standard error (`refused: …`, `warning: …`), so a
     /// rule that then turns out unknown has its reason in sight.
-    func registry() throws -> RuleRegistry {
-        let registry = try failingClearly { try RuleRegistry.standard(probe: Self.probe()) }
+    ///
+    /// - Parameter describingOnly: Load no plugin into this process: take what each file declares from its
+    ///   probe process (for commands that show rules without running them).
+    func registry(describingOnly: Bool = false) throws -> RuleRegistry {
+        let registry = try failingClearly {
+            try RuleRegistry.standard(probe: Self.probe(), describingOnly: describingOnly)
+        }
         for directory in directories {
             _ = try failingClearly { try registry.loadPlugins(inDirectory: directory, onConflict: override ? .replaceExisting : .refuse) }
         }

@@ -157,6 +157,35 @@ struct PluginProbeTests {
         #expect(registry.rules.contains { $0.name == "sgd" } && registry.rules.contains { $0.name == "adamw" })
     }
 
+    /// Damaged code can crash one process and spare another (where a stray write lands depends on the memory
+    /// layout), so one clean probe run is not enough: this plugin's constructor crashes every process that
+    /// loads it after the first, and it must be refused before `regula list` loads it into itself.
+    @Test(.disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.catchesDeliberateCrashes)))
+    func aFileThatSparesOneProbeProcessIsStillRefused() throws {
+        let folder = try TemporaryDirectory()
+        let loads = folder.url.appendingPathComponent("loads").path
+        let bad = try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("sometimes_crashing"), .summary = "crashes all but the first process", .kernel = scale }"#],
+            declarations: """
+                #include <stdio.h>
+                __attribute__((constructor)) static void crash_after_the_first_load(void) {
+                    FILE *file = fopen("\(loads)", "a");
+                    if (!file) return;
+                    fseek(file, 0, SEEK_END);
+                    long before = ftell(file);
+                    fputc('x', file);
+                    fclose(file);
+                    if (before > 0) *(volatile int *)16 = 1;
+                }
+                """), named: "sometimes_crashing", in: folder, extraArguments: ["-Wno-error"])
+        let listed = try regula(["list", "--plugin-dir", folder.path])
+        #expect(listed.status == 0, "\(listed.standardError)")
+        #expect(!listed.standardOutput.contains("sometimes_crashing"))
+        #expect(listed.standardError.contains("refused: cannot load plugin \(bad.path): a probe process that loaded it crashed with signal 11"),
+                "\(listed.standardError)")
+        #expect(try String(contentsOfFile: loads, encoding: .utf8) == "xx", "one clean probe run, then one that crashed; never loaded by list")
+    }
+
     @Test func aProbeThatCannotStartRefusesTheFilesSayingWhy() throws {
         let folder = try TemporaryDirectory()
         let file = try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)

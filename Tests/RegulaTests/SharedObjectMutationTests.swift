@@ -4,8 +4,8 @@ import RegulaTestSupport
 import Testing
 
 /// Damaged copies of a built-in rule's shared object, as a half-finished copy or a flipped bit leaves them:
-/// truncated, with bytes changed in the ELF header, in the program headers, or anywhere. 200 copies from a
-/// fixed seed, so every run checks the same files. Whatever the file, the tools that look at unknown files
+/// truncated, with bytes changed in the ELF header, in the program headers, or anywhere. 200 copies of a fixed
+/// file from a fixed seed, so every run in every clone checks the same files. Whatever the file, the tools that look at unknown files
 /// must account for it (loaded, or refused with words) and never crash, and the checks made before the
 /// dynamic loader must refuse what they can be sure of.
 @Suite(.timeLimit(.minutes(2)))
@@ -21,8 +21,10 @@ struct SharedObjectMutationTests {
         let damage: Damage
     }
 
-    /// The original: the `sgd` built-in, built beside the test bundle.
-    static let original = TestPaths.binDirectory.appendingPathComponent("libRegulaRuleSGD.so")
+    /// The original: a fixed debug build of the `sgd` built-in, as SwiftPM links it (with the Swift runtime's
+    /// image constructor). Not the checkout's own build, whose bytes depend on the path it was built at: the
+    /// same seed would damage other bytes in another clone, and a test could pass in one and fail in another.
+    static let original = TestPaths.fixtures("damaged-plugins/libsgd-original.so")
 
     /// Writes `perKind` copies of the original for each kind of damage into `folders` folders (round robin).
     static func mutants(perKind: Int = 50, seed: UInt64 = 0x5EED_0010, into folders: [TemporaryDirectory]) throws -> [Mutant] {

@@ -6,6 +6,7 @@
 #define REGULA_SHIMS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /**
  * Starts a block of a small tensor: asks for the cache lines of the parameter (`bytes` from `p`) and of every
@@ -43,5 +44,14 @@ int regula_all_finite(const void *data, size_t count, unsigned dtype);
  * cost a read of the destination before it is written.
  */
 void regula_copy_streaming(void *restrict to, const void *restrict from, size_t bytes);
+
+/**
+ * Copies the `size` bytes of the file open at `fd` (read with pread from offset 0, retried on EINTR) into a
+ * new anonymous memory file named `name`, seals it against every change (no write, no growth, no shrinking,
+ * no further seals) and returns its descriptor (close-on-exec), positioned at 0; -1 with errno set if any
+ * step fails, EIO when the file held fewer than `size` bytes. `*fingerprint` receives the FNV-1a 64-bit
+ * hash of the bytes, by which two processes can tell that they copied the same content.
+ */
+int regula_sealed_copy(int fd, size_t size, const char *name, uint64_t *fingerprint);
 
 #endif

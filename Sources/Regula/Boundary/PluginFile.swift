@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CRegulaShims
 
 /// Which file, and which version of it: device, inode, size and modification time from `fstat`.
 struct FileStamp: Hashable, Sendable, CustomStringConvertible {
@@ -51,16 +52,31 @@ struct FileStamp: Hashable, Sendable, CustomStringConvertible {
 /// is accepted only when it has the sticky bit, like `/tmp`), and it is a regular file.
 ///
 /// The folders are checked before the file is opened, and the file is opened with `O_NONBLOCK` and checked
-/// through its descriptor (`fstat`), so a FIFO or device named `x.so` is refused without blocking, and the
-/// file checked is the file that is later handed to the loader (`/proc/self/fd/N`).
+/// through its descriptor (`fstat`), so a FIFO or device named `x.so` is refused without blocking. Its bytes
+/// are then read once into a sealed memory file (`memfd_create`, sealed against writing, growing and
+/// shrinking), and everything after reads that copy: the ELF checks, and the loader (`/proc/self/fd/N`). So
+/// the bytes checked are the bytes loaded, and a file rewritten or truncated in place meanwhile cannot change
+/// what is mapped (a truncated mapping would end the process with a bus error). A file that changes while it
+/// is being copied is refused.
 final class PluginFile {
     /// The absolute, symlink-free path.
     let path: String
-    /// The open descriptor (`O_RDONLY | O_CLOEXEC`).
-    let descriptor: Int32
-    /// What `fstat` said of it.
+    /// The sealed copy of its bytes (close-on-exec); until ``sealedCopy()``, the file itself.
+    private(set) var descriptor: Int32
+    /// The file itself, kept open beside the copy while this value lives (for the life of the process once
+    /// loaded), so that its device and inode, by which a file met again is recognised, are not given to
+    /// another file meanwhile.
+    private var source: Int32 = -1
+    /// What `fstat` said of the file itself.
     let stamp: FileStamp
+    /// The FNV-1a 64-bit hash of the bytes copied, by which a probe process and this one can tell that they
+    /// loaded the same content.
+    private(set) var fingerprint: UInt64 = 0
     private var keptOpen = false
+
+    /// The largest plugin file read, since its bytes are copied into memory: 256 MiB, far above any set of
+    /// rules (the built-ins are tens of kilobytes each).
+    static let maximumSize: UInt64 = 256 << 20
 
     private init(path: String, descriptor: Int32, stamp: FileStamp) {
         self.path = path
@@ -68,9 +84,14 @@ final class PluginFile {
         self.stamp = stamp
     }
 
-    deinit { if !keptOpen { close(descriptor) } }
+    deinit {
+        guard !keptOpen else { return }
+        close(descriptor)
+        if source >= 0 { close(source) }
+    }
 
-    /// Leaves the descriptor open for the life of the process (the loader's name for the object refers to it).
+    /// Leaves the descriptors open for the life of the process (the loader's name for the object refers to
+    /// the copy; the file's identity is the one a later open is matched by).
     func keepOpen() { keptOpen = true }
 
     /// Opens the file at `path` (absolute, symlinks already resolved) after checking who may have changed it.
@@ -98,7 +119,29 @@ final class PluginFile {
             throw PluginLoadError(path: path, reason: .notLoadable("it was replaced while it was being opened"))
         }
         try checkTrust(of: status, what: "the file", path: path)
+        try file.sealedCopy()
         return file
+    }
+
+    /// Puts the file's bytes in a sealed memory file, checked to be those of the version ``stamp`` describes,
+    /// and reads that copy from now on.
+    private func sealedCopy() throws(PluginLoadError) {
+        guard stamp.size <= Self.maximumSize else {
+            throw PluginLoadError(path: path, reason: .notLoadable(
+                "it is \(stamp.size) bytes; allowed: at most \(Self.maximumSize >> 20) MiB for a plugin file"))
+        }
+        var fingerprint: UInt64 = 0
+        let copy = regula_sealed_copy(descriptor, Int(stamp.size), "regula-plugin", &fingerprint)
+        guard copy >= 0 else {
+            throw PluginLoadError(path: path, reason: .notLoadable("cannot read it: \(errorText())"))
+        }
+        var after = stat()
+        guard fstat(descriptor, &after) == 0, FileStamp(after) == stamp else {
+            close(copy)
+            throw PluginLoadError(path: path, reason: .notLoadable(
+                "it changed while it was being read (is it still being written?); try again once it is complete"))
+        }
+        (source, descriptor, self.fingerprint) = (descriptor, copy, fingerprint)
     }
 
     /// Checks every folder from `/` down to the one holding `path`, as ssh's `StrictModes` does.

@@ -11,18 +11,34 @@ final class RuleKernel: @unchecked Sendable {
     let reduce: regula_reduce_fn?
     let prepare: regula_prepare_fn?
     let ruleData: UnsafeMutableRawPointer?
+    /// Whether these entry points only stand in for a rule that a probe process described and this process
+    /// never loaded (``RuleRegistry/init(describingWith:)``): they fail whenever called, and an optimizer
+    /// refuses the rule before any could be.
+    let isDescription: Bool
     /// How many live optimizers have this rule in their chain.
     let usage = UsageCount()
-    private let owner: AnyObject
+    private let owner: AnyObject?
 
     init(kernel: regula_kernel_fn, check: regula_check_fn?, reduce: regula_reduce_fn?, prepare: regula_prepare_fn? = nil,
-         ruleData: UnsafeMutableRawPointer?, owner: AnyObject) {
+         ruleData: UnsafeMutableRawPointer?, owner: AnyObject?, isDescription: Bool = false) {
         self.kernel = kernel
         self.check = check
         self.reduce = reduce
         self.prepare = prepare
         self.ruleData = ruleData
         self.owner = owner
+        self.isDescription = isDescription
+    }
+
+    /// Entry points for a rule known only from a probe process's description: each fails with
+    /// `REGULA_ERROR_INTERNAL`, and `reduce` and `prepare` are there exactly when the plugin's were, so the rule's
+    /// declaration reads as the plugin's did.
+    static func described(reduces: Bool, prepares: Bool) -> RuleKernel {
+        let kernel: regula_kernel_fn = { _, _ in REGULA_ERROR_INTERNAL }
+        let reduce: regula_reduce_fn = { _, _, _ in REGULA_ERROR_INTERNAL }
+        let prepare: regula_prepare_fn = { _, _, _ in REGULA_ERROR_INTERNAL }
+        return RuleKernel(kernel: kernel, check: nil, reduce: reduces ? reduce : nil, prepare: prepares ? prepare : nil,
+                          ruleData: nil, owner: nil, isDescription: true)
     }
 
     /// Runs the kernel on one block; returns `nil` on success or the rule's status and words.

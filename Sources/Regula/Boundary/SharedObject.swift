@@ -27,10 +27,16 @@ final class SharedObject: @unchecked Sendable {
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var opened: [FileIdentity: SharedObject] = [:]
-    nonisolated(unsafe) private static var loadOrder: [(path: String, stamp: FileStamp)] = []
+    nonisolated(unsafe) private static var loadOrder: [(path: String, stamp: FileStamp, fingerprint: UInt64)] = []
 
     /// Every file loaded in this process, in the order it was loaded, with its version when it was.
-    static var loadedFiles: [(path: String, stamp: FileStamp)] { lock.withLock { loadOrder } }
+    static var loadedFiles: [(path: String, stamp: FileStamp)] { lock.withLock { loadOrder.map { ($0.path, $0.stamp) } } }
+
+    /// The fingerprint of the bytes loaded from `path` (absolute, symlinks resolved), if a file was loaded from
+    /// there: what a probe process tells its parent it loaded.
+    static func fingerprint(ofLoaded path: String) -> UInt64? {
+        lock.withLock { loadOrder.last { $0.path == path }?.fingerprint }
+    }
 
     /// The absolute path it was first opened from.
     let path: String
@@ -66,14 +72,18 @@ final class SharedObject: @unchecked Sendable {
         file.keepOpen()
         let object = SharedObject(path: path, handle: handle)
         opened[identity] = object
-        loadOrder.append((path, file.stamp))
+        loadOrder.append((path, file.stamp, file.fingerprint))
         return object
     }
 
     /// Runs the checks made before the loader may see the file at `path` (absolute, symlinks resolved): who
     /// could have written it, its ELF structure, its entry symbol. Nothing of the file is loaded or run.
-    static func checkBeforeLoading(_ path: String) throws(PluginLoadError) {
-        try checkStructure(of: try PluginFile.open(path))
+    /// - Returns: The file, open, as it was checked.
+    @discardableResult
+    static func checkBeforeLoading(_ path: String) throws(PluginLoadError) -> PluginFile {
+        let file = try PluginFile.open(path)
+        try checkStructure(of: file)
+        return file
     }
 
     /// The ELF checks and an exported `regula_plugin_entry` function.

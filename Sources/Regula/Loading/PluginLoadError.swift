@@ -2,9 +2,9 @@ import Foundation
 
 /// Why a shared object could not be loaded as a Regula plugin, or why a plugin folder or search-path entry
 /// was skipped. The registry and other plugins are unaffected.
-public struct PluginLoadError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct PluginLoadError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     /// What went wrong.
-    public enum Reason: Sendable, Equatable {
+    public enum Reason: Sendable, Equatable, Codable {
         /// No file or directory at the path.
         case notFound
         /// The file cannot be opened, is not a regular file, or the dynamic loader refused it (a missing

@@ -4,14 +4,20 @@ import Foundation
 package enum PluginLoader {
     /// The rules and chains in the shared object at `path`, each well formed and with a name unique in the file.
     ///
-    /// - Parameter probe: When given, a file not loaded in this process yet is first loaded in a probe
-    ///   process, and refused if that process crashes, exits or hangs.
-    static func contents(inFileAt path: String, probe: PluginProbe? = nil) throws(PluginLoadError) -> DescriptionReader.Contents {
+    /// - Parameters:
+    ///   - probe: When given, a file not loaded in this process yet is first loaded in a probe process, and
+    ///     refused if that process crashes, exits or hangs.
+    ///   - describing: Take what the file declares from the probe process and load nothing here; the rules
+    ///     returned can be shown but not run. Needs a probe.
+    static func contents(inFileAt path: String, probe: PluginProbe? = nil, describing: Bool = false) throws(PluginLoadError) -> DescriptionReader.Contents {
         let given = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.fileExists(atPath: given.path) else {
             throw PluginLoadError(path: given.path, reason: .notFound)
         }
         let absolute = resolved(path)
+        if describing, let probe {
+            return try probe.describe(try SharedObject.checkBeforeLoading(absolute))
+        }
         let object = try SharedObject.open(absolute) { file throws(PluginLoadError) in try probe?.vet(file) }
         let contents = try DescriptionReader(object: object).contents(from: try object.pluginDescription())
         var problems = contents.rules.flatMap(\.declarationProblems) + contents.chains.flatMap(\.declarationProblems)

@@ -8,9 +8,10 @@ import Foundation
 /// does, after the plugins this process has already loaded, reporting on its standard output when it begins
 /// and ends each file. A file is refused when the process stops answering while loading it (``timeout``),
 /// crashes, aborts or exits while loading it, or crashes on its way out because of it (finalizers run at
-/// exit). The files of a run are accepted only once a run of all of them, exit included, succeeds, and are
-/// then loaded here in the same order, each only while it is still the version probed (device, inode, size
-/// and modification time), so this process meets no state that a probe process did not.
+/// exit). The files of a run are accepted only once three runs of all of them in a row, each in a new process,
+/// exit included, succeed (damaged code can crash one process and spare another), and are then loaded here in
+/// the same order, each only while it is still the version probed (device, inode, size and modification
+/// time), so this process meets no state that a probe process did not.
 ///
 /// A program can be its own probe (Docs/ABI.md shows it whole):
 ///
@@ -35,6 +36,10 @@ public final class PluginProbe: @unchecked Sendable {
     private let lock = NSLock()
     /// What happened to each file version probed: nil if it loaded, else what went wrong.
     private var verdicts: [FileStamp: String?] = [:]
+    /// What the probe process that accepted a file version said it declares.
+    private var reports: [FileStamp: ProbeReport] = [:]
+    /// The fingerprint of the bytes that process loaded (``PluginFile/fingerprint``), for each version.
+    private var fingerprints: [FileStamp: UInt64] = [:]
 
     /// A probe that runs `executable` with `arguments` followed by the files.
     public init(executable: String, arguments: [String] = [], timeout: Double = 10) {
@@ -53,11 +58,25 @@ public final class PluginProbe: @unchecked Sendable {
         if !fresh.isEmpty { runProbes(fresh) }
     }
 
+    /// What `file` declares, as the probe process that loaded it reported; refused like ``vet(_:)`` when it
+    /// did not load there. Nothing of the file is loaded into this process.
+    func describe(_ file: PluginFile) throws(PluginLoadError) -> DescriptionReader.Contents {
+        try vet(file)
+        guard let report = lock.withLock({ reports[file.stamp] }) else {
+            throw PluginLoadError(path: file.path, reason: .probeFailed("the probe process (\(executable)) loaded it but did not describe it"))
+        }
+        return try report.contents()
+    }
+
     /// Refuses `file` unless its version loaded in a probe process; probes it first if needed.
     func vet(_ file: PluginFile) throws(PluginLoadError) {
         if lock.withLock({ verdicts[file.stamp] }) == nil { runProbes([file.path]) }
         switch lock.withLock({ verdicts[file.stamp] }) {
         case .some(.none):
+            if let probed = lock.withLock({ fingerprints[file.stamp] }), probed != file.fingerprint {
+                throw PluginLoadError(path: file.path, reason: .probeFailed(
+                    "its bytes are not the ones the probe process loaded (it was rewritten in place since?); try again once it is complete"))
+            }
             return
         case .some(.some(let words)):
             throw PluginLoadError(path: file.path, reason: .probeFailed(words))
@@ -68,15 +87,24 @@ public final class PluginProbe: @unchecked Sendable {
 
     // MARK: - The probe process's side
 
-    /// Loads each file of `paths` in turn, as a probe process: writes `begin INDEX STAMP` before each and
-    /// `done INDEX` after, then `end`, on standard output (which plugin code cannot write to meanwhile), and
-    /// exits with status 0 so that the plugins' finalizers run too.
+    /// Loads each file of `paths` in turn, as a probe process: writes `begin INDEX STAMP` before each, then
+    /// `describe INDEX FINGERPRINT JSON` (the bytes it loaded, and what they declare or why they were refused)
+    /// and `done INDEX` after it, then `end`,
+    /// on standard output (which plugin code cannot write to meanwhile), and exits with status 0 so that the
+    /// plugins' finalizers run too.
+    ///
+    /// After each file, the Swift runtime is made to read every image's metadata sections, as the next
+    /// dynamic cast or type lookup of the host will: a plugin whose image constructor registered damaged
+    /// sections crashes this process, not the host, later.
     public static func serve(_ paths: [String]) -> Never {
         let channel = ProtocolChannel()
         for (index, path) in paths.enumerated() {
             let stamp = FileStamp(path: resolved(path)).map { "\($0)" } ?? "-"
             channel.send("begin\t\(index)\t\(stamp)")
-            _ = try? RuleRegistry().loadPlugin(at: path)
+            let report = ProbeReport { () throws(PluginLoadError) in try PluginLoader.contents(inFileAt: path) }
+            SwiftMetadataWalk.run()
+            let fingerprint = SharedObject.fingerprint(ofLoaded: resolved(path)).map { String($0) } ?? "-"
+            channel.send("describe\t\(index)\t\(fingerprint)\t\(report.line)")
             channel.send("done\t\(index)")
         }
         channel.send("end")
@@ -88,6 +116,7 @@ public final class PluginProbe: @unchecked Sendable {
     /// One run of the probe process, as far as it got; indices count the files probed, after the prefix.
     private struct Run {
         var loaded: [(index: Int, stamp: FileStamp?)] = []
+        var reports: [Int: (fingerprint: UInt64?, report: ProbeReport?)] = [:]
         var current: (index: Int, stamp: FileStamp?)?
         var diedInPrefix = false
         var finished = false
@@ -97,24 +126,36 @@ public final class PluginProbe: @unchecked Sendable {
         var clean: Bool { finished && outcome.exitedCleanly }
     }
 
+    /// Whole runs in a row, each in a new process, that a set of files must pass before they are accepted.
+    /// Damaged code can crash one process and not the next, depending on where the system placed things in
+    /// memory (a write through a damaged address lands in a mapping in one process and in a hole in another):
+    /// a damaged copy of `sgd` that survived 3 of 40 probe processes here passes three runs in a row about 4
+    /// times in 10,000. A run of the built-ins takes a few milliseconds.
+    static let cleanRunsRequired = 3
+
     /// Probes `paths`, recording a verdict for every file version.
     ///
     /// Each probe process first loads what this process has already loaded (``SharedObject/loadedFiles``),
     /// then the files still in the running, in order, so that its state is the one this process will be in.
-    /// A file is recorded as loading only when a whole run, exit included, succeeds: the one this process
-    /// then repeats. Until then each failed run refuses one file and the rest are probed again: the file
+    /// A file is recorded as loading only when ``cleanRunsRequired`` whole runs in a row, exit included,
+    /// succeed: the load this process then repeats. Until then each failed run refuses one file and the rest
+    /// are probed again: the file
     /// that stopped answering; the one being loaded if it is the first of the run or fails alone too (else
     /// it is refused as failing only after the others); or, for a run that failed on its way out, the
     /// first file that does so alone (else the last).
     private func runProbes(_ paths: [String]) {
         let prefix = SharedObject.loadedFiles.filter { FileStamp(path: $0.path) == $0.stamp }.map(\.path)
         var candidates = paths
+        var cleanRuns = 0
         while !candidates.isEmpty {
             let run = runProbe(prefix: prefix, files: candidates)
             if run.clean {
-                record(run.loaded.map { ($0.stamp, nil) })
+                cleanRuns += 1
+                if cleanRuns < Self.cleanRunsRequired { continue }
+                record(run.loaded.map { ($0.stamp, nil) }, reports: run.loaded.map { ($0.stamp, run.reports[$0.index]) })
                 return
             }
+            cleanRuns = 0
             guard !run.diedInPrefix, run.finished || run.current != nil || !run.loaded.isEmpty else {
                 let words = run.diedInPrefix
                     ? "a probe process crashed while loading the plugins already loaded in this process, before it"
@@ -152,11 +193,13 @@ public final class PluginProbe: @unchecked Sendable {
             return run
         }
         run.outcome = child.readToEnd(lineWithin: timeout) { line in
-            let fields = line.split(separator: "\t")
+            let fields = line.split(separator: "\t", maxSplits: 3)
             guard let tag = fields.first else { return }
             let index = fields.count > 1 ? Int(fields[1]).map { $0 - prefix.count } : nil
             if tag == "begin", let index, fields.count == 3 {
                 run.current = (index, FileStamp(fields[2]))
+            } else if tag == "describe", let current = run.current, index == current.index, fields.count == 4 {
+                run.reports[current.index] = (UInt64(fields[2]), ProbeReport(line: fields[3]))
             } else if tag == "done", let current = run.current, index == current.index {
                 if current.index >= 0 { run.loaded.append(current) }
                 run.current = nil
@@ -186,9 +229,14 @@ public final class PluginProbe: @unchecked Sendable {
         return "a probe process that loaded it \(what)" + outcome.lastWordsClause
     }
 
-    private func record(_ outcomes: [(FileStamp?, String?)]) {
+    private func record(_ outcomes: [(FileStamp?, String?)],
+                        reports described: [(FileStamp?, (fingerprint: UInt64?, report: ProbeReport?)?)] = []) {
         lock.withLock {
             for case let (stamp?, words) in outcomes { verdicts[stamp] = .some(words) }
+            for case let (stamp?, said?) in described {
+                reports[stamp] = said.report
+                fingerprints[stamp] = said.fingerprint
+            }
         }
     }
 }

@@ -91,6 +91,9 @@ public class Optimizer: @unchecked Sendable {
         guard !rules.isEmpty else { throw OptimizerError.emptyChain }
         let registry = try registry ?? RuleRegistry.shared()
         let (expanded, chainDefaults) = try registry.expand(rules)
+        if let described = expanded.first(where: \.kernel.isDescription) {
+            throw OptimizerError.ruleOnlyDescribed(described.name, origin: "\(described.origin)")
+        }
         let chain = Chain(expanded, chainDefaults: chainDefaults)
         if chain.rules.allSatisfy(\.updateOnly) {
             throw OptimizerError.noRuleAppliesTheStep(rules: chain.rules.map(\.name))

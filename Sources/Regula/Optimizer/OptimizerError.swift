@@ -7,6 +7,9 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case chainRuleNotFound(chain: String, rule: String, origin: String)
     /// Every rule of the chain declares that it never writes the parameters, so steps could change nothing.
     case noRuleAppliesTheStep(rules: [String])
+    /// A rule of a registry that only describes plugins (``RuleRegistry/init(describingWith:)``): its code was
+    /// never loaded into this process, so it cannot run.
+    case ruleOnlyDescribed(String, origin: String)
     /// Two parameters of the optimizer have the same name (checkpoints and state need unique names).
     case duplicateParameterName(String)
     /// State handed to the optimizer does not fit the parameter and the chain.
@@ -46,6 +49,9 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .chainRuleNotFound(let chain, let rule, let origin):
             return "chain \(quoted(chain)) (from \(origin)) runs rule \(quoted(rule)), which is not loaded; "
                 + "load the plugin that provides it"
+        case .ruleOnlyDescribed(let rule, let origin):
+            return "rule \(quoted(rule)) (from \(origin)) was only described by a probe process and never loaded into this "
+                + "one, so it cannot run; build the optimizer from a registry that loads plugins (RuleRegistry(probe:))"
         case .noRuleAppliesTheStep(let rules):
             return "no rule of the chain \(rules.joined(separator: " > ")) writes the parameters, so a step would change "
                 + "nothing; end the chain with a rule that applies the update, such as sgd"

@@ -1,5 +1,5 @@
 /// An element type a parameter can have and a rule can support.
-public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
+public enum DType: String, Sendable, CaseIterable, Codable, CustomStringConvertible {
     /// IEEE 754 binary32, Swift's `Float`.
     case float32
     /// IEEE 754 binary64, Swift's `Double`.

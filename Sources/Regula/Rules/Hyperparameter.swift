@@ -2,9 +2,9 @@
 ///
 /// Rules in one chain that declare the same name share one value per parameter group; each checks it
 /// against its own ``range``.
-public struct Hyperparameter: Sendable, Equatable, CustomStringConvertible {
+public struct Hyperparameter: Sendable, Equatable, Codable, CustomStringConvertible {
     /// How a value is read. Every value is carried as a `Double`.
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, Codable {
         /// Any real number inside the range.
         case real
         /// A whole number inside the range.

@@ -11,7 +11,7 @@
 /// try registry.register(NamedChain(name: "sgd_momentum", summary: "heavy-ball SGD",
 ///                                  rules: ["momentum", "sgd"], defaults: ["momentum": 0.9]))
 /// ```
-public struct NamedChain: Sendable, Equatable, CustomStringConvertible {
+public struct NamedChain: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The name users select the chain by; shares the namespace of rule names.
     public let name: String
     /// One line: what the chain does.

@@ -4,9 +4,9 @@
 /// The host folds every block into fresh partials with the rule's reduce function, combines the partials in
 /// block order (so the result does not depend on the thread count), and hands the results to the kernel.
 /// A reduction with ``Scope-swift.enum/step`` scope spans every parameter stepped together instead.
-public struct Reduction: Sendable, Equatable {
+public struct Reduction: Sendable, Equatable, Codable {
     /// What a reduction runs over.
-    public enum Scope: String, Sendable {
+    public enum Scope: String, Sendable, Codable {
         /// The blocks of one parameter: one value per parameter (a parameter's norm).
         case parameter
         /// The blocks of every parameter that has a gradient in the step, across groups, combined in the
@@ -15,7 +15,7 @@ public struct Reduction: Sendable, Equatable {
     }
 
     /// How partial values combine.
-    public enum Combine: String, Sendable {
+    public enum Combine: String, Sendable, Codable {
         /// Start at 0 and add.
         case sum
         /// Start at −∞ and keep the largest.

@@ -7,7 +7,7 @@
 /// through the same C calling path.
 public struct Rule: Sendable, CustomStringConvertible {
     /// Where a rule came from.
-    public enum Origin: Sendable, Equatable, CustomStringConvertible {
+    public enum Origin: Sendable, Equatable, Codable, CustomStringConvertible {
         /// Loaded from the shared object at this absolute path.
         case sharedObject(path: String)
         /// Defined in Swift code at this source location.

@@ -18,10 +18,25 @@ public final class RuleRegistry: @unchecked Sendable {
     private var failures: [PluginLoadError] = []
     /// Loads each plugin file in a separate process first, when set; see ``PluginProbe``.
     public let probe: PluginProbe?
+    /// Whether plugin files are only described by the probe, never loaded here (``init(describingWith:)``).
+    public let describesOnly: Bool
 
     /// An empty registry; with `probe`, every plugin file is loaded in a probe process before this one.
     public init(probe: PluginProbe? = nil) {
         self.probe = probe
+        describesOnly = false
+    }
+
+    /// An empty registry that runs no plugin code in this process: each plugin file is loaded only in a probe
+    /// process, which reports what the file declares.
+    ///
+    /// Its rules and chains can be listed, looked up and shown, and its refusals are those a loading registry
+    /// makes, but an ``Optimizer`` refuses its rules (``OptimizerError/ruleOnlyDescribed(_:origin:)``). This
+    /// is the registry for a program that shows plugins without running them (`regula list` and `inspect`):
+    /// whatever a file's code would do to a process, it does to the probe.
+    public init(describingWith probe: PluginProbe) {
+        self.probe = probe
+        describesOnly = true
     }
 
     /// A registry with the built-in rules and every plugin in the folders of `REGULA_PLUGIN_PATH`.
@@ -34,9 +49,12 @@ public final class RuleRegistry: @unchecked Sendable {
     ///   - conflict: What a plugin on the path does to a rule of the same name loaded before it
     ///     (a built-in, or one from an earlier folder): by default it is refused.
     ///   - probe: Loads every plugin file in a probe process first (``PluginProbe``).
+    ///   - describingOnly: With a probe, take what each file declares from the probe and load nothing here
+    ///     (``init(describingWith:)``).
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                onConflict conflict: NameConflict = .refuse, probe: PluginProbe? = nil) throws -> RuleRegistry {
-        let registry = RuleRegistry(probe: probe)
+                                onConflict conflict: NameConflict = .refuse, probe: PluginProbe? = nil,
+                                describingOnly: Bool = false) throws -> RuleRegistry {
+        let registry = probe.map { describingOnly ? RuleRegistry(describingWith: $0) : RuleRegistry(probe: $0) } ?? RuleRegistry()
         try registry.loadBuiltins(environment: environment)
         registry.record(PluginSearchPath.ignoredEntries(environment: environment))
         for directory in PluginSearchPath.directories(environment: environment) {
@@ -140,7 +158,7 @@ public final class RuleRegistry: @unchecked Sendable {
     @discardableResult
     public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [Rule] {
         do {
-            let contents = try PluginLoader.contents(inFileAt: path, probe: probe)
+            let contents = try PluginLoader.contents(inFileAt: path, probe: probe, describing: describesOnly)
             let source = contents.rules.first.map { "\($0.origin)" } ?? contents.chains.first.map { "\($0.origin)" } ?? path
             return try add(contents.rules, chains: contents.chains, from: source, onConflict: conflict)
         } catch {

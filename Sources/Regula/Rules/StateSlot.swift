@@ -4,9 +4,9 @@
 /// the value of the hyperparameter ``initialFrom`` names), hands the rule the part matching each block, and
 /// saves it with the optimizer. A slot with ``enabledBy`` exists only once a step has run with that option
 /// on, as torch creates `max_exp_avg_sq` only with `amsgrad`.
-public struct StateSlot: Sendable, Equatable {
+public struct StateSlot: Sendable, Equatable, Codable {
     /// How much storage a slot takes per parameter.
-    public enum Shape: String, Sendable {
+    public enum Shape: String, Sendable, Codable {
         /// One element per parameter element, with the parameter's dtype (e.g. `momentum_buffer`).
         case elementwise
         /// One `Double` per parameter.

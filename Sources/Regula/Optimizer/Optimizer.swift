@@ -402,7 +402,7 @@ extension RuleRegistry {
     private static let sharedLock = NSLock()
     nonisolated(unsafe) private static var sharedRegistry: RuleRegistry?
 
-    /// The process-wide registry: ``RuleRegistry/standard(environment:onConflict:probe:)`` built once, on first use.
+    /// The process-wide registry: ``RuleRegistry/standard(environment:onConflict:probe:describingOnly:)`` built once, on first use.
     /// - Throws: ``BuiltinRulesNotFound`` if the built-ins are missing (and tries again next time).
     public static func shared() throws -> RuleRegistry {
         try sharedLock.withLock {

@@ -28,14 +28,28 @@ extension Optimizer {
         }
         var file = SafeTensors()
         var entries: [CheckpointMetadata.ParameterEntry] = []
-        for parameter in parameters {
+        let slots = slotsByKey
+        for (group, parameter) in groups.flatMap({ group in group.parameters.map { (group, $0) } }) {
             let state = states[ObjectIdentifier(parameter)]
             for tensor in checkpointTensors(of: parameter, state: state) {
-                guard let memory = tensor.memory else { continue }   // a slot no option has turned on yet
                 guard file.tensors[tensor.name] == nil else {
                     throw CheckpointError("two tensors would be named \(quoted(tensor.name)); rename parameter \(quoted(parameter.name))")
                 }
-                file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: Data(bytes: memory, count: tensor.byteCount))
+                let bytes: Data
+                if let memory = tensor.memory {
+                    bytes = Data(bytes: memory, count: tensor.byteCount)
+                } else if state != nil, isSwitchedOn(tensor, parameter: parameter, options: group.options, slots: slots) != nil,
+                          let start = startValue(of: tensor, parameter: parameter, options: group.options, slots: slots) {
+                    // Turned on, but no step has made it yet: the next step would start it at this value.
+                    bytes = Self.filled(start, count: tensor.count, dtype: tensor.dtype)
+                } else {
+                    continue   // a slot no option has turned on
+                }
+                let refusal = bytes.withUnsafeBytes {
+                    nonFiniteProblem($0, of: tensor, label: label(of: tensor, parameter: parameter, slots: slots))
+                }
+                if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
+                file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
             }
             entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int($0.step) }))
         }
@@ -122,6 +136,11 @@ extension Optimizer {
         }
         var resolvedOptions: [ResolvedOptions] = []
         for (index, saved) in metadata.groups.enumerated() {
+            if let missing = chain.hyperparameterNames.first(where: { saved.options[$0] == nil }) {
+                let readers = chain.rules.filter { $0.hyperparameter(named: missing) != nil }.map { quoted($0.name) }
+                throw CheckpointError("the checkpoint's options for group \(index) lack \(quoted(missing)), which rule "
+                    + "\(readers.joined(separator: ", ")) reads; a checkpoint records every option of its chain (\(chain.hyperparameterNames.joined(separator: ", ")))")
+            }
             do { resolvedOptions.append(try chain.resolve(saved.options, group: index)) } catch {
                 throw CheckpointError("the checkpoint's options for group \(index) are refused: \(error)")
             }
@@ -130,20 +149,35 @@ extension Optimizer {
         var expected: Set<String> = []
         var values: [(CheckpointTensor, SafeTensors.Tensor)] = []
         var staged: [(Parameter, SlotStorage?)] = []
+        let slots = slotsByKey
+        let optionsOf = Dictionary(metadata.groups.flatMap { group in group.parameters.map { ($0, group.options) } },
+                                   uniquingKeysWith: { first, _ in first })
         for (parameter, entry) in zip(parameters, metadata.parameters) {
             guard entry.dtype == parameter.dtype, entry.count == parameter.count else {
                 throw CheckpointError("parameter \(quoted(parameter.name)) is \(entry.count) \(entry.dtype) values in the checkpoint but \(parameter.count) \(parameter.dtype) here")
             }
             let state = entry.step.map { _ in newState(for: parameter) }
             let tensors = checkpointTensors(of: parameter, state: state)
+            let options = optionsOf[parameter.name] ?? [:]
             for tensor in tensors {
                 guard let saved = file.tensors[tensor.name] else {
+                    if let on = isSwitchedOn(tensor, parameter: parameter, options: options, slots: slots) {
+                        throw CheckpointError("the checkpoint has no tensor \(quoted(tensor.name)), which rule \(quoted(on.rule.name)) "
+                            + "keeps while \(quoted(on.option)) is on, and it is on in the checkpoint's options")
+                    }
                     if tensor.optional { continue }
                     throw CheckpointError("the checkpoint has no tensor \(quoted(tensor.name))")
                 }
                 guard saved.dtype == tensor.dtype, saved.count == tensor.count else {
                     throw CheckpointError("tensor \(quoted(tensor.name)) holds \(saved.count) \(saved.dtype) values; expected \(tensor.count) \(tensor.dtype)")
                 }
+                let what = label(of: tensor, parameter: parameter, slots: slots)
+                let start = entry.step == 0 ? startValue(of: tensor, parameter: parameter, options: options, slots: slots) : nil
+                let refusal = saved.bytes.withUnsafeBytes { bytes in
+                    nonFiniteProblem(bytes, of: tensor, label: what)
+                        ?? start.flatMap { stepZeroProblem(bytes, of: tensor, start: $0, label: what) }
+                }
+                if let refusal { throw CheckpointError("the checkpoint is refused: \(refusal)") }
                 expected.insert(tensor.name)
             }
             values.append((tensors[0], file.tensors[tensors[0].name]!))

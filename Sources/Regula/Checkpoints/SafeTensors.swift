@@ -10,12 +10,17 @@ import Foundation
 /// safetensors refuses (a header that is not one JSON object, a key given twice, a shape or byte range that
 /// is negative, fractional or too large, tensors that overlap or leave gaps, bytes after the last tensor)
 /// and, when checksums are present, any header or tensor that does not match them.
-struct SafeTensors {
+package struct SafeTensors {
     /// One tensor: its element type and its values' raw bytes.
-    struct Tensor {
-        let dtype: DType
-        let bytes: Data
+    package struct Tensor {
+        package let dtype: DType
+        package let bytes: Data
         var count: Int { bytes.count / dtype.size }
+
+        package init(dtype: DType, bytes: Data) {
+            self.dtype = dtype
+            self.bytes = bytes
+        }
     }
 
     /// How the contents of a file that was read were checked.
@@ -27,10 +32,10 @@ struct SafeTensors {
         case unchecked
     }
 
-    var tensors: [String: Tensor] = [:]
+    package var tensors: [String: Tensor] = [:]
     /// String metadata. The checksum entry (``TensorChecksums/metadataKey``) is not part of it: ``encoded()``
     /// adds it and ``init(decoding:)`` checks and removes it.
-    var metadata: [String: String] = [:]
+    package var metadata: [String: String] = [:]
     /// The tensors' names in the order their data lies in the file that was read (empty for a new value).
     private(set) var fileOrder: [String] = []
     /// How the file that was read was checked (``Integrity/unchecked`` for a new value).
@@ -45,7 +50,7 @@ struct SafeTensors {
     /// the tensors one after the other in name order. The metadata gains the checksums of the header and of
     /// every tensor.
     /// - Throws: ``CheckpointError`` when a tensor is named `__metadata__`.
-    func encoded() throws -> Data {
+    package func encoded() throws -> Data {
         let names = tensors.keys.sorted()
         if names.contains(Self.metadataName) { throw CheckpointError("a tensor cannot be named \(quoted(Self.metadataName))") }
         var entries: [OrderedJSON.Member] = []
@@ -77,7 +82,7 @@ struct SafeTensors {
     /// Reads a file's bytes, checking every length, range and checksum before keeping anything.
     /// - Throws: ``CheckpointError`` saying what is wrong with the file: the first problem met, reading the
     ///   header in file order, so the same file always gets the same answer.
-    init(decoding file: Data) throws(CheckpointError) {
+    package init(decoding file: Data) throws(CheckpointError) {
         let (header, data) = try Self.split(file)
         guard var entries = header.members else { throw CheckpointError("the header is \(header.kind), not a JSON object: corrupt file") }
         // The metadata, and the checksum of the header, before anything in it is believed.

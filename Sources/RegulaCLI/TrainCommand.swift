@@ -61,8 +61,14 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try failingClearly {
-            let registry = try plugins.registry()
+            if distributed == nil, let job = MPIJob.fromEnvironment(), job.size > 1 {
+                throw CommandError("this process is rank \(job.rank) of an mpirun job of \(job.size) processes, but was not given "
+                    + "--distributed; give every rank the same --distributed replicated|sharded, or run regula train without mpirun")
+            }
             let placement = try TrainingPlacement(distributed)
+            // First, before any other message between the ranks: the same command line on every rank.
+            try placement.agreeOnSettings(settings)
+            let registry = try plugins.registry()
             do {
                 try train(registry: registry, placement: placement)
             } catch where !placement.isLeader {
@@ -70,6 +76,18 @@ struct TrainCommand: ParsableCommand {
                 throw ExitCode.failure
             }
         }
+    }
+
+    /// What every rank of a job must be given alike: each option's value, or for the files only rank 0
+    /// writes or each rank may read from its own copy, whether it is given.
+    private var settings: [(name: String, value: String)] {
+        func given(_ path: String?) -> String { path == nil ? "not given" : "given" }
+        return [("--distributed", distributed.map { "\($0)" } ?? "not given"), ("--epochs", "\(epochs)"),
+                ("--rules", rules ?? "not given"),
+                ("--option", options.given.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
+                ("--data", given(data)), ("--checkpoint", given(checkpoint)), ("--resume", given(resume)),
+                ("--csv", given(csv)), ("--plot", given(plot)),
+                ("--plugin-dir", plugins.directories.joined(separator: ":")), ("--override", "\(plugins.override)")]
     }
 
     /// The work of ``run()``: on one process, or on every rank of an MPI job, which then agree on every

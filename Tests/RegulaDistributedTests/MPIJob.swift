@@ -20,12 +20,22 @@ enum MPIJob {
     /// rather than spin. A job that runs past `timeout` seconds is stopped: a hang fails the test, it does
     /// not stall the suite.
     static func run(_ executable: URL, ranks: Int, _ arguments: [String], timeout: Double = 240) throws -> ProcessOutput {
+        return try launch(["-np", "\(ranks)", executable.path] + arguments, timeout: timeout)
+    }
+
+    /// Runs one process of `executable` per command line, each rank with its own arguments (an MPMD launch:
+    /// `mpirun -np 1 A … : -np 1 A …`).
+    static func run(_ executable: URL, commandLines: [[String]], timeout: Double = 240) throws -> ProcessOutput {
+        let joined = commandLines.map { ["-np", "1", executable.path] + $0 }
+        return try launch(Array(joined.joined(separator: [":"])), timeout: timeout)
+    }
+
+    private static func launch(_ job: [String], timeout: Double) throws -> ProcessOutput {
         let launcher = try #require(mpirun, absent)
         let consent = geteuid() == 0 ? ["--allow-run-as-root"] : []
         let output = try RegulaTestSupport.run(
-            launcher, consent + ["--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1",
-                                 "-np", "\(ranks)", executable.path] + arguments, timeout: timeout)
-        #expect(!output.timedOut, "mpirun -np \(ranks) \(executable.lastPathComponent) \(arguments) hung; stopped after \(timeout) s")
+            launcher, consent + ["--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"] + job, timeout: timeout)
+        #expect(!output.timedOut, "mpirun \(job.joined(separator: " ")) hung; stopped after \(timeout) s")
         return output
     }
 }

@@ -32,6 +32,11 @@ struct TrainingPlacement {
         return try communicator.agreeing(body)
     }
 
+    /// Refuses, on every rank, a job whose ranks were given different `settings` (nothing to do in one process).
+    func agreeOnSettings(_ settings: [(name: String, value: String)]) throws {
+        try communicator?.agreeOnSettings(settings)
+    }
+
     /// The sum of every process's `value`, in rank order.
     func total(_ value: Double) -> Double { communicator?.sumInRankOrder([value])[0] ?? value }
 
@@ -66,4 +71,20 @@ extension DistributedOptimizer: TrainingStepper {
         return nil   // rank 0 checked the file; whether it had checksums is not passed on
     }
     func steps(of parameter: Parameter) -> Int { state(of: parameter)?.step ?? 0 }
+}
+
+/// The MPI job this process was started in, as the launcher's environment says (Open MPI, or a PMI-based
+/// launcher), read without joining it.
+struct MPIJob {
+    let rank: Int
+    let size: Int
+
+    static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> MPIJob? {
+        for (rankName, sizeName) in [("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")] {
+            if let rank = environment[rankName].flatMap(Int.init), let size = environment[sizeName].flatMap(Int.init) {
+                return MPIJob(rank: rank, size: size)
+            }
+        }
+        return nil
+    }
 }

@@ -51,6 +51,31 @@ extension Communicator {
         return try! result.get()
     }
 
+    /// Refuses, on every rank alike, a job whose ranks were started with different settings: each rank sends
+    /// its `settings` (name and value, in the same order on every rank) and compares them with rank 0's. Call
+    /// it first, before any other collective whose shape the settings decide, so that a rank given another
+    /// command line (an MPMD launch, `mpirun -np 1 A : -np 1 B`) is told so instead of waiting for a message
+    /// that never comes.
+    ///
+    /// - Throws: ``DistributedError`` naming the first setting that differs and its value on each rank.
+    public func agreeOnSettings(_ settings: [(name: String, value: String)]) throws(DistributedError) {
+        let text = settings.map { "\($0.name)\u{1F}\($0.value)" }.joined(separator: "\u{1E}")
+        let all = allgather(bytes: Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        guard let other = all.firstIndex(where: { $0 != all[0] }) else { return }
+        let values = all.map { rankText in
+            Dictionary(rankText.split(separator: "\u{1E}").map { field in
+                let parts = field.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { first, _ in first })
+        }
+        let differing = settings.first { setting in values.contains { $0[setting.name] != values[0][setting.name] } }
+        let name = differing?.name ?? "the settings"
+        let perRank = values.enumerated().map { "\($0.element[name] ?? "(none)") on rank \($0.offset)" }
+        throw DistributedError("the ranks of this job were started with different settings: \(name) is "
+            + "\(perRank.joined(separator: ", ")) (rank \(other) is the first that differs from rank 0); give every rank "
+            + "the same command line", rank: other)
+    }
+
     /// The element-wise sums of every rank's `values`, added in rank order, so every rank gets the same bits
     /// whatever algorithm MPI would have chosen (`MPI_Allreduce` promises no order).
     /// - Precondition: Every rank passes as many values.

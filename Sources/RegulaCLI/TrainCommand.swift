@@ -38,7 +38,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Save each run's optimizer here after training (safetensors).")
     var checkpoint: String?
 
-    @Option(help: "Continue each run from this checkpoint, up to --epochs in total.")
+    @Option(help: "Continue each run from this checkpoint, up to --epochs in total, with the options it saved (no --option).")
     var resume: String?
 
     @Option(help: "Write the loss curves here (CSV: problem, run, epoch, loss, zero_weights).")
@@ -57,6 +57,12 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs is \(epochs); it must be at least 1") }
+        // A checkpoint restores the options it was saved with, so an --option beside --resume would be replaced
+        // without a word; refuse the mix instead of letting either win silently.
+        if resume != nil, let first = options.values.first {
+            throw ValidationError("--option \(first) cannot be given with --resume: a resumed run continues with the options "
+                + "saved in its checkpoint, which would replace it; resume without --option (or train afresh with it)")
+        }
     }
 
     func run() throws {

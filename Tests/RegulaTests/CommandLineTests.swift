@@ -104,4 +104,14 @@ import Testing
         #expect(output.standardError.contains("refused: cannot load plugin \(junk.path)"), "\(output.standardError)")
         #expect(output.standardOutput.contains("\"w\": [1.0]"))
     }
+
+    /// A checkpoint restores its own options, so an --option beside --resume would be dropped silently.
+    @Test func trainRefusesAnOptionGivenWithResume() throws {
+        let folder = try TemporaryDirectory()
+        let checkpoint = folder.url.appendingPathComponent("run.safetensors").path
+        let output = try regula(["train", "--resume", checkpoint, "--option", "lr=0.5", "--epochs", "2"])
+        #expect(output.status != 0)
+        #expect(output.standardError.contains("--option lr=0.5 cannot be given with --resume"), "\(output.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: checkpoint))
+    }
 }

@@ -8,6 +8,14 @@ extension BenchCommand {
     /// `regula bench --distributed MODE` under mpirun: times distributed steps on every rank; rank 0 prints.
     func runDistributed(_ mode: DistributedOptimizer.Mode, chain: [String], elementType: DType) throws {
         let communicator = try failingClearly { try Communicator.world() }
+        // First, before any other message: the same command line on every rank (an MPMD launch can differ).
+        try failingClearly {
+            try communicator.agreeOnSettings([
+                ("--distributed", "\(mode)"), ("--rules", rules), ("--elements", "\(elements)"), ("--tensors", "\(tensors)"),
+                ("--dtype", dtype), ("--steps", "\(steps)"), ("--threads", threads.map(String.init) ?? "not given"),
+                ("--bucket-bytes", "\(bucketBytes)"), ("--no-atomic", "\(notAtomic)"), options.setting,
+            ] + plugins.settings)
+        }
         let leader = communicator.rank == 0
         if Self.isDebugBuild, leader {
             printError("warning: this regula is a debug build: its host code is unoptimized, so these timings do not measure "

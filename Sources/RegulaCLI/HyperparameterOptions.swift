@@ -17,6 +17,11 @@ struct HyperparameterOptions: ParsableArguments {
     }
 
     /// `defaults` with the given options laid over them.
+    /// The options given, as every rank of a job must be given them: `name=value` in name order, comma-separated.
+    var setting: (name: String, value: String) {
+        ("--option", given.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
+    }
+
     func laid(over defaults: [String: Double]) -> [String: Double] { defaults.merging(given) { $1 } }
 
     private static func parse(_ option: String) -> (String, Double)? {

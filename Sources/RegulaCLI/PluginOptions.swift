@@ -13,6 +13,11 @@ struct PluginOptions: ParsableArguments {
         "Let rules from --plugin-dir folders replace rules of the same name loaded before them (by default a second rule of the same name is refused)."))
     var override = false
 
+    /// The plugin folders and `--override`, as every rank of a job must be given them.
+    var settings: [(name: String, value: String)] {
+        [("--plugin-dir", directories.joined(separator: ":")), ("--override", "\(override)")]
+    }
+
     /// The environment variable giving the seconds a probe process may take over one plugin file (default 10).
     static let probeTimeoutVariable = "REGULA_PROBE_TIMEOUT"
 

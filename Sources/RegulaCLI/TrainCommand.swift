@@ -89,11 +89,9 @@ struct TrainCommand: ParsableCommand {
     private var settings: [(name: String, value: String)] {
         func given(_ path: String?) -> String { path == nil ? "not given" : "given" }
         return [("--distributed", distributed.map { "\($0)" } ?? "not given"), ("--epochs", "\(epochs)"),
-                ("--rules", rules ?? "not given"),
-                ("--option", options.given.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
+                ("--rules", rules ?? "not given"), options.setting,
                 ("--data", given(data)), ("--checkpoint", given(checkpoint)), ("--resume", given(resume)),
-                ("--csv", given(csv)), ("--plot", given(plot)),
-                ("--plugin-dir", plugins.directories.joined(separator: ":")), ("--override", "\(plugins.override)")]
+                ("--csv", given(csv)), ("--plot", given(plot))] + plugins.settings
     }
 
     /// The work of ``run()``: on one process, or on every rank of an MPI job, which then agree on every

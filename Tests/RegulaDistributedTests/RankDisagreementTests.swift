@@ -30,6 +30,9 @@ struct RankDisagreementTests {
                    words: "--resume is not given on rank 0, given on rank 1", sayers: 2),
         Difference(name: "modes", first: base, second: ["train", "--distributed", "sharded", "--epochs", "2"],
                    words: "--distributed is replicated on rank 0, sharded on rank 1", sayers: 2),
+        Difference(name: "bench sizes", first: ["bench", "--distributed", "replicated", "--elements", "1000", "--steps", "1"],
+                   second: ["bench", "--distributed", "replicated", "--elements", "2000", "--steps", "1"],
+                   words: "--elements is 1000 on rank 0, 2000 on rank 1", sayers: 2),
         Difference(name: "one rank without --distributed", first: base, second: ["train", "--epochs", "2"],
                    words: "this process is rank 1 of an mpirun job of 2 processes, but was not given --distributed", sayers: 1),
     ]

@@ -137,6 +137,9 @@ struct TrainCommand: ParsableCommand {
             }
             return (runs, problems, csvFile, plotFile)
         }
+        // Each rank reads --data itself: a file that differs between machines would split rows that do not exist.
+        try placement.agreeOnSettings(problems.map { ("the rows × columns of problem \(quoted($0.key))",
+                                                      "\($0.problem.rowCount) × \($0.problem.weightCount)") })
 
         // Checkpoints that do not fit or are already past --epochs are refused before the first epoch too.
         var prepared: [(key: String, title: String, weights: Int, runs: [(PreparedRun, checkpoint: URL?)])] = []

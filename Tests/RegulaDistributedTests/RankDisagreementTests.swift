@@ -48,4 +48,18 @@ struct RankDisagreementTests {
         #expect(!output.standardError.contains("failed to allocate"))
         #expect(Date().timeIntervalSince(started) < 60, "refused at start, not after a wait")
     }
+
+    /// Each rank reads --data itself, so files at the same path on two machines can differ: their shapes are
+    /// agreed once read (rank 0 reports it; every rank stops).
+    @Test func dataOfDifferentShapesOnTheRanksIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        let four = folder.url.appendingPathComponent("four.csv"), five = folder.url.appendingPathComponent("five.csv")
+        try "a,b,label\n1,2,0\n2,1,1\n3,3,0\n0,1,1\n".write(to: four, atomically: true, encoding: .utf8)
+        try "a,b,label\n1,2,0\n2,1,1\n3,3,0\n0,1,1\n5,5,1\n".write(to: five, atomically: true, encoding: .utf8)
+        let output = try MPIJob.run(TestPaths.regula, commandLines: [Self.base + ["--data", four.path], Self.base + ["--data", five.path]],
+                                    timeout: 120)
+        #expect(output.status != 0)
+        #expect(output.standardError.contains("the rows × columns of problem \"logistic\" is 4 × 2 on rank 0, 5 × 2 on rank 1"),
+                "\(output.standardError.suffix(2000))")
+    }
 }

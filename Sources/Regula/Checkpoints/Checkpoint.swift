@@ -66,11 +66,17 @@ extension Optimizer {
     @discardableResult
     public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = [],
                                requireChecksums: Bool = false) throws(CheckpointError) -> CheckpointIntegrity {
-        let data: Data
-        // Read with POSIX calls: Foundation's Data(contentsOf:) leaks 4 KiB for every empty file it reads.
-        do { data = try FileContents.read(url) } catch { throw CheckpointError("\(error.description); nothing was changed") }
+        // Read with POSIX calls (Foundation's Data(contentsOf:) leaks 4 KiB for every empty file it reads), and
+        // only from a regular file: a FIFO would block the open and /dev/zero never ends.
+        let file: SafeTensors
+        do { file = try SafeTensors(contentsOf: url) } catch {
+            switch error {
+            case .unreadable(let error): throw CheckpointError("\(error.description); nothing was changed")
+            case .malformed(let error): throw CheckpointError("cannot load \(url.path): \(error.description); nothing was changed")
+            }
+        }
         do {
-            return try load(data, schedulers: schedulers, requireChecksums: requireChecksums)
+            return try load(file, schedulers: schedulers, requireChecksums: requireChecksums)
         } catch {
             throw CheckpointError("cannot load \(url.path): \(error.description); nothing was changed")
         }
@@ -79,10 +85,9 @@ extension Optimizer {
     /// The metadata keys of a checkpoint: the format, and the JSON of ``CheckpointMetadata``.
     private static let formatKey = "format", metadataKey = "regula"
 
-    private func load(_ data: Data, schedulers: [LearningRateScheduler], requireChecksums: Bool) throws(CheckpointError) -> CheckpointIntegrity {
+    private func load(_ file: SafeTensors, schedulers: [LearningRateScheduler], requireChecksums: Bool) throws(CheckpointError) -> CheckpointIntegrity {
         lock.lock()
         defer { lock.unlock() }
-        let file = try SafeTensors(decoding: data)
         guard let text = file.metadata[Self.metadataKey], let format = file.metadata[Self.formatKey] else {
             throw CheckpointError("a safetensors file but not a Regula checkpoint (its metadata has no \(quoted(Self.metadataKey)) and \(quoted(Self.formatKey)) entries)")
         }

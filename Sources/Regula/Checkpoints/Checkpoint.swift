@@ -18,7 +18,9 @@ extension Optimizer {
     ///
     /// The write is atomic: the file at `url` is either the old one or the complete new one, even if the
     /// process dies while saving.
-    /// - Throws: ``CheckpointError`` when two parameters share a name or the file cannot be written.
+    /// - Throws: ``CheckpointError`` when two parameters share a name, a step count is above 2^53 (the
+    ///   largest a checkpoint holds, which ``loadCheckpoint(from:schedulers:requireChecksums:)`` would
+    ///   refuse), or the file cannot be written; the file at `url` is then left as it was.
     public func saveCheckpoint(to url: URL, schedulers: [LearningRateScheduler] = []) throws(CheckpointError) {
         lock.lock()
         defer { lock.unlock() }
@@ -37,12 +39,13 @@ extension Optimizer {
                 }
                 file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: Data(bytes: memory, count: tensor.byteCount))
             }
-            entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int($0.step) }))
+            entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int(clamping: $0.step) }))
         }
         let metadata = CheckpointMetadata(
             rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
             groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options) },
             parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
+        try metadata.checkCounts()
         file.metadata[Self.formatKey] = metadata.format
         file.metadata[Self.metadataKey] = metadata.text
         let bytes: Data

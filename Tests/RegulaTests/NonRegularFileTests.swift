@@ -89,6 +89,18 @@ import Testing
         }
         var status = stat()
         #expect(stat(zeros.path, &status) == 0 && status.st_size == 1 << 30 && status.st_blocks == 0, "the sparse file is untouched")
+        // Refused on its first bytes: this process reads far less than the gigabyte (other tests running at the
+        // same time read a few megabytes at most).
+        let target = try suite.target(), before = try bytesRead()
+        #expect(throws: CheckpointError.self) { try target.optimizer.loadCheckpoint(from: zeros) }
+        #expect(try bytesRead() - before < 100 << 20)
+    }
+
+    /// Bytes this process has read so far (`rchar` of /proc/self/io: every read call, cached or not).
+    func bytesRead() throws -> Int {
+        let io = try String(contentsOfFile: "/proc/self/io", encoding: .utf8)
+        let line = io.split(separator: "\n").first { $0.hasPrefix("rchar:") }
+        return try #require(line.flatMap { Int($0.dropFirst("rchar:".count).trimmingCharacters(in: .whitespaces)) })
     }
 
     @Test func trainRefusesToResumeFromAFIFO() throws {

@@ -56,6 +56,9 @@ extension Optimizer {
     /// Restores the optimizer, its parameters' values and the given schedulers from a checkpoint made by
     /// ``saveCheckpoint(to:schedulers:)`` for the same rules, groups and parameters.
     ///
+    /// `url` must name a regular file no larger than the machine's memory: a named pipe, a device or a socket
+    /// is refused without being read (one could block forever, another never end).
+    ///
     /// Everything is checked before anything changes: the file's checksums, its structure (as strictly as
     /// Python's safetensors checks it), every recorded number's type and range, and that it fits this
     /// optimizer (the same rules, parameter names, sizes and element types, and schedules). A file that fails

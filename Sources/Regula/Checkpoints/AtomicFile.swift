@@ -6,9 +6,6 @@ import Foundation
 /// Writes a file so that the path holds either the old contents or all of the new ones, never a part:
 /// the data goes to a temporary file in the same folder, is flushed to disk, and is renamed over the target.
 package enum AtomicFile {
-    /// Called with the number of bytes written so far, between chunks: a test can kill the process mid-save.
-    nonisolated(unsafe) package static var progress: ((Int) -> Void)?
-
     static func write(_ data: Data, to url: URL) throws(CheckpointError) {
         let folder = url.deletingLastPathComponent().path
         removeAbandonedPartials(of: url)
@@ -22,7 +19,6 @@ package enum AtomicFile {
                 let result = Glibc.write(descriptor, bytes.baseAddress! + written, chunk)
                 if result <= 0 { return false }
                 written += result
-                progress?(written)
             }
             return fsync(descriptor) == 0
         }

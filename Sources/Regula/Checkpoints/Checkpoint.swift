@@ -18,7 +18,9 @@ extension Optimizer {
     ///
     /// The write is atomic: the file at `url` is either the old one or the complete new one, even if the
     /// process dies while saving.
-    /// - Throws: ``CheckpointError`` when two parameters share a name or the file cannot be written.
+    /// - Throws: ``CheckpointError`` when two parameters share a name, a step count is above 2^53 (the
+    ///   largest a checkpoint holds, which ``loadCheckpoint(from:schedulers:requireChecksums:)`` would
+    ///   refuse), or the file cannot be written; the file at `url` is then left as it was.
     public func saveCheckpoint(to url: URL, schedulers: [LearningRateScheduler] = []) throws(CheckpointError) {
         lock.lock()
         defer { lock.unlock() }
@@ -51,12 +53,13 @@ extension Optimizer {
                 if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
                 file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
             }
-            entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int($0.step) }))
+            entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int(clamping: $0.step) }))
         }
         let metadata = CheckpointMetadata(
             rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
             groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options) },
             parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
+        try metadata.checkCounts()
         file.metadata[Self.formatKey] = metadata.format
         file.metadata[Self.metadataKey] = metadata.text
         let bytes: Data
@@ -66,6 +69,9 @@ extension Optimizer {
 
     /// Restores the optimizer, its parameters' values and the given schedulers from a checkpoint made by
     /// ``saveCheckpoint(to:schedulers:)`` for the same rules, groups and parameters.
+    ///
+    /// `url` must name a regular file no larger than the machine's memory: a named pipe, a device or a socket
+    /// is refused without being read (one could block forever, another never end).
     ///
     /// Everything is checked before anything changes: the file's checksums, its structure (as strictly as
     /// Python's safetensors checks it), every recorded number's type and range, and that it fits this
@@ -80,11 +86,17 @@ extension Optimizer {
     @discardableResult
     public func loadCheckpoint(from url: URL, schedulers: [LearningRateScheduler] = [],
                                requireChecksums: Bool = false) throws(CheckpointError) -> CheckpointIntegrity {
-        let data: Data
-        // Read with POSIX calls: Foundation's Data(contentsOf:) leaks 4 KiB for every empty file it reads.
-        do { data = try FileContents.read(url) } catch { throw CheckpointError("\(error.description); nothing was changed") }
+        // Read with POSIX calls (Foundation's Data(contentsOf:) leaks 4 KiB for every empty file it reads), and
+        // only from a regular file: a FIFO would block the open and /dev/zero never ends.
+        let file: SafeTensors
+        do { file = try SafeTensors(contentsOf: url) } catch {
+            switch error {
+            case .unreadable(let error): throw CheckpointError("\(error.description); nothing was changed")
+            case .malformed(let error): throw CheckpointError("cannot load \(url.path): \(error.description); nothing was changed")
+            }
+        }
         do {
-            return try load(data, schedulers: schedulers, requireChecksums: requireChecksums)
+            return try load(file, schedulers: schedulers, requireChecksums: requireChecksums)
         } catch {
             throw CheckpointError("cannot load \(url.path): \(error.description); nothing was changed")
         }
@@ -93,10 +105,9 @@ extension Optimizer {
     /// The metadata keys of a checkpoint: the format, and the JSON of ``CheckpointMetadata``.
     private static let formatKey = "format", metadataKey = "regula"
 
-    private func load(_ data: Data, schedulers: [LearningRateScheduler], requireChecksums: Bool) throws(CheckpointError) -> CheckpointIntegrity {
+    private func load(_ file: SafeTensors, schedulers: [LearningRateScheduler], requireChecksums: Bool) throws(CheckpointError) -> CheckpointIntegrity {
         lock.lock()
         defer { lock.unlock() }
-        let file = try SafeTensors(decoding: data)
         guard let text = file.metadata[Self.metadataKey], let format = file.metadata[Self.formatKey] else {
             throw CheckpointError("a safetensors file but not a Regula checkpoint (its metadata has no \(quoted(Self.metadataKey)) and \(quoted(Self.formatKey)) entries)")
         }

@@ -49,6 +49,22 @@ struct CheckpointMetadata {
         self.skippedSteps = skippedSteps
     }
 
+    /// Refuses, before anything is written, a count that ``init(text:)`` would refuse to read back: a step
+    /// count, skipped-step count or scheduler position above ``maximumCount``. A checkpoint is never written
+    /// that its own reader refuses.
+    func checkCounts() throws(CheckpointError) {
+        var counts = parameters.map { ("parameter \(quoted($0.name))'s step count", $0.step ?? 0) }
+        counts.append(("the skipped-step count", skippedSteps))
+        for (index, scheduler) in schedulers.enumerated() {
+            counts += [("scheduler \(index)'s step count", scheduler.steps), ("scheduler \(index)'s bad steps", scheduler.badSteps),
+                       ("scheduler \(index)'s cooldown", scheduler.cooldownLeft)]
+        }
+        if let (what, count) = counts.first(where: { $0.1 > Self.maximumCount }) {
+            throw CheckpointError("cannot save a checkpoint: \(what) is \(count), more than a checkpoint holds (2^53 = "
+                                  + "\(Self.maximumCount), the last whole number a double counts exactly); the file was not written")
+        }
+    }
+
     /// The metadata as JSON text (keys sorted, as format 1 wrote them).
     var text: String {
         func options(_ options: [String: Double]) -> OrderedJSON {

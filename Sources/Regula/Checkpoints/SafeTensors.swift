@@ -128,25 +128,67 @@ package struct SafeTensors {
         integrity = checksums == nil ? .unchecked : .verified
     }
 
+    /// Why a safetensors file could not be read: the file itself (missing, not a regular file, a failed
+    /// read), or what it holds.
+    enum ReadFailure: Error {
+        /// The file could not be opened or read.
+        case unreadable(FileReadError)
+        /// The bytes are not a safetensors file this reader accepts.
+        case malformed(CheckpointError)
+    }
+
+    /// Reads and decodes the regular file at `url`. Its frame (``frameProblem(start:fileSize:)``) is checked
+    /// on its first bytes before the rest is read, so a damaged length field is refused without reading a
+    /// large file in full.
+    init(contentsOf url: URL) throws(ReadFailure) {
+        let data: Data, problem: String?
+        do throws(FileReadError) {
+            let file = try FileContents.RegularFile(url)
+            problem = Self.frameProblem(start: try file.start(Self.startLength), fileSize: file.size)
+            data = problem == nil ? try file.contents() : Data()
+        } catch { throw .unreadable(error) }
+        if let problem { throw .malformed(CheckpointError(problem)) }
+        do { try self.init(decoding: data) } catch { throw .malformed(error) }
+    }
+
     /// The header, parsed, and the data after it.
     private static func split(_ file: Data) throws(CheckpointError) -> (OrderedJSON, Data) {
-        guard file.count >= 8 else { throw CheckpointError("the file is \(file.count) bytes long, too short for a safetensors header") }
-        let length = file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length <= UInt64(maximumHeaderLength) else {
-            throw CheckpointError("the header length field says \(length) bytes, more than safetensors allows (\(maximumHeaderLength)): corrupt file")
-        }
-        guard length <= UInt64(file.count - 8) else {
-            throw CheckpointError("the header claims \(length) bytes but the file has only \(file.count - 8) after the length field: truncated or corrupt")
-        }
+        if let problem = frameProblem(start: file.prefix(startLength), fileSize: file.count) { throw CheckpointError(problem) }
+        let length = headerLength(file)
         let headerBytes = file[(file.startIndex + 8)..<(file.startIndex + 8 + Int(length))]
-        guard headerBytes.first == UInt8(ascii: "{") else {
-            throw CheckpointError("the header does not start with '{': corrupt file, or the header length field is wrong")
-        }
         do {
             return (try OrderedJSON(parsing: headerBytes), file[(file.startIndex + 8 + Int(length))...])
         } catch {
             throw CheckpointError("the header is not valid JSON (\(error)): corrupt file")
         }
+    }
+
+    /// How many bytes of a file ``frameProblem(start:fileSize:)`` looks at: the length field and the header's
+    /// first byte.
+    static let startLength = 9
+
+    /// What is wrong with the frame of a file of `fileSize` bytes that begins with `start` (its first
+    /// ``startLength`` bytes, or all of a shorter file): a length field beyond ``maximumHeaderLength`` or
+    /// beyond the file, or a header that does not begin with `{`. Nil when the frame is sound. Checked before
+    /// a file is read in full, so a file of zeros (a header length of 0) is refused after nine bytes.
+    static func frameProblem(start: Data, fileSize: Int) -> String? {
+        guard fileSize >= 8, start.count >= 8 else { return "the file is \(fileSize) bytes long, too short for a safetensors header" }
+        let length = headerLength(start)
+        guard length <= UInt64(maximumHeaderLength) else {
+            return "the header length field says \(length) bytes, more than safetensors allows (\(maximumHeaderLength)): corrupt file"
+        }
+        guard length <= UInt64(fileSize - 8) else {
+            return "the header claims \(length) bytes but the file has only \(fileSize - 8) after the length field: truncated or corrupt"
+        }
+        guard length > 0, start.count > 8, start[start.startIndex + 8] == UInt8(ascii: "{") else {
+            return "the header does not start with '{': corrupt file, or the header length field is wrong"
+        }
+        return nil
+    }
+
+    /// The little-endian header length in the first eight bytes of `file`.
+    private static func headerLength(_ file: Data) -> UInt64 {
+        file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
     }
 
     /// The string entries of `__metadata__`, and the checksums kept among them.

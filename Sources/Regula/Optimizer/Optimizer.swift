@@ -374,12 +374,17 @@ public class Optimizer: @unchecked Sendable {
         resolved = fresh
     }
 
-    /// Refuses a parameter in several groups, two parameters of one name, and an element type some rule
-    /// does not support.
+    /// Refuses a parameter in several groups, two parameters of one name or of names that read alike
+    /// (equal after NFKC), and an element type some rule does not support.
     private func checkMembership() throws(OptimizerError) {
         var membership: [ObjectIdentifier: [Int]] = [:]
         for (index, group) in groups.enumerated() {
             for parameter in group.parameters { membership[ObjectIdentifier(parameter), default: []].append(index) }
+        }
+        // Names that read alike first: Swift's == already equates some of them (K U+212A and K), and the
+        // refusal should show both spellings.
+        if let (first, second) = NameNormalization.firstClash(in: groups.flatMap(\.parameters).map(\.name)) {
+            throw .parameterNamesReadAlike(first, second)
         }
         var names = Set<String>()
         for parameter in groups.flatMap(\.parameters) where membership[ObjectIdentifier(parameter)]!.count == 1 {

@@ -12,6 +12,10 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case ruleOnlyDescribed(String, origin: String)
     /// Two parameters of the optimizer have the same name (checkpoints and state need unique names).
     case duplicateParameterName(String)
+    /// Two parameters' names are different strings that read as one (equal after Unicode NFKC
+    /// normalization, such as `K` U+212A KELVIN SIGN and `K`), so a checkpoint or a file naming one could
+    /// silently mean the other.
+    case parameterNamesReadAlike(String, String)
     /// State handed to the optimizer does not fit the parameter and the chain.
     case stateRefused(parameter: String, reason: String)
     /// The chain has no rules.
@@ -59,6 +63,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
             return "the state given for parameter \(quoted(parameter)) is refused: \(reason)"
         case .duplicateParameterName(let name):
             return "two parameters are named \(quoted(name)); give each parameter of an optimizer its own name"
+        case .parameterNamesReadAlike(let first, let second):
+            return "two parameters' names: " + NameNormalization.clash(first, second)
         case .emptyChain:
             return "an optimizer needs at least one rule (for example [\"sgd\"])"
         case .unknownHyperparameter(let name, let group, let suggestion, let accepted, let rules):

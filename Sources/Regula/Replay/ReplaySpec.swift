@@ -101,6 +101,9 @@ public struct ReplaySpec: Sendable {
             (self.parameters, self.dtype) = (parameters, dtype)
         }
         let (parameters, dtype) = (self.parameters, self.dtype)
+        if let (first, second) = NameNormalization.firstClash(in: parameters.keys.sorted()) {
+            throw ReplayError("spec.params defines two parameters whose names read alike: " + NameNormalization.clash(first, second))
+        }
         let groups = try Self.groups(root["groups"], of: parameters, reader)
         self.groups = groups
         steps = try reader.array(root["steps"], at: "spec.steps").enumerated().map { index, entry throws(ReplayError) in
@@ -117,6 +120,7 @@ public struct ReplaySpec: Sendable {
             var fields = try reader.object(entry, at: place)
             let names = try reader.strings(fields.removeValue(forKey: "params"), at: "\(place).params")
             for name in names {
+                try checkSpelling(of: name, at: "\(place).params", against: parameters)
                 guard parameters[name] != nil else {
                     throw ReplayError("\(place).params lists parameter \(quoted(name)), which spec.params does not define"
                                       + didYouMean(name, among: parameters.keys.sorted()))
@@ -169,6 +173,7 @@ public struct ReplaySpec: Sendable {
     /// Refuses a gradient for a parameter the spec does not define, or of another length.
     static func checkGradient(_ name: String, count: Int, against parameters: [String: ReplayTensor], at place: String)
         throws(ReplayError) {
+        try checkSpelling(of: name, at: place, against: parameters)
         guard let parameter = parameters[name] else {
             throw ReplayError("\(place) has a gradient for parameter \(quoted(name)), which spec.params does not define"
                               + didYouMean(name, among: parameters.keys.sorted()))
@@ -176,6 +181,21 @@ public struct ReplaySpec: Sendable {
         guard count == parameter.count else {
             throw ReplayError("\(place): the gradient for parameter \(quoted(name)) has \(count) elements; the parameter has \(parameter.count)")
         }
+    }
+}
+
+extension ReplaySpec {
+    /// Refuses `name` when spec.params defines a parameter whose name reads the same (equal after NFKC) but
+    /// is spelled with other scalars: Swift's `==` would match some such pairs and not others, and either
+    /// way the spec would mean something other than what it shows.
+    static func checkSpelling(of name: String, at place: String, against parameters: [String: ReplayTensor])
+        throws(ReplayError) {
+        let defined = parameters.index(forKey: name).map { parameters[$0].key }
+            ?? parameters.keys.sorted().first { NameNormalization.key($0) == NameNormalization.key(name) }
+        guard let defined, NameNormalization.spelledDifferently(defined, name) else { return }
+        throw ReplayError("\(place) names parameter \(NameNormalization.spelled(name)), but spec.params defines "
+                          + "\(NameNormalization.spelled(defined)), a different string that reads as the same name (equal "
+                          + "after Unicode NFKC normalization); spell both the same way")
     }
 }
 

@@ -9,11 +9,12 @@ struct SpecFiles {
     /// Where relative paths start.
     let folder: URL
 
-    /// `path` resolved against ``folder`` (an absolute path stays as it is), checked to be a readable file.
+    /// `path` resolved against ``folder`` (an absolute path stays as it is), checked to be a readable regular
+    /// file: never a pipe or a device, which could block the replay or never end.
     func existing(_ path: String, at place: String) throws(ReplayError) -> URL {
         guard !path.isEmpty else { throw ReplayError("\(place) is an empty path; it must name a safetensors file") }
         let url = URL(fileURLWithPath: path, relativeTo: folder).absoluteURL
-        do { try FileContents.checkReadable(url) } catch { throw ReplayError("\(place): \(error)") }
+        do { try FileContents.checkRegularFile(url) } catch { throw ReplayError("\(place): \(error)") }
         return url
     }
 
@@ -61,10 +62,12 @@ struct SpecFiles {
     }
 
     private static func read(_ url: URL, at place: String) throws(ReplayError) -> SafeTensors {
-        let data: Data
-        do { data = try FileContents.read(url) } catch { throw ReplayError("\(place): \(error)") }
-        do { return try SafeTensors(decoding: data) } catch {
-            throw ReplayError("\(place): \(url.path) is not a safetensors file of F32 or F64 tensors: \(error)")
+        do { return try SafeTensors(contentsOf: url) } catch {
+            switch error {
+            case .unreadable(let error): throw ReplayError("\(place): \(error)")
+            case .malformed(let error):
+                throw ReplayError("\(place): \(url.path) is not a safetensors file of F32 or F64 tensors: \(error)")
+            }
         }
     }
 

@@ -36,11 +36,84 @@ package enum FileContents {
         return descriptor
     }
 
-    /// Checks that `url` is there, is not a folder and may be read, without reading it.
-    /// - Throws: ``FileReadError`` saying which of these fails.
-    package static func checkReadable(_ url: URL) throws(FileReadError) {
-        let descriptor = try openFile(url)
-        close(descriptor)
+    /// The largest file ``RegularFile`` opens: the machine's physical memory,
+    /// since the whole file is held in memory at once. A larger length cannot be loaded here, and asking for
+    /// that much memory would end the process instead of refusing the file.
+    package static var maximumRegularFileSize: UInt64 { ProcessInfo.processInfo.physicalMemory }
+
+    /// A regular file open for reading: never a named pipe, a device or a socket, which may block forever
+    /// (a FIFO with no writer) or never end (`/dev/zero`). Closed when it goes away.
+    package struct RegularFile: ~Copyable {
+        /// The path it was opened at.
+        package let url: URL
+        /// Its length in bytes when it was opened.
+        package let size: Int
+        private let descriptor: Int32
+
+        /// Opens `url` without blocking, so a FIFO cannot hold up the open, and checks that it is a regular
+        /// file of at most ``maximumRegularFileSize`` bytes before anything is read.
+        /// - Throws: ``FileReadError`` naming the file and what it is instead.
+        package init(_ url: URL) throws(FileReadError) {
+            self.url = url
+            (descriptor, size) = try openRegularFile(url)
+        }
+
+        deinit { close(descriptor) }
+
+        /// The first `count` bytes (fewer when the file is shorter), leaving the file to be read whole after.
+        package func start(_ count: Int) throws(FileReadError) -> Data {
+            try FileContents.read(descriptor, expecting: min(count, size), name: url.path, limit: count, at: 0)
+        }
+
+        /// All of the file's bytes.
+        package func contents() throws(FileReadError) -> Data {
+            try FileContents.read(descriptor, expecting: size, name: url.path, at: 0)
+        }
+    }
+
+    /// Checks that `url` is a regular file that ``RegularFile`` would open, without reading it.
+    /// - Throws: ``FileReadError`` saying what the path is instead.
+    package static func checkRegularFile(_ url: URL) throws(FileReadError) {
+        _ = try RegularFile(url)
+    }
+
+    /// A descriptor open for reading on `url`, which is a regular file of a size that can be read, and its size.
+    private static func openRegularFile(_ url: URL) throws(FileReadError) -> (Int32, Int) {
+        // O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, possibly forever.
+        let descriptor = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure(url.path, errno) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw failure(url.path, code)
+        }
+        let kind = status.st_mode & S_IFMT
+        let problem: String? = switch kind {
+        case S_IFREG where UInt64(status.st_size) > maximumRegularFileSize:
+            "it is \(status.st_size) bytes long, more than this machine's memory (\(maximumRegularFileSize) bytes), "
+                + "and it would be read whole; allowed: a regular file that fits in memory"
+        case S_IFREG: nil
+        case S_IFDIR: "it is a folder, not a file"
+        default: "it is \(describe(kind)), not a regular file; allowed: a regular file (tensors and checkpoints are "
+            + "never read from pipes or devices)"
+        }
+        if let problem {
+            close(descriptor)
+            throw FileReadError(description: "cannot read \(url.path): \(problem)")
+        }
+        return (descriptor, Int(status.st_size))
+    }
+
+    /// What a file of type `kind` (`st_mode & S_IFMT`) is, in words.
+    private static func describe(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFIFO: "a named pipe (FIFO)"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
+        }
     }
 
     /// Everything on standard input, up to its end.
@@ -49,13 +122,19 @@ package enum FileContents {
     }
 
     /// Reads `descriptor` to its end; `size` (a regular file's length) sizes the buffer in one allocation.
-    private static func read(_ descriptor: Int32, expecting size: Int?, name: String) throws(FileReadError) -> Data {
-        var data = Data(count: size.map { $0 + 1 } ?? 1 << 16)
+    /// At most `limit` bytes are read; `offset`, when given, is where reading starts (with `pread`, so the
+    /// descriptor's position does not matter).
+    private static func read(_ descriptor: Int32, expecting size: Int?, name: String, limit: Int = .max,
+                             at offset: Int? = nil) throws(FileReadError) -> Data {
+        var data = Data(count: size.map { min($0, limit - 1) + 1 } ?? 1 << 16)
         var filled = 0
-        while true {
+        while filled < limit {
             if filled == data.count { data.count *= 2 }
-            let chunk = min(data.count - filled, 1 << 30)
-            let got = data.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + filled, chunk) }
+            let chunk = min(data.count - filled, 1 << 30, limit - filled)
+            let got = data.withUnsafeMutableBytes { bytes in
+                offset.map { pread(descriptor, bytes.baseAddress! + filled, chunk, off_t($0 + filled)) }
+                    ?? Glibc.read(descriptor, bytes.baseAddress! + filled, chunk)
+            }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw failure(name, errno, reading: true)

@@ -52,6 +52,8 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
 
+    @OptionGroup var stepTimeout: StepTimeoutOption
+
     /// Used unless given with --option.
     static let standardOptions = ["lr": 0.1, "weight_decay1": 0.02, "momentum": 0.9]
 
@@ -60,6 +62,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        stepTimeout.start()
         try failingClearly {
             let registry = try plugins.registry()
             let placement = try TrainingPlacement(distributed)

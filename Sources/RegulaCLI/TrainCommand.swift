@@ -177,6 +177,9 @@ struct TrainCommand: ParsableCommand {
             rows.append((label, results.map { $0.report[index].1 }))
         }
         rows.append(("exactly-zero weights", results.map { "\($0.zeros) of \(weights)" }))
+        if results.contains(where: { $0.skipped > 0 }) {
+            rows.append(("skipped steps (undone)", results.map { "\($0.skipped) of \($0.stepsTaken)" }))
+        }
         if results.contains(where: { $0.resumedFrom > 0 }) {
             rows.append(("resumed at epoch", results.map { String($0.resumedFrom) }))
         }

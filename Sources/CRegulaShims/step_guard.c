@@ -94,10 +94,13 @@ static void crash_guard(int signal, siginfo_t *info, void *context) {
     (void)context;
     for (size_t i = 0; i < FATAL_COUNT; i++) {
         if (fatal_signals[i] != signal) continue;
-        say_running("regula: the kernel of rule ", " was running when the process received ");
-        if (atomic_load(&depth) > 0) {
+        if (say_running("regula: the kernel of rule ", " was running when the process received ")) {
             say(fatal_names[i]);
             say("; the run did not finish\n");
+        } else if (atomic_load(&depth) > 0) {
+            say("regula: the process received ");
+            say(fatal_names[i]);
+            say(" during a step; the run did not finish\n");
         }
         sigaction(signal, &previous[i], NULL);
         break;

@@ -57,6 +57,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
 
+    @OptionGroup var stepTimeout: StepTimeoutOption
+
     /// Whether this regula was built without optimization.
     static var isDebugBuild: Bool {
         #if DEBUG
@@ -83,6 +85,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        stepTimeout.start()
         if Self.isDebugBuild, distributed == nil {
             printError("warning: this regula is a debug build: its host code is unoptimized (on the project's machine a step "
                        + "takes up to twice as long), so these timings do not measure Regula. "

@@ -26,7 +26,10 @@ struct ReplayCommand: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
 
+    @OptionGroup var stepTimeout: StepTimeoutOption
+
     func run() throws {
+        stepTimeout.start()
         let result = try failingClearly {
             let replay = spec == "-"
                 ? try ReplaySpec(json: try FileContents.readStandardInput(), relativeTo: nil, source: "standard input")

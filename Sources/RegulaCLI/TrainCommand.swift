@@ -52,6 +52,8 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
 
+    @OptionGroup var stepTimeout: StepTimeoutOption
+
     /// Used unless given with --option.
     static let standardOptions = ["lr": 0.1, "weight_decay1": 0.02, "momentum": 0.9]
 
@@ -66,6 +68,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        stepTimeout.start()
         try failingClearly {
             if distributed == nil, let job = MPIJob.fromEnvironment(), job.size > 1 {
                 throw CommandError("this process is rank \(job.rank) of an mpirun job of \(job.size) processes, but was not given "
@@ -199,6 +202,9 @@ struct TrainCommand: ParsableCommand {
             rows.append((label, results.map { $0.report[index].1 }))
         }
         rows.append(("exactly-zero weights", results.map { "\($0.zeros) of \(weights)" }))
+        if results.contains(where: { $0.skipped > 0 }) {
+            rows.append(("skipped steps (undone)", results.map { "\($0.skipped) of \($0.stepsTaken)" }))
+        }
         if results.contains(where: { $0.resumedFrom > 0 }) {
             rows.append(("resumed at epoch", results.map { String($0.resumedFrom) }))
         }

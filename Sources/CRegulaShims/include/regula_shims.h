@@ -54,4 +54,37 @@ void regula_copy_streaming(void *restrict to, const void *restrict from, size_t 
  */
 int regula_sealed_copy(int fd, size_t size, const char *name, uint64_t *fingerprint);
 
+/* MARK: the step guard (step_guard.c) */
+
+/** The status the process ends with when a kernel calls exit during a step. */
+#define REGULA_GUARD_EXIT_STATUS 3
+/** The status the process ends with when a step outlives the watchdog's timeout. */
+#define REGULA_GUARD_TIMEOUT_STATUS 124
+
+/**
+ * A slot for one worker to record the rule whose kernel it runs (a relaxed store of a name that outlives
+ * the slot's use, or NULL). The handlers read every claimed slot. Released with regula_guard_release_slot.
+ */
+const char **regula_guard_claim_slot(void);
+void regula_guard_release_slot(const char **slot);
+/** Records in `slot` that `name`'s kernel runs now (NULL: none). A relaxed atomic store: one instruction. */
+static inline void regula_guard_running(const char **slot, const char *name) {
+    __atomic_store_n(slot, name, __ATOMIC_RELAXED);
+}
+/** A step starts or ends (steps may nest or overlap on several threads: a count). */
+void regula_guard_step_begin(void);
+void regula_guard_step_end(void);
+/**
+ * Installs, once per process, an atexit handler that ends an exit during a step with a message naming the
+ * running rules and REGULA_GUARD_EXIT_STATUS, and handlers for SIGABRT, SIGSEGV, SIGBUS, SIGILL and SIGFPE
+ * that name them, then hand the signal to the action installed before (the default, or Swift's backtracer).
+ */
+void regula_guard_install(void);
+/**
+ * Starts, once per process, a thread that ends the process with REGULA_GUARD_TIMEOUT_STATUS and a message
+ * naming the running rules when a step has run `seconds` without another step beginning. 0 on success, -1
+ * for a bad timeout, -2 if already started, -3 if no thread could be made.
+ */
+int regula_guard_start_watchdog(double seconds);
+
 #endif

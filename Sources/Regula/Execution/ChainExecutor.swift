@@ -79,6 +79,8 @@ final class ChainExecutor {
             items[position].reductions = reductions + position * chain.totalReductions
         }
         let list = items
+        regula_guard_step_begin()
+        defer { regula_guard_step_end() }
         let failure = prepare(list)
             ?? (chain.hasLeadingReductions ? fold(list, rule: 0, updates: nil) : nil)
             ?? (chain.isStaged ? stepStaged(list, checksFinite: checksFinite) : stepFused(list))

@@ -1,4 +1,5 @@
 import CRegulaShims
+import Glibc
 import RegulaABI
 
 /// What one thread of the executor owns: scratch for the update `d`, a message buffer, and the block it
@@ -24,6 +25,10 @@ final class ExecutorLane: @unchecked Sendable {
     private(set) var journaled: [(item: WorkItem, block: Int)] = []
     /// Whether to refuse gradients and results that are not finite.
     var checksFinite = false
+    /// Where this lane records the rule whose code it runs, for the step guard (``StepGuard``), and each
+    /// link's rule name as a C string that outlives the lane's use of the slot.
+    private let running: UnsafeMutablePointer<UnsafePointer<CChar>?>
+    private let ruleNames: [UnsafeMutablePointer<CChar>]
 
     init(chain: CompiledChain) {
         self.chain = chain
@@ -42,12 +47,16 @@ final class ExecutorLane: @unchecked Sendable {
         partials.initialize(repeating: 0, count: max(chain.totalReductions, 1))
         identities = .allocate(capacity: max(chain.totalReductions, 1))
         identities.initialize(repeating: 0, count: max(chain.totalReductions, 1))
+        running = regula_guard_claim_slot()
+        ruleNames = chain.rules.map { strdup($0.name)! }
         for (link, rule) in zip(chain.links, chain.rules) {
             for (slot, reduction) in rule.reductions.enumerated() { identities[link.reductionOffset + slot] = reduction.combine.identity }
         }
     }
 
     deinit {
+        regula_guard_release_slot(running)
+        for name in ruleNames { free(name) }
         links.deinitialize(count: chain.links.count)
         links.deallocate()
         updateMemory.deallocate()
@@ -87,7 +96,9 @@ final class ExecutorLane: @unchecked Sendable {
         for index in rules {
             let link = links[index]
             prepare(&block, item, link, offset: offset)
+            regula_guard_running(running, ruleNames[index])
             let status = withUnsafePointer(to: block) { link.kernel($0, message) }
+            regula_guard_running(running, nil)
             if status != RegulaABISymbols.ok {
                 return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
                                     words: messages.text(or: "the kernel failed with status \(status) and no message"))
@@ -186,7 +197,9 @@ final class ExecutorLane: @unchecked Sendable {
         var block = self.block(item, at: place, update: update + place.offset)
         prepare(&block, item, link, offset: place.offset)
         block.reductions = nil
+        regula_guard_running(running, ruleNames[index])
         let status = withUnsafePointer(to: block) { reduce($0, partials, message) }
+        regula_guard_running(running, nil)
         guard status != RegulaABISymbols.ok else { return nil }
         return BlockFailure(item: item.index, block: blockIndex, rule: index, status: status,
                             words: "reduce: " + messages.text(or: "failed with status \(status) and no message"))
@@ -205,7 +218,9 @@ final class ExecutorLane: @unchecked Sendable {
         let scratch = item.scratch! + link.scratchOffset
         scratch.update(repeating: 0, count: link.scratchCount)
         message.pointee.text[0] = 0
+        regula_guard_running(running, ruleNames[index])
         let status = withUnsafeMutablePointer(to: &block) { prepare($0, scratch, message) }
+        regula_guard_running(running, nil)
         guard status != RegulaABISymbols.ok else { return nil }
         return BlockFailure(item: item.index, block: 0, rule: index, status: status,
                             words: "prepare: " + messages.text(or: "failed with status \(status) and no message"))

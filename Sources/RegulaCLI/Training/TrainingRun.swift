@@ -20,6 +20,9 @@ struct TrainingRun {
         let curve: [(epoch: Int, loss: Double, zeros: Int)]
         let report: [(String, String)]
         let resumedFrom: Int
+        /// Steps of this run skipped, and so undone (a non-finite gradient or result), of ``stepsTaken``.
+        let skipped: Int
+        let stepsTaken: Int
     }
 
     /// The run's optimizer, built and (with `resume`) restored from a checkpoint, ready to train. Everything
@@ -60,6 +63,7 @@ struct PreparedRun {
     /// ranks is the gradient over all of them, and the curve's loss is the ranks' total.
     func train(epochs: Int, checkpoint: URL?, progress: (Int) -> Void) throws -> TrainingRun.Result {
         var curve: [(epoch: Int, loss: Double, zeros: Int)] = []
+        var skipped = 0, firstReason: String?
         let rows = placement.rows(of: problem.rowCount), n = Double(problem.rowCount), ranks = Double(placement.ranks)
         for epoch in start..<max(start, epochs) {
             let current = try weights.values(as: Double.self)
@@ -67,13 +71,23 @@ struct PreparedRun {
             curve.append((epoch, placement.total(loss) / n, current.filter { $0 == 0 }.count))
             try weights.setGradient(gradient.map { $0 / n * ranks })
             try bias.setGradient([biasGradient / n * ranks])
-            try optimizer.step()
+            if case .skipped(let reason) = try optimizer.step() {
+                skipped += 1
+                firstReason = firstReason ?? reason
+            }
             progress(epoch + 1)
+        }
+        let stepsTaken = max(start, epochs) - start
+        if let firstReason, skipped == stepsTaken {
+            throw CommandError("every one of the \(stepsTaken) steps of \(run.rules.joined(separator: " > ")) on "
+                                   + "\(problem.title) was skipped and undone, so nothing trained\(checkpoint.map { " and \($0.path) was not written" } ?? ""); "
+                                   + "the first: \(firstReason)")
         }
         if let checkpoint { try optimizer.saveCheckpoint(to: checkpoint) }
         let final = try weights.values(as: Double.self), finalBias = try bias.values(as: Double.self)[0]
         return TrainingRun.Result(label: run.label, rules: run.rules, loss: problem.evaluate(weights: final, bias: finalBias).loss,
                                   zeros: final.filter { $0 == 0 }.count, weights: final, bias: finalBias, curve: curve,
-                                  report: problem.report(weights: final, bias: finalBias), resumedFrom: start)
+                                  report: problem.report(weights: final, bias: finalBias), resumedFrom: start,
+                                  skipped: skipped, stepsTaken: stepsTaken)
     }
 }

@@ -30,7 +30,6 @@ extension Optimizer {
         }
         var file = SafeTensors()
         var entries: [CheckpointMetadata.ParameterEntry] = []
-        let slots = slotsByKey
         for (group, parameter) in groups.flatMap({ group in group.parameters.map { (group, $0) } }) {
             let state = states[ObjectIdentifier(parameter)]
             for tensor in checkpointTensors(of: parameter, state: state) {
@@ -40,15 +39,15 @@ extension Optimizer {
                 let bytes: Data
                 if let memory = tensor.memory {
                     bytes = Data(bytes: memory, count: tensor.byteCount)
-                } else if state != nil, isSwitchedOn(tensor, parameter: parameter, options: group.options, slots: slots) != nil,
-                          let start = startValue(of: tensor, parameter: parameter, options: group.options, slots: slots) {
+                } else if state != nil, isSwitchedOn(tensor, options: group.options) != nil,
+                          let start = startValue(of: tensor, options: group.options) {
                     // Turned on, but no step has made it yet: the next step would start it at this value.
                     bytes = Self.filled(start, count: tensor.count, dtype: tensor.dtype)
                 } else {
                     continue   // a slot no option has turned on
                 }
                 let refusal = bytes.withUnsafeBytes {
-                    nonFiniteProblem($0, of: tensor, label: label(of: tensor, parameter: parameter, slots: slots))
+                    nonFiniteProblem($0, of: tensor, label: label(of: tensor, parameter: parameter))
                 }
                 if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
                 file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
@@ -160,7 +159,6 @@ extension Optimizer {
         var expected: Set<String> = []
         var values: [(CheckpointTensor, SafeTensors.Tensor)] = []
         var staged: [(Parameter, SlotStorage?)] = []
-        let slots = slotsByKey
         let optionsOf = Dictionary(metadata.groups.flatMap { group in group.parameters.map { ($0, group.options) } },
                                    uniquingKeysWith: { first, _ in first })
         for (parameter, entry) in zip(parameters, metadata.parameters) {
@@ -172,7 +170,7 @@ extension Optimizer {
             let options = optionsOf[parameter.name] ?? [:]
             for tensor in tensors {
                 guard let saved = file.tensors[tensor.name] else {
-                    if let on = isSwitchedOn(tensor, parameter: parameter, options: options, slots: slots) {
+                    if let on = isSwitchedOn(tensor, options: options) {
                         throw CheckpointError("the checkpoint has no tensor \(quoted(tensor.name)), which rule \(quoted(on.rule.name)) "
                             + "keeps while \(quoted(on.option)) is on, and it is on in the checkpoint's options")
                     }
@@ -182,8 +180,8 @@ extension Optimizer {
                 guard saved.dtype == tensor.dtype, saved.count == tensor.count else {
                     throw CheckpointError("tensor \(quoted(tensor.name)) holds \(saved.count) \(saved.dtype) values; expected \(tensor.count) \(tensor.dtype)")
                 }
-                let what = label(of: tensor, parameter: parameter, slots: slots)
-                let start = entry.step == 0 ? startValue(of: tensor, parameter: parameter, options: options, slots: slots) : nil
+                let what = label(of: tensor, parameter: parameter)
+                let start = entry.step == 0 ? startValue(of: tensor, options: options) : nil
                 let refusal = saved.bytes.withUnsafeBytes { bytes in
                     nonFiniteProblem(bytes, of: tensor, label: what)
                         ?? start.flatMap { stepZeroProblem(bytes, of: tensor, start: $0, label: what) }

@@ -9,20 +9,10 @@ import Foundation
 ///   no step has made it yet, which is what the next step would do);
 /// - at step 0 every slot still holds its start value.
 extension Optimizer {
-    /// The rule and declaration behind each state-slot key of the chain (`exp_avg`, `momentum#2.momentum_buffer`).
-    var slotsByKey: [String: (rule: Rule, slot: StateSlot)] {
-        var slots: [String: (rule: Rule, slot: StateSlot)] = [:]
-        for (rule, keys) in zip(chain.rules, chain.slotKeys) {
-            for (slot, key) in zip(rule.stateSlots, keys) { slots[key] = (rule, slot) }
-        }
-        return slots
-    }
-
     /// `tensor` described for a message: `parameter "w"` or `state slot "exp_avg" of parameter "w" (rule "adam")`.
-    func label(of tensor: CheckpointTensor, parameter: Parameter, slots: [String: (rule: Rule, slot: StateSlot)]) -> String {
-        let key = String(tensor.name.dropFirst("state/\(parameter.name)/".count))
-        guard tensor.name.hasPrefix("state/"), let owner = slots[key] else { return "parameter \(quoted(parameter.name))" }
-        return "state slot \(quoted(key)) of parameter \(quoted(parameter.name)) (rule \(quoted(owner.rule.name)))"
+    func label(of tensor: CheckpointTensor, parameter: Parameter) -> String {
+        guard let slot = tensor.slot else { return "parameter \(quoted(parameter.name))" }
+        return "state slot \(quoted(slot.key)) of parameter \(quoted(parameter.name)) (rule \(quoted(slot.rule.name)))"
     }
 
     /// Why `bytes`, the values of `tensor`, could not have come from a step, or nil: a NaN or an infinity.
@@ -35,18 +25,14 @@ extension Optimizer {
     }
 
     /// Whether the slot behind `tensor` is turned on by an option that is on in `options`.
-    func isSwitchedOn(_ tensor: CheckpointTensor, parameter: Parameter, options: [String: Double],
-                      slots: [String: (rule: Rule, slot: StateSlot)]) -> (rule: Rule, option: String)? {
-        let key = String(tensor.name.dropFirst("state/\(parameter.name)/".count))
-        guard let owner = slots[key], let option = owner.slot.enabledBy, (options[option] ?? 0) != 0 else { return nil }
-        return (owner.rule, option)
+    func isSwitchedOn(_ tensor: CheckpointTensor, options: [String: Double]) -> (rule: Rule, option: String)? {
+        guard let slot = tensor.slot, let option = slot.declared.enabledBy, (options[option] ?? 0) != 0 else { return nil }
+        return (slot.rule, option)
     }
 
     /// The start value of the slot behind `tensor` in a group with `options`, or nil for a parameter's values.
-    func startValue(of tensor: CheckpointTensor, parameter: Parameter, options: [String: Double],
-                    slots: [String: (rule: Rule, slot: StateSlot)]) -> Double? {
-        let key = String(tensor.name.dropFirst("state/\(parameter.name)/".count))
-        guard tensor.name.hasPrefix("state/"), let slot = slots[key]?.slot else { return nil }
+    func startValue(of tensor: CheckpointTensor, options: [String: Double]) -> Double? {
+        guard let slot = tensor.slot?.declared else { return nil }
         return slot.initialFrom.flatMap { options[$0] } ?? slot.initialValue
     }
 

@@ -8,6 +8,9 @@ struct CheckpointTensor {
     let count: Int
     /// Whether a checkpoint may lack it: a state slot that exists only once an option has turned it on.
     let optional: Bool
+    /// For a state slot, the key it is reported under and the rule and declaration behind it; nil for a
+    /// parameter's values.
+    let slot: (key: String, rule: Rule, declared: StateSlot)?
     /// Its memory, or nil for a state slot that does not exist (yet).
     let memory: UnsafeMutableRawPointer?
     /// Creates the memory of a slot that does not exist, to load it; returns ``memory`` when it exists.
@@ -28,7 +31,7 @@ extension Optimizer {
     /// The tensor of `parameter`'s values.
     func valuesTensor(of parameter: Parameter) -> CheckpointTensor {
         CheckpointTensor(name: "param/\(parameter.name)", dtype: parameter.dtype, count: parameter.count,
-                         optional: false, memory: parameter.storage, create: { parameter.storage })
+                         optional: false, slot: nil, memory: parameter.storage, create: { parameter.storage })
     }
 
     /// The tensors of each state slot of each rule in `state`, in chain order.
@@ -36,17 +39,19 @@ extension Optimizer {
         var tensors: [CheckpointTensor] = []
         state.forEachSlot(chain: compiled) { key, shape, index, memory in
             let name = "state/\(parameter.name)/\(key)"
+            let slot = chain.slotOwners[key].map { (key, $0.rule, $0.slot) }
             switch shape {
             case .elementwise:
                 // A slot an option turns on is absent until a step ran with the option on.
                 let optional = compiled.elementwiseSlots[index].enabledBy != nil
                 tensors.append(.init(name: name, dtype: parameter.dtype, count: parameter.count, optional: optional,
-                                     memory: memory, create: {
+                                     slot: slot, memory: memory, create: {
                                          if state.elementwise[index] == nil { state.create(index, value: 0) }
                                          return state.elementwise[index]!
                                      }))
             case .scalar:
-                tensors.append(.init(name: name, dtype: .float64, count: 1, optional: false, memory: memory, create: { memory! }))
+                tensors.append(.init(name: name, dtype: .float64, count: 1, optional: false, slot: slot, memory: memory,
+                                     create: { memory! }))
             }
         }
         return tensors

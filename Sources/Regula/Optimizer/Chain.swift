@@ -8,6 +8,8 @@ struct Chain: @unchecked Sendable {
     let hyperparameterNames: [String]
     /// For each rule, the names its state slots are reported and checkpointed under (``slotKeys(for:)``).
     let slotKeys: [[String]]
+    /// The rule and declaration behind each slot key.
+    let slotOwners: [String: (rule: Rule, slot: StateSlot)]
     /// Rule indices grouped into stages that run over every block before the next stage starts: a new stage
     /// begins at each rule that declares reductions, which need the whole parameter as the rules before
     /// them left it. Most chains are a single stage.
@@ -26,6 +28,11 @@ struct Chain: @unchecked Sendable {
         }
         self.stages = stages
         slotKeys = Self.slotKeys(for: rules)
+        var owners: [String: (rule: Rule, slot: StateSlot)] = [:]
+        for (rule, keys) in zip(rules, slotKeys) {
+            for (slot, key) in zip(rule.stateSlots, keys) { owners[key] = (rule, slot) }
+        }
+        slotOwners = owners
     }
 
     /// The key of each rule's slots: the slot's own name (`exp_avg`) when no other rule of the chain has a slot

@@ -34,12 +34,17 @@ public final class PluginProbe: @unchecked Sendable {
     public let timeout: Double
 
     private let lock = NSLock()
-    /// What happened to each file version probed: nil if it loaded, else what went wrong.
-    private var verdicts: [FileStamp: String?] = [:]
-    /// What the probe process that accepted a file version said it declares.
-    private var reports: [FileStamp: ProbeReport] = [:]
-    /// The fingerprint of the bytes that process loaded (``PluginFile/fingerprint``), for each version.
-    private var fingerprints: [FileStamp: UInt64] = [:]
+    /// What a probe process found of one file version.
+    private struct Verdict {
+        /// Nil when it loaded; else what went wrong.
+        var refusal: String?
+        /// What it declares, as the probe process that loaded it reported.
+        var report: ProbeReport?
+        /// The fingerprint of the bytes that process loaded (``PluginFile/fingerprint``).
+        var fingerprint: UInt64?
+    }
+    /// The verdict on each file version probed.
+    private var verdicts: [FileStamp: Verdict] = [:]
 
     /// A probe that runs `executable` with `arguments` followed by the files.
     public init(executable: String, arguments: [String] = [], timeout: Double = 10) {
@@ -62,7 +67,7 @@ public final class PluginProbe: @unchecked Sendable {
     /// did not load there. Nothing of the file is loaded into this process.
     func describe(_ file: PluginFile) throws(PluginLoadError) -> DescriptionReader.Contents {
         try vet(file)
-        guard let report = lock.withLock({ reports[file.stamp] }) else {
+        guard let report = lock.withLock({ verdicts[file.stamp]?.report }) else {
             throw PluginLoadError(path: file.path, reason: .probeFailed("the probe process (\(executable)) loaded it but did not describe it"))
         }
         return try report.contents()
@@ -72,14 +77,14 @@ public final class PluginProbe: @unchecked Sendable {
     func vet(_ file: PluginFile) throws(PluginLoadError) {
         if lock.withLock({ verdicts[file.stamp] }) == nil { runProbes([file.path]) }
         switch lock.withLock({ verdicts[file.stamp] }) {
-        case .some(.none):
-            if let probed = lock.withLock({ fingerprints[file.stamp] }), probed != file.fingerprint {
+        case .some(let verdict) where verdict.refusal == nil:
+            if let probed = verdict.fingerprint, probed != file.fingerprint {
                 throw PluginLoadError(path: file.path, reason: .probeFailed(
                     "its bytes are not the ones the probe process loaded (it was rewritten in place since?); try again once it is complete"))
             }
             return
-        case .some(.some(let words)):
-            throw PluginLoadError(path: file.path, reason: .probeFailed(words))
+        case .some(let verdict):
+            throw PluginLoadError(path: file.path, reason: .probeFailed(verdict.refusal ?? ""))
         case .none:
             throw PluginLoadError(path: file.path, reason: .probeFailed("it changed while a probe process was loading it; try again"))
         }
@@ -152,7 +157,10 @@ public final class PluginProbe: @unchecked Sendable {
             if run.clean {
                 cleanRuns += 1
                 if cleanRuns < Self.cleanRunsRequired { continue }
-                record(run.loaded.map { ($0.stamp, nil) }, reports: run.loaded.map { ($0.stamp, run.reports[$0.index]) })
+                record(run.loaded.map { loaded in
+                    let said = run.reports[loaded.index]
+                    return (loaded.stamp, Verdict(report: said?.report, fingerprint: said?.fingerprint))
+                })
                 return
             }
             cleanRuns = 0
@@ -160,7 +168,8 @@ public final class PluginProbe: @unchecked Sendable {
                 let words = run.diedInPrefix
                     ? "a probe process crashed while loading the plugins already loaded in this process, before it"
                     : "the probe process (\(executable)) ended with \(run.outcome.termination) before loading anything"
-                record(candidates.map { (FileStamp(path: resolved($0)), words + (run.outcome.lastWords.map { ": \($0)" } ?? "")) })
+                let refusal = words + (run.outcome.lastWords.map { ": \($0)" } ?? "")
+                record(candidates.map { (FileStamp(path: resolved($0)), Verdict(refusal: refusal)) })
                 return
             }
             let blamed: (index: Int, words: String)
@@ -177,7 +186,7 @@ public final class PluginProbe: @unchecked Sendable {
                 blamed = alone.map { ($0.0, failure($0.1, atExit: $0.1.finished)) }
                     ?? (candidates.count - 1, failure(run, atExit: true) + " with the others loaded (none fails alone)")
             }
-            record([(FileStamp(path: resolved(candidates[blamed.index])), blamed.words)])
+            record([(FileStamp(path: resolved(candidates[blamed.index])), Verdict(refusal: blamed.words))])
             candidates.remove(at: blamed.index)
         }
     }
@@ -229,14 +238,9 @@ public final class PluginProbe: @unchecked Sendable {
         return "a probe process that loaded it \(what)" + outcome.lastWordsClause
     }
 
-    private func record(_ outcomes: [(FileStamp?, String?)],
-                        reports described: [(FileStamp?, (fingerprint: UInt64?, report: ProbeReport?)?)] = []) {
+    private func record(_ outcomes: [(FileStamp?, Verdict)]) {
         lock.withLock {
-            for case let (stamp?, words) in outcomes { verdicts[stamp] = .some(words) }
-            for case let (stamp?, said?) in described {
-                reports[stamp] = said.report
-                fingerprints[stamp] = said.fingerprint
-            }
+            for case let (stamp?, verdict) in outcomes { verdicts[stamp] = verdict }
         }
     }
 }

@@ -66,6 +66,8 @@ let package = Package(
     ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // File descriptors with EINTR retried (reading plugin files, writing checkpoints atomically).
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // `swift package generate-documentation --target Regula` builds the DocC catalog in Sources/Regula.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -75,7 +77,8 @@ let package = Package(
                        providers: [.apt(["libffi-dev"])]),
         // Built for this machine, like the plugins: its copy loop runs on every block.
         .target(name: "CRegulaShims", path: "Sources/CRegulaShims", cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
-        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims"], path: "Sources/Regula",
+        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims",
+                                              .product(name: "SystemPackage", package: "swift-system")], path: "Sources/Regula",
                 plugins: ["BuildBuiltinRules"]),
         .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",

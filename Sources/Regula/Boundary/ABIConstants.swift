@@ -1,3 +1,6 @@
+// Boundary/ is calling into C: the contract's constants, a rule's C entry points (RuleKernel), libffi
+// closures around Swift rules, the buffer plugins write their words into. It depends on no other folder's
+// loading code; Loading/ builds on it (a loaded plugin's rules are RuleKernels), never the other way round.
 import RegulaABI
 
 /// The contract's constants as the host was compiled with them (C macros Swift cannot import directly).

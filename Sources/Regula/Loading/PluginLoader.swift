@@ -1,3 +1,6 @@
+// Loading/ is everything between a path and a plugin's checked rules: search paths, the trust and ELF checks,
+// the sealed copy, probe processes, dlopen, reading the description; every refusal is a PluginLoadError. It
+// uses Boundary/ (the ABI's constants, RuleKernel) to hand the rules over; Boundary/ does not use it.
 import Foundation
 
 /// Opens one shared object and turns it into checked ``Rule`` and ``NamedChain`` values, or says why it cannot.

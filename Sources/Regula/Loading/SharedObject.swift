@@ -6,11 +6,13 @@ import Musl
 import CRegulaShims
 import Foundation
 import RegulaABI
+import SystemPackage
 
 /// A shared object opened with `dlopen`: the only place the host touches the dynamic loader.
 ///
 /// Before the loader sees a file, it is opened and its writers checked (``PluginFile``), its ELF structure is
-/// checked (``ELFCheck``), and the caller may vet it further (a probe in another process). Opened with
+/// checked (``ELFCheck``), and the caller may vet it further (a probe in another process). Whether it exports
+/// `regula_plugin_entry` as a function is asked of the loader, once, in ``pluginDescription()``. Opened with
 /// `RTLD_NOW | RTLD_LOCAL` (every symbol resolved up front, none leaking into other plugins) and never
 /// closed: a plugin may contain Swift code, whose runtime metadata cannot be unloaded, and the rules it
 /// provides may be in use anywhere in the process.
@@ -51,13 +53,13 @@ final class SharedObject: @unchecked Sendable {
     /// from the same file (same device and inode).
     ///
     /// A file not loaded yet must pass, in order: the checks of ``PluginFile/open(_:)`` on who could have
-    /// written it, the ELF checks, an exported `regula_plugin_entry` function, and `vet`; only then is the
+    /// written it, the ELF checks, and `vet`; only then is the
     /// loader handed `/proc/self/fd/N`, so the file checked is the file loaded, even if the path is swapped.
     static func open(_ path: String, vet: (PluginFile) throws(PluginLoadError) -> Void) throws(PluginLoadError) -> SharedObject {
         let file = try PluginFile.open(path)
         let identity = FileIdentity(file.stamp)
         if let existing = lock.withLock({ opened[identity] }) { return existing }
-        try checkStructure(of: file)
+        try ELFCheck.check(file)
         try vet(file)
         lock.lock()
         defer { lock.unlock() }
@@ -77,33 +79,14 @@ final class SharedObject: @unchecked Sendable {
     }
 
     /// Runs the checks made before the loader may see the file at `path` (absolute, symlinks resolved): who
-    /// could have written it, its ELF structure, its entry symbol. Nothing of the file is loaded or run.
+    /// could have written it and its ELF structure. Nothing of the file is loaded or run.
     /// - Returns: The file, open, as it was checked.
     @discardableResult
     static func checkBeforeLoading(_ path: String) throws(PluginLoadError) -> PluginFile {
         let file = try PluginFile.open(path)
-        try checkStructure(of: file)
+        try ELFCheck.check(file)
         return file
     }
-
-    /// The ELF checks and an exported `regula_plugin_entry` function.
-    private static func checkStructure(of file: PluginFile) throws(PluginLoadError) {
-        let entry: ELFCheck.Entry
-        do {
-            entry = try ELFCheck.check(descriptor: file.descriptor, fileSize: file.stamp.size, entrySymbol: RegulaABISymbols.entry)
-        } catch {
-            throw PluginLoadError(path: file.path, reason: .invalidSharedObject(error.words))
-        }
-        switch entry {
-        case .missing: throw PluginLoadError(path: file.path, reason: .missingEntrySymbol)
-        case .data: throw PluginLoadError(path: file.path, reason: .malformed(entryIsData))
-        case .function: break
-        }
-    }
-
-    /// Why an entry exported as data is refused.
-    private static let entryIsData = "\(RegulaABISymbols.entry) is data, not a function; export a function that returns "
-        + "the description (REGULA_EXPORT_PLUGIN does)"
 
     /// Calls the plugin's entry function and returns what it describes, or throws why it cannot.
     ///
@@ -116,7 +99,9 @@ final class SharedObject: @unchecked Sendable {
         }
         // Exporting the description itself as a data symbol is the classic mistake; calling data would crash.
         guard regula_symbol_kind(symbol) != 0 else {
-            throw PluginLoadError(path: path, reason: .malformed(Self.entryIsData))
+            throw PluginLoadError(path: path, reason: .malformed(
+                "\(RegulaABISymbols.entry) is data, not a function; export a function that returns the description "
+                    + "(REGULA_EXPORT_PLUGIN does)"))
         }
         let entry = unsafeBitCast(symbol, to: regula_plugin_entry_fn.self)
         guard let described = entry() else { return nil }
@@ -137,20 +122,17 @@ final class SharedObject: @unchecked Sendable {
     /// Whether `count` bytes at `address` can be read, asked of the kernel (a write of them into a socket fails
     /// with `EFAULT` where they cannot) rather than by touching them, which would fault.
     static func isReadable(_ address: UnsafeRawPointer, count: Int) -> Bool {
-        var ends: [Int32] = [-1, -1]
-        guard closeOnExecPipe(&ends) else { return true }
+        guard let (output, input) = try? FileDescriptor.pipe(options: .closeOnExec) else { return true }
         defer {
-            close(ends[0])
-            close(ends[1])
+            try? output.close()
+            try? input.close()
         }
         // A page at a time, drained after each write, so that no write can fill the pipe and wait.
         var sink = [UInt8](repeating: 0, count: 4096)
-        var done = 0
-        while done < count {
-            let piece = min(4096, count - done)
-            guard write(ends[1], address + done, piece) == piece else { return false }
-            _ = read(ends[0], &sink, piece)
-            done += piece
+        for start in stride(from: 0, to: count, by: 4096) {
+            let piece = min(4096, count - start)
+            guard (try? input.write(UnsafeRawBufferPointer(start: address + start, count: piece))) == piece else { return false }
+            _ = try? sink.withUnsafeMutableBytes { try output.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<piece])) }
         }
         return true
     }

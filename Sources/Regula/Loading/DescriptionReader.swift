@@ -99,7 +99,7 @@ struct DescriptionReader {
     }
 
     private func chain(_ declared: regula_chain, label: String) throws(PluginLoadError) -> NamedChain {
-        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
+        let name = try requiredName(declared.name, of: label)
         let count = Int(declared.rule_count)
         guard (1...NamedChain.maximumRules).contains(count) else {
             throw malformed("chain \(quoted(name)): rule_count is \(count); allowed: 1 to \(NamedChain.maximumRules)")
@@ -116,7 +116,7 @@ struct DescriptionReader {
         }
         let defaults = try elements(declared.defaults, count: declared.default_count, limit: NamedChain.maximumDefaults,
                                     what: "defaults of chain \(quoted(name))") { (entry: regula_chain_default, label) throws(PluginLoadError) in
-            guard let option = try text(entry.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
+            let option = try requiredName(entry.name, of: label)
             return (option, entry.value)
         }
         if let repeated = duplicates(in: defaults.map(\.0)).first {
@@ -127,14 +127,10 @@ struct DescriptionReader {
     }
 
     private func hyperparameter(_ declared: regula_hyperparameter, label: String) throws(PluginLoadError) -> Hyperparameter {
-        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
-        let kind: Hyperparameter.Kind
-        switch declared.type {
-        case UInt32(REGULA_HYPERPARAMETER_REAL): kind = .real
-        case UInt32(REGULA_HYPERPARAMETER_INTEGER): kind = .integer
-        case UInt32(REGULA_HYPERPARAMETER_BOOLEAN): kind = .boolean
-        default: throw malformed("\(label) has unknown type \(declared.type)")
-        }
+        let name = try requiredName(declared.name, of: label)
+        let kind: Hyperparameter.Kind = try decoded(declared.type, [
+            Int(REGULA_HYPERPARAMETER_REAL): .real, Int(REGULA_HYPERPARAMETER_INTEGER): .integer,
+            Int(REGULA_HYPERPARAMETER_BOOLEAN): .boolean], "type", of: label)
         if kind == .boolean, declared.minimum != 0 || declared.maximum != 1 {
             throw malformed("\(label) is boolean, so its range must be [0, 1], not [\(declared.minimum), \(declared.maximum)]")
         }
@@ -148,13 +144,9 @@ struct DescriptionReader {
     }
 
     private func slot(_ declared: regula_state_slot, label: String) throws(PluginLoadError) -> StateSlot {
-        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
-        let shape: StateSlot.Shape
-        switch declared.shape {
-        case UInt32(REGULA_SLOT_ELEMENTWISE): shape = .elementwise
-        case UInt32(REGULA_SLOT_SCALAR): shape = .scalar
-        default: throw malformed("\(label) has unknown shape \(declared.shape)")
-        }
+        let name = try requiredName(declared.name, of: label)
+        let shape: StateSlot.Shape = try decoded(declared.shape, [
+            Int(REGULA_SLOT_ELEMENTWISE): .elementwise, Int(REGULA_SLOT_SCALAR): .scalar], "shape", of: label)
         return StateSlot(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          shape: shape, initialValue: declared.initial_value,
                          initialFrom: try text(declared.initial_from, what: "initial_from of \(label)"),
@@ -162,20 +154,11 @@ struct DescriptionReader {
     }
 
     private func reduction(_ declared: regula_reduction, label: String) throws(PluginLoadError) -> Reduction {
-        guard let name = try text(declared.name, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
-        let combine: Reduction.Combine
-        switch declared.combine {
-        case UInt32(REGULA_COMBINE_SUM): combine = .sum
-        case UInt32(REGULA_COMBINE_MAX): combine = .max
-        case UInt32(REGULA_COMBINE_MIN): combine = .min
-        default: throw malformed("\(label) has unknown combine \(declared.combine)")
-        }
-        let scope: Reduction.Scope
-        switch declared.scope {
-        case UInt64(REGULA_REDUCTION_PARAMETER): scope = .parameter
-        case UInt64(REGULA_REDUCTION_STEP): scope = .step
-        default: throw malformed("\(label) has unknown scope \(declared.scope)")
-        }
+        let name = try requiredName(declared.name, of: label)
+        let combine: Reduction.Combine = try decoded(declared.combine, [
+            Int(REGULA_COMBINE_SUM): .sum, Int(REGULA_COMBINE_MAX): .max, Int(REGULA_COMBINE_MIN): .min], "combine", of: label)
+        let scope: Reduction.Scope = try decoded(declared.scope, [
+            Int(REGULA_REDUCTION_PARAMETER): .parameter, Int(REGULA_REDUCTION_STEP): .step], "scope", of: label)
         return Reduction(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          combine: combine, scope: scope)
     }
@@ -252,6 +235,19 @@ struct DescriptionReader {
     /// and with a terminator within ``maximumStringBytes``: a damaged description cannot make the host read
     /// unmapped memory. Readability is a property of whole pages, so one byte per page is asked of the kernel,
     /// and no byte past the terminator is touched.
+    /// The name `pointer` points to; a NULL name is refused, naming `label`.
+    private func requiredName(_ pointer: UnsafePointer<CChar>?, of label: String) throws(PluginLoadError) -> String {
+        guard let name = try text(pointer, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
+        return name
+    }
+
+    /// The value `values` gives the C constant `code`; another code is refused, naming `label` and `what` it is.
+    private func decoded<Value>(_ code: some BinaryInteger, _ values: [Int: Value], _ what: String, of label: String)
+        throws(PluginLoadError) -> Value {
+        guard let value = Int(exactly: code).flatMap({ values[$0] }) else { throw malformed("\(label) has unknown \(what) \(code)") }
+        return value
+    }
+
     private func text(_ pointer: UnsafePointer<CChar>?, what: String) throws(PluginLoadError) -> String? {
         guard let pointer else { return nil }
         let bytes = UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self)

@@ -101,11 +101,11 @@ struct CheckCommand: ParsableCommand {
     /// Runs children until one finishes; each check that crashes, exits or hangs its child is recorded as
     /// failed and skipped in the next child.
     private func runInChildren() throws -> [ConformanceResult] {
-        var skips = skipped
-        var crashes: [ConformanceResult] = []
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        while true {
-            let run = try runChild(executable, arguments: ["check", file, "--in-process"] + skips.flatMap { ["--skip", $0] })
+        let result = try ChildProcess.retry(attempt: { (crashes: [ConformanceResult]) in
+            let skips = skipped + crashes.map { "\($0.rule):\($0.check.rawValue)" }
+            return try runChild(executable, arguments: ["check", file, "--in-process"] + skips.flatMap { ["--skip", $0] })
+        }, isClean: { $0.loaded && $0.refusal == nil && $0.finished && $0.outcome.exitedCleanly }, blame: { run, crashes in
             if let refusal = run.refusal {
                 printError("error: \(refusal)")
                 throw ExitCode(2)
@@ -114,23 +114,19 @@ struct CheckCommand: ParsableCommand {
                 printError("error: cannot load plugin \(file): loading it \(run.ending)\(run.outcome.lastWordsClause)")
                 throw ExitCode(2)
             }
-            if run.finished, run.outcome.exitedCleanly {
-                let all = mergeCrashes(crashes, into: run.results)
-                guard !all.isEmpty else {
-                    printError("error: no check ran (every check was skipped)")
-                    throw ExitCode.failure
-                }
-                return all
-            }
             guard let (rule, check) = run.started, let crashed = ConformanceCheck(rawValue: check) else {
                 report(mergeCrashes(crashes, into: run.results))
                 printError("error: the plugin \(run.ending) \(run.finished ? "as it exited, after the checks (in its finalizers?)" : "between two checks")\(run.outcome.lastWordsClause)")
                 throw ExitCode.failure
             }
-            crashes.append(ConformanceResult(rule: rule, check: crashed, passed: false,
-                                             detail: "\(run.ending)\(run.outcome.lastWordsClause)"))
-            skips.append("\(rule):\(check)")
+            return ConformanceResult(rule: rule, check: crashed, passed: false, detail: "\(run.ending)\(run.outcome.lastWordsClause)")
+        })
+        let all = mergeCrashes(result.blamed, into: result.last.results)
+        guard !all.isEmpty else {
+            printError("error: no check ran (every check was skipped)")
+            throw ExitCode.failure
         }
+        return all
     }
 
     /// Runs one child, reading its protocol lines until it ends, stops answering or is killed.

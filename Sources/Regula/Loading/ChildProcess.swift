@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemPackage
 
 /// A child process started with `posix_spawn`, whose standard output is read line by line, each line within a
 /// deadline, and whose standard error is kept (its last few kilobytes) to explain how it ended.
@@ -49,13 +50,20 @@ package final class ChildProcess {
     /// with `environment` laid over it. Swift's crash backtracer is turned off in the child (it is slow, and
     /// would bury the child's own last words).
     package init(executable: String, arguments: [String], environment: [String: String] = [:]) throws(ChildProcessError) {
-        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-        guard closeOnExecPipe(&out) else { throw ChildProcessError(executable: executable, words: errorText()) }
-        guard closeOnExecPipe(&err) else {
-            let words = errorText()
-            close(out[0])
-            close(out[1])
-            throw ChildProcessError(executable: executable, words: words)
+        // Pipes no child inherits but this one (as its standard output and error), even one another thread starts.
+        let out: [Int32], err: [Int32]
+        do throws(Errno) {
+            let (outRead, outWrite) = try FileDescriptor.pipe(options: .closeOnExec)
+            do throws(Errno) {
+                let (errRead, errWrite) = try FileDescriptor.pipe(options: .closeOnExec)
+                (out, err) = ([outRead.rawValue, outWrite.rawValue], [errRead.rawValue, errWrite.rawValue])
+            } catch {
+                try? outRead.close()
+                try? outWrite.close()
+                throw error
+            }
+        } catch {
+            throw ChildProcessError(executable: executable, words: error.description)
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -207,13 +215,14 @@ package final class ChildProcess {
 
     private func readSome(from descriptor: inout Int32, into sink: ([UInt8]) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if count > 0 {
-            sink(Array(buffer[..<count]))
-        } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-            close(descriptor)
-            descriptor = -1
-        }
+        do {
+            let count = try buffer.withUnsafeMutableBytes { try FileDescriptor(rawValue: descriptor).read(into: $0) }
+            if count > 0 { return sink(Array(buffer[..<count])) }
+        } catch Errno.resourceTemporarilyUnavailable {
+            return
+        } catch {}
+        close(descriptor)
+        descriptor = -1
     }
 
     private func reap(blocking: Bool) -> Termination? {
@@ -256,20 +265,31 @@ package struct ProtocolChannel {
 
     /// Writes `line` and a newline, unbuffered: it is out before anything after it can crash.
     package func send(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return }
-            written += count
-        }
+        _ = try? FileDescriptor(rawValue: descriptor).writeAll((line + "\n").utf8)
     }
 }
 
-/// Makes a connected pair of descriptors (`ends[0]` to read, `ends[1]` to write) that no child process
-/// inherits: a socket pair, because `pipe2` and its `O_CLOEXEC` are not visible to Swift here, and a pipe
-/// marked close-on-exec afterwards could leak into a process another thread starts in between.
-func closeOnExecPipe(_ ends: inout [Int32]) -> Bool {
-    socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0
+extension ChildProcess {
+    /// The retry-and-blame loop of work that may crash, end or hang the process it runs in: runs it in a new
+    /// child process each time (`attempt`, handed the pieces blamed so far, which it leaves out) until
+    /// `cleanRuns` runs in a row are clean; after each run that is not, `blame` names the piece of the work
+    /// that run failed on, or nil to stop there.
+    /// - Returns: The last run, whether the loop ended in clean runs, and every piece blamed, in order.
+    package static func retry<Run, Piece>(
+        cleanRuns required: Int = 1, attempt: (_ blamed: [Piece]) throws -> Run, isClean: (Run) -> Bool,
+        blame: (Run, _ blamed: [Piece]) throws -> Piece?
+    ) rethrows -> (last: Run, clean: Bool, blamed: [Piece]) {
+        var blamed: [Piece] = [], cleanRuns = 0
+        while true {
+            let run = try attempt(blamed)
+            if isClean(run) {
+                cleanRuns += 1
+                if cleanRuns >= required { return (run, true, blamed) }
+                continue
+            }
+            cleanRuns = 0
+            guard let piece = try blame(run, blamed) else { return (run, false, blamed) }
+            blamed.append(piece)
+        }
+    }
 }

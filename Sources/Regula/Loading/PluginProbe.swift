@@ -143,57 +143,62 @@ public final class PluginProbe: @unchecked Sendable {
     /// Each probe process first loads what this process has already loaded (``SharedObject/loadedFiles``),
     /// then the files still in the running, in order, so that its state is the one this process will be in.
     /// A file is recorded as loading only when ``cleanRunsRequired`` whole runs in a row, exit included,
-    /// succeed: the load this process then repeats. Until then each failed run refuses one file and the rest
-    /// are probed again: the file
-    /// that stopped answering; the one being loaded if it is the first of the run or fails alone too (else
-    /// it is refused as failing only after the others); or, for a run that failed on its way out, the
-    /// first file that does so alone (else the last).
+    /// succeed: the load this process then repeats. Until then each failed run refuses one file (``blame(_:among:prefix:)``)
+    /// and the rest are probed again.
     private func runProbes(_ paths: [String]) {
         let prefix = SharedObject.loadedFiles.filter { FileStamp(path: $0.path) == $0.stamp }.map(\.path)
-        var candidates = paths
-        var cleanRuns = 0
-        while !candidates.isEmpty {
-            let run = runProbe(prefix: prefix, files: candidates)
-            if run.clean {
-                cleanRuns += 1
-                if cleanRuns < Self.cleanRunsRequired { continue }
-                record(run.loaded.map { loaded in
-                    let said = run.reports[loaded.index]
-                    return (loaded.stamp, Verdict(report: said?.report, fingerprint: said?.fingerprint))
-                })
-                return
-            }
-            cleanRuns = 0
-            guard !run.diedInPrefix, run.finished || run.current != nil || !run.loaded.isEmpty else {
-                let words = run.diedInPrefix
-                    ? "a probe process crashed while loading the plugins already loaded in this process, before it"
-                    : "the probe process (\(executable)) ended with \(run.outcome.termination) before loading anything"
-                let refusal = words + (run.outcome.lastWords.map { ": \($0)" } ?? "")
-                record(candidates.map { (FileStamp(path: resolved($0)), Verdict(refusal: refusal)) })
-                return
-            }
-            let blamed: (index: Int, words: String)
-            if let current = run.current, run.outcome.timedOut || current.index == 0 {
-                blamed = (current.index, failure(run, atExit: false))
-            } else if !run.finished, let suspect = run.current ?? run.loaded.last {
-                let alone = runProbe(prefix: prefix, files: [candidates[suspect.index]])
-                blamed = (suspect.index, alone.clean
-                    ? failure(run, atExit: false) + " after other plugins were loaded in it (alone, it loads)"
-                    : failure(alone, atExit: alone.finished))
-            } else {
-                let alone = candidates.indices.lazy.map { ($0, self.runProbe(prefix: prefix, files: [candidates[$0]])) }
-                    .first { !$0.1.clean }
-                blamed = alone.map { ($0.0, failure($0.1, atExit: $0.1.finished)) }
-                    ?? (candidates.count - 1, failure(run, atExit: true) + " with the others loaded (none fails alone)")
-            }
-            record([(FileStamp(path: resolved(candidates[blamed.index])), Verdict(refusal: blamed.words))])
-            candidates.remove(at: blamed.index)
+        func remaining(_ blamed: [(path: String, words: String)]) -> [String] {
+            var left = paths
+            for blame in blamed { left.remove(at: left.firstIndex(of: blame.path)!) }
+            return left
         }
+        let result = ChildProcess.retry(cleanRuns: Self.cleanRunsRequired, attempt: { blamed in
+            runProbe(prefix: prefix, files: remaining(blamed))
+        }, isClean: \.clean, blame: { run, blamed in
+            blame(run, among: remaining(blamed), prefix: prefix)
+        })
+        record(result.blamed.map { (FileStamp(path: resolved($0.path)), Verdict(refusal: $0.words)) })
+        guard result.clean else {
+            let run = result.last
+            let words = run.diedInPrefix
+                ? "a probe process crashed while loading the plugins already loaded in this process, before it"
+                : "the probe process (\(executable)) ended with \(run.outcome.termination) before loading anything"
+            let refusal = words + (run.outcome.lastWords.map { ": \($0)" } ?? "")
+            return record(remaining(result.blamed).map { (FileStamp(path: resolved($0)), Verdict(refusal: refusal)) })
+        }
+        record(result.last.loaded.map { loaded in
+            let said = result.last.reports[loaded.index]
+            return (loaded.stamp, Verdict(report: said?.report, fingerprint: said?.fingerprint))
+        })
+    }
+
+    /// The file of `candidates` that a failed run is blamed on, and why: the file that stopped answering; the
+    /// one being loaded if it is the first of the run or fails alone too (else it is refused as failing only
+    /// after the others); or, for a run that failed on its way out, the first file that does so alone (else
+    /// the last). Nil when the run died before loading any of them.
+    private func blame(_ run: Run, among candidates: [String], prefix: [String]) -> (path: String, words: String)? {
+        guard !run.diedInPrefix, run.finished || run.current != nil || !run.loaded.isEmpty else { return nil }
+        if let current = run.current, run.outcome.timedOut || current.index == 0 {
+            return (candidates[current.index], failure(run, atExit: false))
+        }
+        if !run.finished, let suspect = run.current ?? run.loaded.last {
+            let alone = runProbe(prefix: prefix, files: [candidates[suspect.index]])
+            return (candidates[suspect.index], alone.clean
+                ? failure(run, atExit: false) + " after other plugins were loaded in it (alone, it loads)"
+                : failure(alone, atExit: alone.finished))
+        }
+        let alone = candidates.lazy.map { ($0, self.runProbe(prefix: prefix, files: [$0])) }.first { !$0.1.clean }
+        return alone.map { ($0.0, failure($0.1, atExit: $0.1.finished)) }
+            ?? (candidates[candidates.count - 1], failure(run, atExit: true) + " with the others loaded (none fails alone)")
     }
 
     /// Runs one probe process over `prefix` and then `files`.
     private func runProbe(prefix: [String], files: [String]) -> Run {
         var run = Run()
+        guard !files.isEmpty else {
+            run.finished = true
+            return run
+        }
         let child: ChildProcess
         do {
             child = try ChildProcess(executable: executable, arguments: arguments + prefix + files)

@@ -50,26 +50,20 @@ package final class ChildProcess {
     /// with `environment` laid over it. Swift's crash backtracer is turned off in the child (it is slow, and
     /// would bury the child's own last words).
     package init(executable: String, arguments: [String], environment: [String: String] = [:]) throws(ChildProcessError) {
-        // Pipes no child inherits but this one (as its standard output and error), even one another thread starts.
-        let out: [Int32], err: [Int32]
-        do throws(Errno) {
-            let (outRead, outWrite) = try FileDescriptor.pipe(options: .closeOnExec)
-            do throws(Errno) {
-                let (errRead, errWrite) = try FileDescriptor.pipe(options: .closeOnExec)
-                (out, err) = ([outRead.rawValue, outWrite.rawValue], [errRead.rawValue, errWrite.rawValue])
-            } catch {
-                try? outRead.close()
-                try? outWrite.close()
-                throw error
-            }
-        } catch {
-            throw ChildProcessError(executable: executable, words: error.description)
+        // Pipes that no child inherits but this one (as its standard output and error), even one another
+        // thread starts meanwhile.
+        let pipes = (0..<2).compactMap { _ in try? FileDescriptor.pipe(options: .closeOnExec) }
+        guard pipes.count == 2 else {
+            let words = errorText()
+            for pipe in pipes { _ = (try? pipe.readEnd.close(), try? pipe.writeEnd.close()) }
+            throw ChildProcessError(executable: executable, words: words)
         }
+        let (reading, writing) = (pipes.map(\.readEnd.rawValue), pipes.map(\.writeEnd.rawValue))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, writing[0], 1)
+        posix_spawn_file_actions_adddup2(&actions, writing[1], 2)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         var none = sigset_t(), all = sigset_t()
@@ -87,16 +81,13 @@ package final class ChildProcess {
         (argv + envp).forEach { free($0) }
         posix_spawn_file_actions_destroy(&actions)
         posix_spawnattr_destroy(&attributes)
-        close(out[1])
-        close(err[1])
+        writing.forEach { close($0) }
         guard status == 0 else {
-            close(out[0])
-            close(err[0])
+            reading.forEach { close($0) }
             throw ChildProcessError(executable: executable, words: errorText(status))
         }
         pid = child
-        output = out[0]
-        errors = err[0]
+        (output, errors) = (reading[0], reading[1])
     }
 
     deinit {

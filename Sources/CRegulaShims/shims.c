@@ -13,11 +13,15 @@
 
 #include "regula_shims.h"
 
-int regula_symbol_kind(void *address)
+int regula_symbol_kind(void *handle, void *address)
 {
     Dl_info info;
     const ElfW(Sym) *symbol = NULL;
+    struct link_map *owner = NULL, *opened = NULL;
     if (dladdr1(address, &info, (void **)&symbol, RTLD_DL_SYMENT) == 0 || symbol == NULL) return -1;
+    if (dladdr1(address, &info, (void **)&owner, RTLD_DL_LINKMAP) == 0 || dlinfo(handle, RTLD_DI_LINKMAP, &opened) != 0
+        || owner != opened)
+        return -2;
     switch (ELF64_ST_TYPE(symbol->st_info)) {
     case STT_FUNC: case STT_GNU_IFUNC: return 1;
     case STT_OBJECT: case STT_COMMON: case STT_TLS: return 0;

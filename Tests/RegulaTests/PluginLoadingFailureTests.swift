@@ -30,6 +30,17 @@ import Testing
         expectDescription(of: error, names: bad, says: ["regula_plugin_entry", "not a Regula plugin"])
     }
 
+    /// dlsym finds a symbol in the libraries a file links too; a plugin must export its entry itself.
+    @Test func entryOfALibraryThePluginLinksIsNotTakenForItsOwn() throws {
+        let folder = try TemporaryDirectory(), elsewhere = try TemporaryDirectory()
+        try PluginCompiler.compile(PluginSource.scaleTest, named: "provider", in: elsewhere)
+        let bad = try PluginCompiler.compile("int borrows_an_entry(void) { return 1; }\n", named: "borrower", in: folder,
+                                             extraArguments: ["-Wl,--no-as-needed", "-L", elsewhere.path, "-lprovider",
+                                                              "-Wl,-rpath,\(elsewhere.path)"])
+        let error = try refusal(of: bad, in: folder)
+        #expect(error.reason == .missingEntrySymbol)
+    }
+
     @Test func pluginBuiltForAnotherMajorVersionIsRefusedNamingBothVersions() throws {
         let folder = try TemporaryDirectory()
         let bad = try PluginCompiler.compile("""

@@ -25,10 +25,11 @@ void regula_begin_block(void *restrict d, const void *restrict g, size_t bytes, 
 void regula_prefetch_block(const void *a, const void *b, size_t bytes);
 
 /**
- * What the dynamic symbol at `address` is, from its ELF symbol table entry: 1 a function, 0 data, -1 not
- * known (no symbol table entry found).
+ * What the dynamic symbol at `address`, found through `handle` (from dlopen), is, from its ELF symbol table
+ * entry: 1 a function, 0 data, -1 not known (no symbol table entry found), -2 defined not by the object
+ * `handle` opened but by a library it depends on.
  */
-int regula_symbol_kind(void *address);
+int regula_symbol_kind(void *handle, void *address);
 /**
  * Copies `bytes` (a multiple of 4) from `from` to `to`. Written as a loop, which clang turns into a call to
  * the C library's memcpy (its AVX-512 path was the fastest copy measured for a block of a few kilobytes).

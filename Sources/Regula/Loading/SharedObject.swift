@@ -94,11 +94,11 @@ final class SharedObject: @unchecked Sendable {
     /// its `struct_size` says) before anything reads it, so a garbage pointer is refused with words. Where the
     /// description's own pointers lead is read by ``DescriptionReader``, unchecked: see Docs/ABI.md, section 13.
     func pluginDescription() throws(PluginLoadError) -> UnsafePointer<regula_plugin>? {
-        guard let symbol = dlsym(handle, RegulaABISymbols.entry) else {
-            throw PluginLoadError(path: path, reason: .missingEntrySymbol)
-        }
+        // dlsym also finds the entry of a library the file links; only the file's own counts.
+        guard let symbol = dlsym(handle, RegulaABISymbols.entry), case let kind = regula_symbol_kind(handle, symbol), kind != -2
+        else { throw PluginLoadError(path: path, reason: .missingEntrySymbol) }
         // Exporting the description itself as a data symbol is the classic mistake; calling data would crash.
-        guard regula_symbol_kind(symbol) != 0 else {
+        guard kind != 0 else {
             throw PluginLoadError(path: path, reason: .malformed(
                 "\(RegulaABISymbols.entry) is data, not a function; export a function that returns the description "
                     + "(REGULA_EXPORT_PLUGIN does)"))

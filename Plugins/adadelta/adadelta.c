@@ -19,8 +19,8 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 static const regula_state_slot slots[] = {
-    REGULA_SLOT("square_avg", "running mean of squared gradients, torch's state['square_avg']"),
-    REGULA_SLOT("acc_delta", "running mean of squared updates, torch's state['acc_delta']"),
+    REGULA_NON_NEGATIVE_SLOT("square_avg", "running mean of squared gradients, torch's state['square_avg']"),
+    REGULA_NON_NEGATIVE_SLOT("acc_delta", "running mean of squared updates, torch's state['acc_delta']"),
 };
 
 REGULA_KERNEL(adadelta_kernel, {

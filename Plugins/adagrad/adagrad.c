@@ -19,7 +19,8 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     { .struct_size = sizeof(regula_state_slot), .name = "sum", .doc = "sum of squared gradients, torch's state['sum']",
-      .shape = REGULA_SLOT_ELEMENTWISE, .initial_from = "initial_accumulator_value" },
+      .shape = REGULA_SLOT_ELEMENTWISE, .initial_from = "initial_accumulator_value",
+      .flags = REGULA_SLOT_NON_NEGATIVE },
 };
 
 static regula_status adagrad_prepare(const regula_block *parameter, double *scratch, regula_message *message)

@@ -20,7 +20,7 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_SLOT("exp_inf", "exponentially weighted infinity norm, torch's state['exp_inf']"),
+    REGULA_NON_NEGATIVE_SLOT("exp_inf", "exponentially weighted infinity norm, torch's state['exp_inf']"),
 };
 
 REGULA_BETAS_CHECK(adamax_check, BETA1, BETA2)

@@ -29,6 +29,10 @@
 /** An elementwise state slot starting at 0. */
 #define REGULA_SLOT(NAME, DOC)                                                                      \
     { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE }
+/** An elementwise state slot starting at 0 whose values are never negative (a running mean of squares). */
+#define REGULA_NON_NEGATIVE_SLOT(NAME, DOC)                                                         \
+    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE, \
+      .flags = REGULA_SLOT_NON_NEGATIVE }
 /** An elementwise state slot starting at 0 that exists only once the hyperparameter SWITCH is non-zero. */
 #define REGULA_SLOT_ENABLED_BY(NAME, DOC, SWITCH)                                                   \
     { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE, \

@@ -23,7 +23,7 @@ static const regula_hyperparameter adam_hyperparameters[] = {
 
 static const regula_state_slot adam_slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, optax's mu"),
-    REGULA_SLOT("exp_avg_sq", "running mean of squared gradients, optax's nu"),
+    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, optax's nu"),
 };
 
 REGULA_BETAS_CHECK(adam_check, BETA1, BETA2)

@@ -26,9 +26,10 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
+    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
     { .struct_size = sizeof(regula_state_slot), .name = "mu_product", .doc = "product of the momentum coefficients so far",
-      .shape = REGULA_SLOT_SCALAR, .initial_value = 1.0 },
+      .shape = REGULA_SLOT_SCALAR, .initial_value = 1.0,
+      .flags = REGULA_SLOT_NON_NEGATIVE },
 };
 
 REGULA_BETAS_CHECK(nadam_check, BETA1, BETA2)

@@ -23,7 +23,7 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
+    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
 };
 
 REGULA_BETAS_CHECK(radam_check, BETA1, BETA2)

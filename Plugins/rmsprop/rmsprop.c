@@ -23,7 +23,7 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 static const regula_state_slot slots[] = {
-    REGULA_SLOT("square_avg", "running mean of squared gradients, torch's state['square_avg']"),
+    REGULA_NON_NEGATIVE_SLOT("square_avg", "running mean of squared gradients, torch's state['square_avg']"),
     REGULA_SLOT_ENABLED_BY("momentum_buffer", "momentum buffer (momentum > 0 only)", "momentum"),
     REGULA_SLOT_ENABLED_BY("grad_avg", "running mean of gradients (centered only)", "centered"),
 };

@@ -21,7 +21,7 @@ static const regula_hyperparameter hyperparameters[] = {
 static const regula_state_slot slots[] = {
     REGULA_SLOT("prev", "the gradient of the previous step (0 where it was skipped), torch's state['prev']"),
     { .struct_size = sizeof(regula_state_slot), .name = "step_size", .doc = "each element's step size, torch's state['step_size']",
-      .shape = REGULA_SLOT_ELEMENTWISE, .initial_from = "lr" },
+      .shape = REGULA_SLOT_ELEMENTWISE, .initial_from = "lr", .flags = REGULA_SLOT_NON_NEGATIVE },
 };
 
 static regula_status rprop_check(const double *values, void *rule_data, regula_message *message)

@@ -36,9 +36,11 @@ struct BuildBuiltinRules: BuildToolPlugin {
         let rules = package.targets.compactMap { $0 as? SourceModuleTarget }
             .filter { target in Self.rulePrefixes.contains { target.name.hasPrefix($0) } }
             .filter { $0.sourceFiles(withSuffix: ".c").contains { _ in true } }
-        // A rule's sources may include a header of another rule (nesterov uses momentum's), so every
-        // header of every rule, and the contract's, is an input of each: changing one rebuilds what it touches.
-        let headers = (rules + [contract]).flatMap { $0.sourceFiles(withSuffix: ".h").map(\.url) }
+        // A rule's sources may include a header of another rule (nesterov uses momentum's) or of Plugins/common,
+        // so every header under the rules' folders, and the contract's, is an input of each: changing one
+        // rebuilds every rule. They are found on disk: SwiftPM lists no headers among a C target's sources.
+        let folders = Set(rules.map { $0.directoryURL.deletingLastPathComponent() } + [include])
+        let headers = Set(folders.flatMap(Self.headers(under:))).sorted { $0.path < $1.path }
         let output = context.pluginWorkDirectoryURL.appendingPathComponent("rules")
         return rules.map { rule in
             let sources = rule.sourceFiles(withSuffix: ".c").map(\.url)
@@ -58,6 +60,12 @@ struct BuildBuiltinRules: BuildToolPlugin {
 }
 
 extension BuildBuiltinRules {
+    /// Every `.h` file in `folder` and the folders below it.
+    static func headers(under folder: URL) -> [URL] {
+        let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)?.allObjects ?? []
+        return files.compactMap { $0 as? URL }.filter { $0.pathExtension == "h" }
+    }
+
     /// The executable `name` in a folder of `PATH`, if there is one.
     static func onPath(_ name: String) -> URL? {
         (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")

@@ -18,7 +18,8 @@ _Static_assert(offsetof(regula_plugin, chain_count) == 32, "regula_plugin.chain_
 _Static_assert(sizeof(regula_plugin) == 48, "regula_plugin changed size");
 _Static_assert(sizeof(regula_hyperparameter) == 56, "regula_hyperparameter changed size");
 _Static_assert(offsetof(regula_state_slot, initial_from) == 40, "regula_state_slot.initial_from moved (ABI 1.2)");
-_Static_assert(sizeof(regula_state_slot) == 56, "regula_state_slot changed size");
+_Static_assert(offsetof(regula_state_slot, flags) == 56, "regula_state_slot.flags moved (ABI 1.3)");
+_Static_assert(sizeof(regula_state_slot) == 64, "regula_state_slot changed size");
 _Static_assert(offsetof(regula_rule, prepare) == 112, "regula_rule.prepare moved (ABI 1.2)");
 _Static_assert(sizeof(regula_rule) == 128, "regula_rule changed size");
 _Static_assert(offsetof(regula_reduction, scope) == 32, "regula_reduction.scope moved (ABI 1.2)");

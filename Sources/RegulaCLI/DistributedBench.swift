@@ -42,8 +42,8 @@ extension BenchCommand {
                                               steps: steps, threads: optimizer.local.threads, bucketBytes: bucketBytes,
                                               debugBuild: Self.isDebugBuild, times: times, communicator: communicator,
                                               stateBytes: optimizer.stateByteCount)
-            } catch where !leader {
-                throw ExitCode.failure   // every rank has the same error; rank 0 reports it
+            } catch let error as DistributedError where error.rank != nil && !leader {
+                throw ExitCode.failure   // one rank's failure, shared by every rank: rank 0 says it (as regula train does)
             }
         }
         guard leader else { return }

@@ -77,11 +77,11 @@ struct TrainCommand: ParsableCommand {
             let placement = try TrainingPlacement(distributed)
             // First, before any other message between the ranks: the same command line on every rank.
             try placement.agreeOnSettings(settings)
-            let registry = try plugins.registry()
             do {
-                try train(registry: registry, placement: placement)
-            } catch where !placement.isLeader {
-                // Every rank has the same error (the ranks agree on each before going on); rank 0 reports it.
+                try train(registry: try plugins.registry(), placement: placement)
+            } catch let error as DistributedError where error.rank != nil && !placement.isLeader {
+                // One rank's failure, which the ranks shared before stopping: rank 0 says it for the job. A
+                // disagreement between the ranks (rank nil) is every rank's, and each rank says it.
                 throw ExitCode.failure
             }
         }

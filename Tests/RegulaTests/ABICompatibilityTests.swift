@@ -3,9 +3,10 @@ import Regula
 import RegulaTestSupport
 import Testing
 
-/// The contract grows by minor versions: plugins compiled against the 1.0 and 1.1 headers (kept in
-/// Tests/Fixtures/abi-1.0 and abi-1.1, as they shipped) load into this host and compute bit for bit what the
-/// same source compiled against today's header computes. And the 1.2 additions keep their promises.
+/// The contract grows by minor versions: plugins compiled against the 1.0, 1.1 and 1.2 headers (kept in
+/// Tests/Fixtures/abi-1.0, abi-1.1 and abi-1.2, as they shipped) load into this host and compute bit for bit
+/// what the same source compiled against today's header computes. And the 1.2 and 1.3 additions keep their
+/// promises.
 @Suite struct ABICompatibilityTests {
     /// A stateful rule using every 1.0 feature: a hyperparameter, a check, elementwise and scalar slots.
     static let statefulSource = """
@@ -67,7 +68,7 @@ import Testing
         return (bits, optimizer.state(of: parameters[0])?.slots ?? [:])
     }
 
-    @Test(arguments: ["abi-1.0", "abi-1.1"], DType.allCases)
+    @Test(arguments: ["abi-1.0", "abi-1.1", "abi-1.2"], DType.allCases)
     func pluginBuiltAgainstAnOlderHeaderComputesTheSame(version: String, dtype: DType) throws {
         let folder = try TemporaryDirectory()
         let old = try Self.registry(headers: TestPaths.fixtures(version), in: folder)
@@ -77,9 +78,9 @@ import Testing
         #expect(oldBits == currentBits)
         #expect(oldState == currentState)
         #expect(oldState["blocks"] == [6 * 1])
-        // The 1.0 and 1.1 structs are smaller; what they lack reads as absent.
+        // The older structs are smaller; what they lack reads as absent.
         let trace = try old.rule(named: "trace")
-        #expect(trace.stateSlots.allSatisfy { $0.initialFrom == nil && $0.enabledBy == nil })
+        #expect(trace.stateSlots.allSatisfy { $0.initialFrom == nil && $0.enabledBy == nil && !$0.isNonNegative })
         #expect(trace.scratchCount == 0 && !trace.updateOnly)
         #expect(try old.rule(named: "max_norm").reductions.map(\.scope) == [.parameter])
     }
@@ -99,6 +100,39 @@ import Testing
             try RuleRegistry().loadPlugin(at: file.path)
         } throws: { error in
             "\(error)".contains("does not set REGULA_RULE_USES_ABI_1_2")
+        }
+    }
+
+    /// A plugin with one slot declared by `slot` (the fields after `.name = "s"`), compiled against today's header.
+    static func slotPlugin(_ slot: String, named name: String, in folder: TemporaryDirectory) throws -> URL {
+        try PluginCompiler.compile(PluginSource.plugin(
+            rules: [#"{ RULE("\#(name)"), .kernel = scale, .flags = REGULA_RULE_USES_ABI_1_2, .slot_count = 1, .slots = slots, .hyperparameter_count = 1, .hyperparameters = start }"#],
+            declarations: """
+                static const regula_hyperparameter start[] = {{ .struct_size = sizeof(regula_hyperparameter), .name = "start",
+                    .type = REGULA_HYPERPARAMETER_REAL, .minimum = -1, .maximum = 1 }};
+                static const regula_state_slot slots[] = {{ .struct_size = sizeof(regula_state_slot), .name = "s", \(slot) }};
+                """), named: name, in: folder)
+    }
+
+    @Test func slotDeclaredNonNegativeLoadsAsSuch() throws {
+        let folder = try TemporaryDirectory()
+        let registry = RuleRegistry()
+        try registry.loadPlugin(at: Self.slotPlugin(".flags = REGULA_SLOT_NON_NEGATIVE", named: "squares", in: folder).path)
+        #expect(try registry.rule(named: "squares").stateSlots.map(\.isNonNegative) == [true])
+    }
+
+    @Test(arguments: [
+        (".flags = 0x6", "sets unknown flags 0x6; ABI 1.3 defines REGULA_SLOT_NON_NEGATIVE (0x1)"),
+        (".flags = REGULA_SLOT_NON_NEGATIVE, .initial_value = -0.5", "state slot \"s\" of rule \"bad_slot\": declared non-negative, but its initial value is -0.5"),
+        (".flags = REGULA_SLOT_NON_NEGATIVE, .initial_from = \"start\"", "declared non-negative, but it starts from \"start\", which may be as low as -1"),
+    ])
+    func slotDeclarationThatContradictsItselfIsRefused(slot: String, words: String) throws {
+        let folder = try TemporaryDirectory()
+        let file = try Self.slotPlugin(slot, named: "bad_slot", in: folder)
+        #expect {
+            try RuleRegistry().loadPlugin(at: file.path)
+        } throws: { error in
+            "\(error)".contains(words) && "\(error)".contains(file.path)
         }
     }
 

@@ -19,8 +19,8 @@ import Testing
         let gradient = (0..<shared.count).map { Float(($0 * 13) % 41) / 20 - 1 }
         try shared.setGradient(gradient)
         try serial.setGradient(gradient)
-        let concurrent = try AdamW([shared], lr: 0.01, registry: registry)
-        let reference = try AdamW([serial], lr: 0.01, registry: registry)
+        let concurrent = try Optimizer([shared], preset: .adamW(lr: 0.01), registry: registry)
+        let reference = try Optimizer([serial], preset: .adamW(lr: 0.01), registry: registry)
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             for _ in 0..<5 { _ = try? concurrent.step() }
         }

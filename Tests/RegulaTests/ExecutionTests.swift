@@ -32,6 +32,8 @@ import Testing
             }
             try optimizer.step()
         }
+        // Every parameter with a gradient counts each step, the empty ones too.
+        #expect(parameters.map { optimizer.state(of: $0)?.step } == parameters.map { _ in 3 }, "\(sizes), \(threads) threads")
         return try parameters.flatMap { parameter in
             let slots = optimizer.state(of: parameter)?.slots ?? [:]
             return try parameter.values(as: Float.self) + slots.keys.sorted().flatMap { slots[$0]!.map(Float.init) }

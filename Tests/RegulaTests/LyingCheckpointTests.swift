@@ -10,11 +10,11 @@ import Testing
 @Suite struct LyingCheckpointTests {
     let registry = try! RuleRegistry.standard(environment: [:])
 
-    /// Adam (AMSGrad on) and momentum-free SGD steps over one parameter, saved after three steps.
-    func saved(amsgrad: Double = 1) throws -> (folder: TemporaryDirectory, file: URL, optimizer: Optimizer, w: Parameter) {
+    /// Adam (AMSGrad on) steps, or the steps of `rules`, over one parameter, saved after three steps.
+    func saved(amsgrad: Double = 1, rules: [String] = ["adam"]) throws -> (folder: TemporaryDirectory, file: URL, optimizer: Optimizer, w: Parameter) {
         let folder = try TemporaryDirectory()
         let w = Parameter("w", values: (0..<8).map { Float($0) / 4 - 1 })
-        let optimizer = try Optimizer([w], rules: ["adam"], defaults: ["lr": 0.01, "amsgrad": amsgrad], registry: registry)
+        let optimizer = try Optimizer([w], rules: rules, defaults: Self.defaults(rules, amsgrad: amsgrad), registry: registry)
         for step in 0..<3 {
             try w.setGradient((0..<8).map { Float(($0 + step) % 5) / 3 - 0.5 })
             try optimizer.step()
@@ -22,6 +22,11 @@ import Testing
         let file = folder.url.appendingPathComponent("run.safetensors")
         try optimizer.saveCheckpoint(to: file)
         return (folder, file, optimizer, w)
+    }
+
+    /// The options of these tests: a learning rate, and for Adam whether AMSGrad is on.
+    static func defaults(_ rules: [String], amsgrad: Double) -> [String: Double] {
+        rules == ["adam"] ? ["lr": 0.01, "amsgrad": amsgrad] : ["lr": 0.01]
     }
 
     /// The checkpoint at `file` rewritten by `change`, with valid checksums.
@@ -40,9 +45,9 @@ import Testing
 
     /// Loads `file` into a fresh copy of the saved optimizer; returns the refusal's words, and checks that the
     /// fresh optimizer's parameter is untouched.
-    func refusal(loading file: URL, amsgrad: Double = 1) throws -> String {
+    func refusal(loading file: URL, amsgrad: Double = 1, rules: [String] = ["adam"]) throws -> String {
         let w = Parameter("w", values: [Float](repeating: 7, count: 8))
-        let optimizer = try Optimizer([w], rules: ["adam"], defaults: ["lr": 0.01, "amsgrad": amsgrad], registry: registry)
+        let optimizer = try Optimizer([w], rules: rules, defaults: Self.defaults(rules, amsgrad: amsgrad), registry: registry)
         do {
             try optimizer.loadCheckpoint(from: file)
         } catch {
@@ -64,6 +69,28 @@ import Testing
             #expect(words.contains("a checkpoint holds finite values only"))
             if tensor.hasPrefix("state/") { #expect(words.contains("(rule \"adam\")"), "\(words)") }
         }
+    }
+
+    /// The next step would take the square root of these (torch's `exp_avg_sq.sqrt()`, Adagrad's `sum.sqrt()`).
+    @Test(arguments: [("adam", "exp_avg_sq"), ("adam", "max_exp_avg_sq"), ("adagrad", "sum")])
+    func aNegativeValueInASlotDeclaredNonNegativeIsRefused(_ rule: String, _ slot: String) throws {
+        let (folder, file, _, _) = try saved(rules: [rule])
+        defer { withExtendedLifetime(folder) {} }
+        let tensor = "state/w/\(slot)"
+        try rewrite(file) { $0.tensors[tensor] = replacingElement(of: $0.tensors[tensor]!, with: -0.25) }
+        let words = try refusal(loading: file, rules: [rule])
+        #expect(words.contains("state slot \"\(slot)\" of parameter \"w\" (rule \"\(rule)\") (tensor \"\(tensor)\") holds -0.25 at element 2"), "\(words)")
+        #expect(words.contains("but rule \"\(rule)\" declares the slot non-negative"), "\(words)")
+    }
+
+    @Test func aNegativeValueInASignedSlotLoads() throws {
+        let (folder, file, _, _) = try saved()
+        defer { withExtendedLifetime(folder) {} }
+        try rewrite(file) { $0.tensors["state/w/exp_avg"] = replacingElement(of: $0.tensors["state/w/exp_avg"]!, with: -0.25) }
+        let w = Parameter("w", values: [Float](repeating: 7, count: 8))
+        let optimizer = try Optimizer([w], rules: ["adam"], defaults: ["lr": 0.01, "amsgrad": 1], registry: registry)
+        try optimizer.loadCheckpoint(from: file)
+        #expect(optimizer.state(of: w)?.slots["exp_avg"]?[2] == -0.25)
     }
 
     @Test func aStepCountOfZeroWithStateAStepMadeIsRefused() throws {

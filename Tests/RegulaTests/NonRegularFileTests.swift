@@ -60,6 +60,12 @@ import Testing
         }
     }
 
+    /// The spec itself may come from a pipe or a device, but one that never ends is refused at 1 GiB.
+    @Test func replayRefusesASpecStreamThatDoesNotEnd() throws {
+        try expectReplayRefusal(["/dev/zero"], ["cannot read /dev/zero: it does not end within 268435456 bytes",
+                                                "allowed from a pipe, a device or standard input: at most 268435456 bytes"])
+    }
+
     @Test func replayRefusesASparseFileOfZerosWithoutReadingIt() throws {
         let folder = try TemporaryDirectory()
         let zeros = try sparse(named: "params.safetensors", size: 1 << 30, in: folder)

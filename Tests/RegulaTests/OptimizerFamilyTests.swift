@@ -147,7 +147,7 @@ import Testing
 
     @Test func infiniteLearningRateSetLaterIsRefusedAndChangesNothing() throws {
         let (w, _) = Self.parameters()
-        let optimizer = try AdamW([w], registry: registry)
+        let optimizer = try Optimizer([w], preset: .adamW(), registry: registry)
         try Self.setGradients([w], step: 0)
         try optimizer.step()
         let before = (try w.values(as: Float.self), optimizer.state(of: w))
@@ -170,15 +170,15 @@ import Testing
             return try w.values(as: Float.self) + b.values(as: Float.self)
         }
         let registry = self.registry
-        #expect(try trajectory { try Adam($0, lr: 0.01, betas: (0.8, 0.99), weightDecay: 0.1, amsgrad: true, registry: registry) }
+        #expect(try trajectory { try Optimizer($0, preset: .adam(lr: 0.01, betas: (0.8, 0.99), weightDecay: 0.1, amsgrad: true), registry: registry) }
             == trajectory { try Optimizer($0, rules: ["l2", "adam"], defaults: ["lr": 0.01, "beta1": 0.8, "beta2": 0.99,
                                                                               "weight_decay2": 0.1, "amsgrad": 1], registry: registry) })
-        #expect(try trajectory { try AdamW($0, lr: 0.01, weightDecay: 0.2, registry: registry) }
+        #expect(try trajectory { try Optimizer($0, preset: .adamW(lr: 0.01, weightDecay: 0.2), registry: registry) }
             == trajectory { try Optimizer($0, rules: ["adamw"], defaults: ["lr": 0.01, "weight_decay": 0.2], registry: registry) })
-        #expect(try trajectory { try RMSprop($0, lr: 0.01, momentum: 0.5, centered: true, registry: registry) }
+        #expect(try trajectory { try Optimizer($0, preset: .rmsprop(lr: 0.01, momentum: 0.5, centered: true), registry: registry) }
             == trajectory { try Optimizer($0, rules: ["l2", "rmsprop"], defaults: ["lr": 0.01, "momentum": 0.5, "centered": 1],
                                           registry: registry) })
-        #expect(throws: OptimizerError.self) { try Adam([Parameter("x", values: [1.0])], betas: (1, 0.999), registry: registry) }
+        #expect(throws: OptimizerError.self) { try Optimizer([Parameter("x", values: [1.0])], preset: .adam(betas: (1, 0.999)), registry: registry) }
     }
 
     // MARK: - Checkpoints

@@ -104,7 +104,7 @@ import Testing
                           defaults: ["lr": 0.1, "momentum": 0.9, "dampening": 0.1], registry: registry)
         }
         do {
-            _ = try SGD([Parameter("w", values: [1.0])], lr: 0.1, momentum: 0, nesterov: true, registry: registry)
+            _ = try Optimizer([Parameter("w", values: [1.0])], preset: .sgd(lr: 0.1, momentum: 0, nesterov: true), registry: registry)
             Issue.record("Nesterov without momentum was accepted")
         } catch {
             #expect("\(error)".contains("Nesterov momentum requires a momentum and zero dampening"))
@@ -160,12 +160,12 @@ import Testing
         #expect(try w.gradient(as: Float.self) == [Float(1), 1, 1])
     }
 
-    @Test func sgdConvenienceMatchesTheExplicitChain() throws {
+    @Test func sgdPresetMatchesTheExplicitChain() throws {
         let initial: [Float] = (0..<5000).map { Float($0 % 17) / 8 - 1 }
         let gradients: [[Float]] = (0..<4).map { step in initial.indices.map { Float(($0 * 7 + step) % 13) / 6 - 1 } }
         let a = Parameter("a", values: initial), b = Parameter("b", values: initial)
-        let sgd = try SGD([a], lr: 0.05, momentum: 0.8, weightDecay1: 1e-3, weightDecay2: 1e-2, nesterov: true,
-                          registry: registry)
+        let sgd = try Optimizer([a], preset: .sgd(lr: 0.05, momentum: 0.8, weightDecay1: 1e-3, weightDecay2: 1e-2, nesterov: true),
+                                registry: registry)
         let chain = try Optimizer([b], rules: ["l1", "l2", "nesterov", "sgd"],
                                   defaults: ["lr": 0.05, "momentum": 0.8, "weight_decay1": 1e-3, "weight_decay2": 1e-2],
                                   registry: registry)

@@ -38,6 +38,8 @@ void regula_copy_block(void *restrict to, const void *restrict from, size_t byte
 
 /** 1 when all `count` elements at `data` (float32 for dtype 1, float64 for dtype 2) are finite, else 0. */
 int regula_all_finite(const void *data, size_t count, unsigned dtype);
+/** 1 when none of the `count` elements at `data` (dtypes as above) is below 0 (NaN is not below), else 0. */
+int regula_all_non_negative(const void *data, size_t count, unsigned dtype);
 
 /**
  * Copies `bytes` from `from` to `to` with non-temporal stores where both are 16-byte aligned: the copy is a

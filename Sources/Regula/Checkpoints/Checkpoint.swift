@@ -47,7 +47,7 @@ extension Optimizer {
                     continue   // a slot no option has turned on
                 }
                 let refusal = bytes.withUnsafeBytes {
-                    nonFiniteProblem($0, of: tensor, label: label(of: tensor, parameter: parameter))
+                    valueProblem($0, of: tensor, label: label(of: tensor, parameter: parameter))
                 }
                 if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
                 file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
@@ -183,7 +183,7 @@ extension Optimizer {
                 let what = label(of: tensor, parameter: parameter)
                 let start = entry.step == 0 ? startValue(of: tensor, options: options) : nil
                 let refusal = saved.bytes.withUnsafeBytes { bytes in
-                    nonFiniteProblem(bytes, of: tensor, label: what)
+                    valueProblem(bytes, of: tensor, label: what)
                         ?? start.flatMap { stepZeroProblem(bytes, of: tensor, start: $0, label: what) }
                 }
                 if let refusal { throw CheckpointError("the checkpoint is refused: \(refusal)") }

@@ -4,7 +4,8 @@ import Foundation
 /// What a checkpoint's numbers must be for this optimizer's steps to have made them, checked on load (a file
 /// whose checksums are right can still lie, since anyone can compute them) and, where a save could write
 /// what a load would refuse, on save:
-/// - every value of every parameter and state slot is finite;
+/// - every value of every parameter and state slot is finite, and no value of a slot its rule declares
+///   non-negative is below 0;
 /// - a slot that an option turns on is there while that option is on (saving writes it at its start value if
 ///   no step has made it yet, which is what the next step would do);
 /// - at step 0 every slot still holds its start value.
@@ -15,13 +16,20 @@ extension Optimizer {
         return "state slot \(quoted(slot.key)) of parameter \(quoted(parameter.name)) (rule \(quoted(slot.rule.name)))"
     }
 
-    /// Why `bytes`, the values of `tensor`, could not have come from a step, or nil: a NaN or an infinity.
-    func nonFiniteProblem(_ bytes: UnsafeRawBufferPointer, of tensor: CheckpointTensor, label: String) -> String? {
+    /// Why `bytes`, the values of `tensor`, could not have come from a step, or nil: a NaN or an infinity, or
+    /// a negative value in a slot declared non-negative.
+    func valueProblem(_ bytes: UnsafeRawBufferPointer, of tensor: CheckpointTensor, label: String) -> String? {
         let count = bytes.count / tensor.dtype.size
-        guard let base = bytes.baseAddress, regula_all_finite(base, count, tensor.dtype.abiBit) == 0 else { return nil }
-        let index = (0..<count).first { !Self.element(base, tensor.dtype, $0).isFinite } ?? 0
-        return "\(label) (tensor \(quoted(tensor.name))) holds \(Self.element(base, tensor.dtype, index)) at element \(index); "
-            + "a checkpoint holds finite values only"
+        guard let base = bytes.baseAddress else { return nil }
+        if regula_all_finite(base, count, tensor.dtype.abiBit) == 0 {
+            let index = (0..<count).first { !Self.element(base, tensor.dtype, $0).isFinite } ?? 0
+            return "\(label) (tensor \(quoted(tensor.name))) holds \(Self.element(base, tensor.dtype, index)) at element \(index); "
+                + "a checkpoint holds finite values only"
+        }
+        guard let slot = tensor.slot, slot.declared.isNonNegative, regula_all_non_negative(base, count, tensor.dtype.abiBit) == 0,
+              let index = (0..<count).first(where: { Self.element(base, tensor.dtype, $0) < 0 }) else { return nil }
+        return "\(label) (tensor \(quoted(tensor.name))) holds \(Self.element(base, tensor.dtype, index)) at element \(index), "
+            + "but rule \(quoted(slot.rule.name)) declares the slot non-negative: no step of it makes a value below 0"
     }
 
     /// Whether the slot behind `tensor` is turned on by an option that is on in `options`.

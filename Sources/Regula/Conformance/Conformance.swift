@@ -73,8 +73,12 @@ public enum Conformance {
                 if let failure = outcome.failure { return (false, "at \(describe(tried, of: rule)): \(failure)") }
                 let bad = outcome.workspace.numbers.filter { !$0.isFinite }.count
                 if bad > 0 { return (false, "at \(describe(tried, of: rule)): \(bad) outputs are NaN or infinite") }
+                if let (slot, value) = outcome.workspace.negativeSlot {
+                    return (false, "at \(describe(tried, of: rule)): slot \(quoted(slot.name)) is declared non-negative but holds \(value)")
+                }
             }
-            return (true, "all outputs finite")
+            return (true, rule.stateSlots.contains(where: \.isNonNegative)
+                ? "all outputs finite, slots declared non-negative stay so" : "all outputs finite")
         }
         record(.stateRoundTrip) { stateRoundTrip(rule, dtype, values) }
         record(.noHiddenState) { noHiddenState(rule, dtype, values) }

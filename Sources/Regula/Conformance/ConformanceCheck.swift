@@ -39,7 +39,7 @@ public enum ConformanceCheck: String, CaseIterable, Sendable, Codable {
         case .writesInsideBlock: "nothing outside the block is written"
         case .guardAfter: "no access past a block's end (guard page)"
         case .guardBefore: "no access before a block's start (guard page)"
-        case .finite: "finite inputs give finite outputs"
+        case .finite: "finite inputs give finite outputs (and non-negative slots stay so)"
         case .stateRoundTrip: "state survives a save and restore"
         case .noHiddenState: "no state outside the declared slots"
         case .precision: "float32 and float64 agree to float32 precision"

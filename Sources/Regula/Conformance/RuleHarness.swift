@@ -103,6 +103,17 @@ final class RuleWorkspace: @unchecked Sendable {
     /// The parameter, update and slots as numbers, for finiteness and tolerance checks.
     var numbers: [Double] { ([param, update] + slots).flatMap { read($0) } }
 
+    /// The first slot declared non-negative that holds a value below 0, with that value, or nil.
+    var negativeSlot: (slot: StateSlot, value: Double)? {
+        let elementwise = rule.stateSlots.filter { $0.shape == .elementwise }
+        let scalarSlots = rule.stateSlots.filter { $0.shape == .scalar }
+        let values = zip(elementwise, slots.map(read)) + scalarSlots.enumerated().map { ($1, [scalars[$0]]) }
+        for (slot, numbers) in values where slot.isNonNegative {
+            if let negative = numbers.first(where: { $0 < 0 }) { return (slot, negative) }
+        }
+        return nil
+    }
+
     /// A copy of the state (slots, scalars, step), to restore later.
     func saveState() -> (slots: [[Double]], scalars: [Double], step: UInt64) {
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count

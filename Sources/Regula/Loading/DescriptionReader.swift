@@ -147,10 +147,15 @@ struct DescriptionReader {
         let name = try requiredName(declared.name, of: label)
         let shape: StateSlot.Shape = try decoded(declared.shape, [
             Int(REGULA_SLOT_ELEMENTWISE): .elementwise, Int(REGULA_SLOT_SCALAR): .scalar], "shape", of: label)
+        let known = UInt32(REGULA_SLOT_NON_NEGATIVE)
+        guard declared.flags & ~known == 0 else {
+            throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_SLOT_NON_NEGATIVE (0x1)")
+        }
         return StateSlot(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          shape: shape, initialValue: declared.initial_value,
                          initialFrom: try text(declared.initial_from, what: "initial_from of \(label)"),
-                         enabledBy: try text(declared.enabled_by, what: "enabled_by of \(label)"))
+                         enabledBy: try text(declared.enabled_by, what: "enabled_by of \(label)"),
+                         isNonNegative: declared.flags & UInt32(REGULA_SLOT_NON_NEGATIVE) != 0)
     }
 
     private func reduction(_ declared: regula_reduction, label: String) throws(PluginLoadError) -> Reduction {
@@ -222,7 +227,7 @@ struct DescriptionReader {
     static func originalSize<T>(of type: T.Type) -> Int? {
         switch type {
         case is regula_rule.Type: 112               // 1.0; 1.2 appended prepare and scratch_count (128)
-        case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56)
+        case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56), 1.3 flags (64)
         case is regula_reduction.Type: 32           // 1.0; 1.2 appended scope (40)
         default: nil                                // unchanged since it appeared
         }

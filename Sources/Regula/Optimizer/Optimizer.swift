@@ -16,9 +16,9 @@ import Foundation
 /// Safe to share between threads: ``step()``, ``addGroup(_:)``, ``state(of:)``, checkpoints and every
 /// change to ``groups`` take the optimizer's lock, so two threads stepping at once take two whole steps, one
 /// after the other, and an option changed during a step applies from the next one. (A parameter's gradient
-/// must not be changed while a step that reads it runs.) ``SGD``, ``Adam``, ``AdamW`` and ``RMSprop`` are
-/// ready-made chains.
-public class Optimizer: @unchecked Sendable {
+/// must not be changed while a step that reads it runs.) ``Preset`` has the torch-shaped chains ready made
+/// (`Optimizer(params, preset: .adamW(lr: 1e-3))`).
+public final class Optimizer: @unchecked Sendable {
     /// The rules, in the order they run (a named chain appears as its rules).
     public var rules: [Rule] { chain.rules }
     /// The options given at construction, which filled in each group's missing options.
@@ -45,19 +45,28 @@ public class Optimizer: @unchecked Sendable {
     }
 
     /// What a step does when a gradient, or the result, has a NaN or an infinity.
-    public var nonFiniteSteps: NonFiniteSteps = .proceed
+    public var nonFiniteSteps: NonFiniteSteps {
+        get { lock.withLock { storedNonFiniteSteps } }
+        set { lock.withLock { storedNonFiniteSteps = newValue } }
+    }
     /// Whether a step that fails changes nothing (the default). When a rule of the chain may fail, each step
     /// first copies the values and state it is about to change into a journal, which costs memory the size
     /// of the parameters and state, and memory traffic (see Docs/BENCHMARKS.md); a chain whose rules all
     /// declare `REGULA_RULE_NEVER_FAILS` (every built-in does) needs no journal. Set it to false only where a
     /// failing rule may leave a step half done; skipping non-finite steps always keeps steps atomic.
-    public var atomicSteps = true
+    public var atomicSteps: Bool {
+        get { lock.withLock { storedAtomicSteps } }
+        set { lock.withLock { storedAtomicSteps = newValue } }
+    }
     /// Whether a step journals what it changes, to undo it if it fails: an atomic step of a chain with a rule
     /// that may fail (a chain of rules that never fail cannot leave a step half done), and every step that
     /// skips non-finite values.
     package var journalsSteps: Bool { (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip }
     /// Steps skipped because of non-finite values (see ``nonFiniteSteps``).
-    public internal(set) var skippedSteps = 0
+    public internal(set) var skippedSteps: Int {
+        get { lock.withLock { storedSkippedSteps } }
+        set { lock.withLock { storedSkippedSteps = newValue } }
+    }
 
     let chain: Chain
     let compiled: CompiledChain
@@ -65,6 +74,10 @@ public class Optimizer: @unchecked Sendable {
     /// Taken by every public entry point; recursive, because they call one another (``groups`` inside ``step()``).
     let lock = NSRecursiveLock()
     private var storedGroups: [ParamGroup]
+    // Behind the lock, as every setting a step reads: a step on one thread and a change on another must not race.
+    private var storedNonFiniteSteps = NonFiniteSteps.proceed
+    private var storedAtomicSteps = true
+    private var storedSkippedSteps = 0
     var states: [ObjectIdentifier: SlotStorage] = [:]
     var resolved: [ResolvedOptions] = []
     /// The parameters' identities per group when membership and element types were last checked.
@@ -399,22 +412,6 @@ public class Optimizer: @unchecked Sendable {
                     throw .unsupportedDType(rule: rule.name, dtype: parameter.dtype, parameter: parameter.name)
                 }
             }
-        }
-    }
-}
-
-extension RuleRegistry {
-    private static let sharedLock = NSLock()
-    nonisolated(unsafe) private static var sharedRegistry: RuleRegistry?
-
-    /// The process-wide registry: ``RuleRegistry/standard(environment:onConflict:probe:describingOnly:)`` built once, on first use.
-    /// - Throws: ``BuiltinRulesNotFound`` if the built-ins are missing (and tries again next time).
-    public static func shared() throws -> RuleRegistry {
-        try sharedLock.withLock {
-            if let sharedRegistry { return sharedRegistry }
-            let registry = try standard()
-            sharedRegistry = registry
-            return registry
         }
     }
 }

@@ -112,6 +112,13 @@ public struct Rule: Sendable, CustomStringConvertible {
             let label = "state slot \(quoted(slot.name)) of rule \(quoted(name))"
             if !isIdentifier(slot.name) { problems.append("\(label): the name is not an identifier") }
             if !slot.initialValue.isFinite { problems.append("\(label): initial value is not finite") }
+            if slot.isNonNegative, slot.initialFrom == nil, slot.initialValue < 0 {
+                problems.append("\(label): declared non-negative, but its initial value is \(format(slot.initialValue))")
+            }
+            if slot.isNonNegative, let source = slot.initialFrom,
+               let range = hyperparameter(named: source)?.range, range.lowerBound < 0 {
+                problems.append("\(label): declared non-negative, but it starts from \(quoted(source)), which may be as low as \(format(range.lowerBound))")
+            }
             if let source = slot.initialFrom, !names.contains(source) {
                 problems.append("\(label): initial_from names \(quoted(source)), which is not one of the rule's hyperparameters (\(names.joined(separator: ", ")))")
             }

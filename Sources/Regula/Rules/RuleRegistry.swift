@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The rules an optimizer can select by name: the built-ins, plugins from directories, and rules defined
 /// in Swift.
@@ -292,6 +293,22 @@ public enum UnloadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .inUse(let rule, let optimizers, let path):
             "cannot unload \(path): rule \(quoted(rule)) is used by \(optimizers) optimizer\(optimizers == 1 ? "" : "s"); "
                 + "release them first"
+        }
+    }
+}
+
+extension RuleRegistry {
+    /// The registry ``shared()`` built, once it has.
+    private static let sharedRegistry = Mutex<RuleRegistry?>(nil)
+
+    /// The process-wide registry: ``RuleRegistry/standard(environment:onConflict:probe:describingOnly:)`` built once, on first use.
+    /// - Throws: ``BuiltinRulesNotFound`` if the built-ins are missing (and tries again next time).
+    public static func shared() throws -> RuleRegistry {
+        try sharedRegistry.withLock { shared in
+            if let shared { return shared }
+            let registry = try standard()
+            shared = registry
+            return registry
         }
     }
 }

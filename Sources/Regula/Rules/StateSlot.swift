@@ -3,7 +3,8 @@
 /// The host allocates each slot when a parameter takes its first step, fills it with ``initialValue`` (or
 /// the value of the hyperparameter ``initialFrom`` names), hands the rule the part matching each block, and
 /// saves it with the optimizer. A slot with ``enabledBy`` exists only once a step has run with that option
-/// on, as torch creates `max_exp_avg_sq` only with `amsgrad`.
+/// on, as torch creates `max_exp_avg_sq` only with `amsgrad`. A slot declared ``isNonNegative`` never holds
+/// a negative value, and a checkpoint whose copy of it does is refused.
 public struct StateSlot: Sendable, Equatable, Codable {
     /// How much storage a slot takes per parameter.
     public enum Shape: String, Sendable, Codable {
@@ -27,15 +28,20 @@ public struct StateSlot: Sendable, Equatable, Codable {
     /// A hyperparameter of the rule that turns the slot on: the slot is created by the first step that runs
     /// with it non-zero and does not exist before; `nil` for a slot every parameter has. Elementwise only.
     public let enabledBy: String?
+    /// Whether every value of the slot is at least 0 (a running mean of squares, a sum of squares, a step
+    /// size): the start value must be, and state that holds a negative value could not have come from the
+    /// rule's steps, so a checkpoint holding one is refused (`REGULA_SLOT_NON_NEGATIVE`, ABI 1.3).
+    public let isNonNegative: Bool
 
     /// Declares a state slot.
     public init(_ name: String, doc: String = "", shape: Shape = .elementwise, initialValue: Double = 0,
-                initialFrom: String? = nil, enabledBy: String? = nil) {
+                initialFrom: String? = nil, enabledBy: String? = nil, isNonNegative: Bool = false) {
         self.name = name
         self.doc = doc
         self.shape = shape
         self.initialValue = initialValue
         self.initialFrom = initialFrom
         self.enabledBy = enabledBy
+        self.isNonNegative = isNonNegative
     }
 }

@@ -12,15 +12,33 @@ package struct FileReadError: Error, Sendable, CustomStringConvertible {
 
 /// Reading whole files and standard input with POSIX calls, so every failure can be put in words.
 package enum FileContents {
-    /// The bytes of the file at `url`. A named pipe or a device (`<(…)`, `/dev/stdin`) is read to its end.
-    /// - Throws: ``FileReadError`` when the file is missing, is a folder, may not be read, or fails mid-read.
+    /// The bytes of the file at `url`. A named pipe or a device (`<(…)`, `/dev/stdin`) is read to its end, up
+    /// to ``maximumStreamBytes``.
+    /// - Throws: ``FileReadError`` when the file is missing, is a folder, may not be read, fails mid-read, or is
+    ///   a stream longer than ``maximumStreamBytes``.
     package static func read(_ url: URL) throws(FileReadError) -> Data {
         let descriptor = try openFile(url)
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw failure(url.path, errno) }
-        let size = status.st_mode & S_IFMT == S_IFREG ? Int(status.st_size) : nil
-        return try read(descriptor, expecting: size, name: url.path)
+        guard status.st_mode & S_IFMT == S_IFREG else { return try readStream(descriptor, name: url.path) }
+        return try read(descriptor, expecting: Int(status.st_size), name: url.path)
+    }
+
+    /// The most bytes read from a pipe, a device or standard input, whose length is not known before reading:
+    /// 256 MiB, six times the largest spec the tests replay. Without a bound, an endless stream (`/dev/zero`)
+    /// would be read until memory ran out; a regular file may be as long as the machine's memory.
+    package static let maximumStreamBytes = 1 << 28
+
+    /// Reads a stream to its end, refusing it past ``maximumStreamBytes``.
+    private static func readStream(_ descriptor: Int32, name: String) throws(FileReadError) -> Data {
+        let data = try read(descriptor, expecting: nil, name: name, limit: maximumStreamBytes + 1)
+        guard data.count <= maximumStreamBytes else {
+            throw FileReadError(description: "cannot read \(name): it does not end within \(maximumStreamBytes) bytes; "
+                + "allowed from a pipe, a device or standard input: at most \(maximumStreamBytes) bytes (a longer input "
+                + "can be read from a regular file)")
+        }
+        return data
     }
 
     /// A descriptor open for reading on `url`, which is not a folder.
@@ -116,9 +134,9 @@ package enum FileContents {
         }
     }
 
-    /// Everything on standard input, up to its end.
+    /// Everything on standard input, up to its end and at most ``maximumStreamBytes``.
     package static func readStandardInput() throws(FileReadError) -> Data {
-        try read(STDIN_FILENO, expecting: nil, name: "standard input")
+        try readStream(STDIN_FILENO, name: "standard input")
     }
 
     /// Reads `descriptor` to its end; `size` (a regular file's length) sizes the buffer in one allocation.

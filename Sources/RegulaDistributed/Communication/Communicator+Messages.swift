@@ -57,7 +57,8 @@ extension Communicator {
     /// command line (an MPMD launch, `mpirun -np 1 A : -np 1 B`) is told so instead of waiting for a message
     /// that never comes.
     ///
-    /// - Throws: ``DistributedError`` naming the first setting that differs and its value on each rank.
+    /// - Throws: ``DistributedError`` naming the first setting that differs and its value on each rank; its
+    ///   ``DistributedError/rank`` is nil, since the disagreement is every rank's.
     public func agreeOnSettings(_ settings: [(name: String, value: String)]) throws(DistributedError) {
         let text = settings.map { "\($0.name)\u{1F}\($0.value)" }.joined(separator: "\u{1E}")
         let all = allgather(bytes: Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) }
@@ -73,7 +74,7 @@ extension Communicator {
         let perRank = values.enumerated().map { "\($0.element[name] ?? "(none)") on rank \($0.offset)" }
         throw DistributedError("the ranks of this job were started with different settings: \(name) is "
             + "\(perRank.joined(separator: ", ")) (rank \(other) is the first that differs from rank 0); give every rank "
-            + "the same command line", rank: other)
+            + "the same command line")
     }
 
     /// The element-wise sums of every rank's `values`, added in rank order, so every rank gets the same bits

@@ -48,8 +48,9 @@ extern "C" {
  * 1.1 appended `regula_plugin.toolchain`.
  * 1.2 appended per-parameter `prepare` and scratch, slots that start from an option or exist only when an
  * option is on, reductions over every parameter of a step, named chains, and two rule flags.
+ * 1.3 appended `regula_state_slot.flags`: what a slot's values must be (REGULA_SLOT_NON_NEGATIVE).
  */
-#define REGULA_ABI_MINOR 2u
+#define REGULA_ABI_MINOR 3u
 
 /** Marks the entry symbol for export even when the plugin is built with -fvisibility=hidden. */
 #if defined(_WIN32)
@@ -147,6 +148,15 @@ typedef uint32_t regula_slot_shape;
 #define REGULA_SLOT_SCALAR 1u       /**< one `double` per parameter */
 
 /**
+ * Slot flags (ABI 1.3): what the slot's values always are, so that the host can refuse state no step of the
+ * rule could have made (a checkpoint that lies with valid checksums). Every slot's values are finite without
+ * a flag: the host refuses NaN and infinities in every slot. Any bit not defined here is refused when the
+ * plugin loads; a host older than 1.3 ignores the field, which only makes it check less.
+ */
+#define REGULA_SLOT_NON_NEGATIVE 0x1u  /**< every value is >= 0 (a running mean of squares, a sum, a step size);
+                                            the slot's start value must be too */
+
+/**
  * State a rule keeps between steps, declared rather than allocated. Owned by the plugin, static.
  *
  * The host allocates every slot for every parameter, fills it with `initial_value` before the
@@ -174,6 +184,8 @@ typedef struct regula_state_slot {
                                     step that runs with that value non-zero, and does not exist before; once
                                     created it stays, as torch's state does. Where it does not exist the
                                     kernel receives NULL in its place. ELEMENTWISE slots only. */
+    /* ABI 1.3 */
+    uint32_t flags;            /**< REGULA_SLOT_* flags, or 0 */
 } regula_state_slot;
 
 /* ---------------------------------------------------------------------------------------------------

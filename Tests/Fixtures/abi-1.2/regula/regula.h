@@ -1,0 +1,460 @@
+/*
+ * regula.h — the Regula UpdateRule contract, version 1.
+ *
+ * This header is the whole interface between the Regula host and a plugin. A plugin is a shared object
+ * that exports exactly one symbol, the function `regula_plugin_entry`, and includes nothing but this
+ * header and the C standard library. Build one with
+ *
+ *     cc -shared -fPIC $(regula config --cflags) my_rule.c -o libmy_rule.so
+ *
+ * where `regula config --cflags` gives the include folder and the flags the built-in rules are built with
+ * (Docs/WritingARule.md says why each is there).
+ *
+ * Conventions used below:
+ *   - "Owned by the plugin, static": the pointer must stay valid, unchanged, until the shared object is
+ *     unloaded. The host copies nothing it does not need and never frees it.
+ *   - "Owned by the host, borrowed": valid only for the duration of the call that received it; the plugin
+ *     must not keep it, free it or write past the lengths given.
+ *   - Thread tags say from where the host may call a function:
+ *       [load]        once, on the thread that loads the plugin, before anything else is called;
+ *       [any thread]  from any thread, concurrently with any other [any thread] call of the same rule.
+ *
+ * Growth rules: every struct that may grow starts with (or, for the plugin struct, follows the version
+ * with) a `struct_size` field. New fields are only ever appended, and the host reads a field only when
+ * `struct_size` covers it, so a plugin built against an older minor version keeps loading. A change that
+ * cannot be expressed by appending raises REGULA_ABI_MAJOR, and the host refuses every other major.
+ */
+#ifndef REGULA_REGULA_H
+#define REGULA_REGULA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <math.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------------------------------- */
+
+/** The contract's major version. The host loads a plugin only when its major equals the host's. */
+#define REGULA_ABI_MAJOR 1u
+/**
+ * The contract's minor version: appended fields and flags. Any minor of the same major loads.
+ * 1.1 appended `regula_plugin.toolchain`.
+ * 1.2 appended per-parameter `prepare` and scratch, slots that start from an option or exist only when an
+ * option is on, reductions over every parameter of a step, named chains, and two rule flags.
+ */
+#define REGULA_ABI_MINOR 2u
+
+/** Marks the entry symbol for export even when the plugin is built with -fvisibility=hidden. */
+#if defined(_WIN32)
+#define REGULA_EXPORT __declspec(dllexport)
+#else
+#define REGULA_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ---------------------------------------------------------------------------------------------------
+ * Status codes and messages: how errors cross the boundary
+ * ------------------------------------------------------------------------------------------------- */
+
+/**
+ * The result of every fallible call. 0 is success; any other value is a failure whose words are in the
+ * message buffer the host handed over. Codes are open-ended: a host treats an unknown non-zero code as
+ * a generic failure. Never let a C++ exception, a longjmp or a Swift error cross this boundary.
+ */
+typedef int32_t regula_status;
+#define REGULA_OK 0                       /**< success */
+#define REGULA_ERROR_INVALID_ARGUMENT 1   /**< a hyperparameter combination or input the rule refuses */
+#define REGULA_ERROR_UNSUPPORTED_DTYPE 2  /**< called with an element type the rule did not declare */
+#define REGULA_ERROR_NUMERIC 3            /**< the arithmetic failed (e.g. a norm overflowed) */
+#define REGULA_ERROR_INTERNAL 4           /**< anything else */
+
+/**
+ * A message buffer owned by the host, borrowed for one call. Write a NUL-terminated explanation into
+ * `text` (at most `capacity` bytes, terminator included) before returning a non-zero status; the host
+ * copies it. `regula_message_set` does this safely.
+ */
+typedef struct regula_message {
+    char *text;        /**< host memory, `capacity` bytes, always non-NULL */
+    size_t capacity;   /**< at least 256 */
+} regula_message;
+
+/** Formats into `message` (truncating) and returns `status`, so a kernel can `return regula_message_set(...)`. */
+static inline regula_status regula_message_set(regula_message *message, regula_status status,
+                                               const char *format, ...)
+{
+    if (message != NULL && message->text != NULL && message->capacity > 0) {
+        va_list arguments;
+        va_start(arguments, format);
+        vsnprintf(message->text, message->capacity, format, arguments);
+        va_end(arguments);
+    }
+    return status;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Element types
+ * ------------------------------------------------------------------------------------------------- */
+
+/** Element types, as single bits so a rule can declare the set it supports. */
+typedef uint32_t regula_dtype;
+#define REGULA_DTYPE_FLOAT32 0x1u  /**< IEEE 754 binary32, `float` */
+#define REGULA_DTYPE_FLOAT64 0x2u  /**< IEEE 754 binary64, `double` */
+
+/* ---------------------------------------------------------------------------------------------------
+ * Hyperparameters
+ * ------------------------------------------------------------------------------------------------- */
+
+/** How a hyperparameter's value is read. Every value travels as a `double`. */
+typedef uint32_t regula_hyperparameter_type;
+#define REGULA_HYPERPARAMETER_REAL 0u     /**< any real number inside [minimum, maximum] */
+#define REGULA_HYPERPARAMETER_INTEGER 1u  /**< a whole number inside [minimum, maximum] */
+#define REGULA_HYPERPARAMETER_BOOLEAN 2u  /**< 0 or 1; minimum and maximum must be 0 and 1 */
+
+/** Hyperparameter flags. */
+#define REGULA_HYPERPARAMETER_REQUIRED 0x1u  /**< no default: the user must give a value (`default_value` is ignored) */
+
+/**
+ * One hyperparameter a rule reads: the unit of validation and documentation. Owned by the plugin, static.
+ *
+ * Rules in one chain share a hyperparameter when they declare the same name: the user gives one value
+ * (per parameter group) and each rule checks it against its own range. `minimum` and `maximum` are
+ * inclusive; use -HUGE_VAL / HUGE_VAL for "unbounded". A default must lie inside the range.
+ */
+typedef struct regula_hyperparameter {
+    uint32_t struct_size;              /**< sizeof(regula_hyperparameter) as the plugin was compiled */
+    const char *name;                  /**< identifier users type (`lr`, `weight_decay1`): [A-Za-z_][A-Za-z0-9_]* */
+    const char *doc;                   /**< one line, shown by `regula list`; may be NULL */
+    regula_hyperparameter_type type;   /**< REGULA_HYPERPARAMETER_* */
+    uint32_t flags;                    /**< REGULA_HYPERPARAMETER_* flags */
+    double default_value;              /**< used when the user gives none, unless REQUIRED */
+    double minimum;                    /**< smallest allowed value, inclusive */
+    double maximum;                    /**< largest allowed value, inclusive */
+} regula_hyperparameter;
+
+/* ---------------------------------------------------------------------------------------------------
+ * State slots
+ * ------------------------------------------------------------------------------------------------- */
+
+/** The shape of a state slot. */
+typedef uint32_t regula_slot_shape;
+#define REGULA_SLOT_ELEMENTWISE 0u  /**< one element per parameter element, same dtype as the parameter */
+#define REGULA_SLOT_SCALAR 1u       /**< one `double` per parameter */
+
+/**
+ * State a rule keeps between steps, declared rather than allocated. Owned by the plugin, static.
+ *
+ * The host allocates every slot for every parameter, fills it with `initial_value` before the
+ * parameter's first step, hands the rule the part that matches each block, and copies it out on request
+ * (the optimizer's state API). A rule must keep no other state of its own between calls: everything it
+ * remembers lives in its slots, so any rule's state can be saved and restored bit for bit (`regula check`
+ * verifies this).
+ *
+ * Since 1.2 a slot may start from an option (`initial_from`) and an elementwise slot may exist only while
+ * an option is on (`enabled_by`), so that memory and checkpoints hold what torch's state would. A rule
+ * using either sets REGULA_RULE_USES_ABI_1_2.
+ */
+typedef struct regula_state_slot {
+    uint32_t struct_size;      /**< sizeof(regula_state_slot) as the plugin was compiled */
+    const char *name;          /**< identifier (`momentum_buffer`), unique within the rule */
+    const char *doc;           /**< one line; may be NULL */
+    regula_slot_shape shape;   /**< REGULA_SLOT_* */
+    double initial_value;      /**< every element's value before the parameter's first step */
+    /* ABI 1.2 */
+    const char *initial_from;  /**< NULL, or the name of one of the rule's hyperparameters: the slot starts
+                                    at that hyperparameter's value in the parameter's group when the slot is
+                                    created, instead of `initial_value` (Rprop's step sizes start at lr) */
+    const char *enabled_by;    /**< NULL for a slot every parameter has, or the name of one of the rule's
+                                    hyperparameters: the slot is created (at its initial value) by the first
+                                    step that runs with that value non-zero, and does not exist before; once
+                                    created it stays, as torch's state does. Where it does not exist the
+                                    kernel receives NULL in its place. ELEMENTWISE slots only. */
+} regula_state_slot;
+
+/* ---------------------------------------------------------------------------------------------------
+ * Reductions: values a rule needs over the whole parameter
+ * ------------------------------------------------------------------------------------------------- */
+
+/** How the per-block partial values of a reduction combine into one value per parameter. */
+typedef uint32_t regula_combine;
+#define REGULA_COMBINE_SUM 0u  /**< partials start at 0 and are added up in block order */
+#define REGULA_COMBINE_MAX 1u  /**< partials start at -HUGE_VAL; the largest wins */
+#define REGULA_COMBINE_MIN 2u  /**< partials start at +HUGE_VAL; the smallest wins */
+
+/** What a reduction runs over (ABI 1.2). */
+typedef uint64_t regula_reduction_scope;
+#define REGULA_REDUCTION_PARAMETER 0u  /**< the blocks of one parameter: one value per parameter (as in 1.0) */
+#define REGULA_REDUCTION_STEP 1u       /**< the blocks of every parameter stepped together: one value per step,
+                                            combined in parameter order, then block order (clip_grad_norm_) */
+
+/**
+ * A value a rule computes over the whole parameter before it transforms any block, such as the squared
+ * L2 norm that `max_norm` needs. Owned by the plugin, static.
+ *
+ * The host calls the rule's `reduce` on every block, each with its own fresh partials, as the block stands
+ * just before the rule runs (after the rules before it in the chain), combines the partials in block order
+ * (so the result does not depend on the thread count), and hands the results to every block of the
+ * rule's kernel in `regula_block.reductions`. A chain with such a rule runs in stages: the rules before
+ * it over the whole parameter, then its reduction, then it and the rules after it. A reduction of the
+ * chain's first rule reads the gradients themselves and costs one extra read of them, no stage.
+ *
+ * A reduction with REGULA_REDUCTION_STEP scope (1.2) spans every parameter that has a gradient in the step,
+ * across groups: partials are combined in the order the optimizer lists its parameters, then block order,
+ * and every block of every parameter receives the same value (torch's clip_grad_norm_).
+ */
+typedef struct regula_reduction {
+    uint32_t struct_size;     /**< sizeof(regula_reduction) as the plugin was compiled */
+    const char *name;         /**< identifier, unique within the rule (`sum_of_squares`) */
+    const char *doc;          /**< one line; may be NULL */
+    regula_combine combine;   /**< REGULA_COMBINE_* */
+    /* ABI 1.2: 64 bits wide so that it starts past the 1.1 struct's end (its last 4 bytes were padding) */
+    regula_reduction_scope scope;  /**< REGULA_REDUCTION_PARAMETER (the default) or REGULA_REDUCTION_STEP; a
+                                        rule with a STEP reduction sets REGULA_RULE_USES_ABI_1_2 */
+} regula_reduction;
+
+/* ---------------------------------------------------------------------------------------------------
+ * The block: what a kernel is handed
+ * ------------------------------------------------------------------------------------------------- */
+
+/**
+ * One contiguous block of one parameter, as handed to a kernel. Owned by the host, borrowed.
+ *
+ * The host runs a chain of rules over a block before moving to the next block: `update` starts as a copy
+ * of the gradient (the user's gradient is never written) and flows from rule to rule; each rule reads and
+ * may rewrite it. A rule that applies the step (like `sgd`) writes `param`. Element pointers have the
+ * block's dtype (`float *` or `double *`) and `length` elements; `length` may be 0, which must be a no-op.
+ * The update, the parameter, the gradient and every slot never overlap one another, so a kernel may
+ * declare them `restrict` (the built-in rules do, and their loops vectorize).
+ */
+typedef struct regula_block {
+    uint32_t struct_size;              /**< sizeof(regula_block) as the host was compiled */
+    regula_dtype dtype;                /**< exactly one REGULA_DTYPE_* bit, one the rule declared */
+    size_t length;                     /**< elements in this block */
+    size_t offset;                     /**< index of the block's first element within the parameter */
+    size_t parameter_length;           /**< elements in the whole parameter */
+    uint64_t step;                     /**< steps this parameter took before this one: 0 on its first */
+    void *update;                      /**< the update `d`, read and write */
+    void *param;                       /**< the parameter's values, read; write only to apply a step */
+    const void *grad;                  /**< the raw gradient, read only */
+    const double *hyperparameters;     /**< values in the order the rule declared them */
+    void *const *elementwise_slots;    /**< per ELEMENTWISE slot in declaration order: this block's part */
+    double *scalar_slots;              /**< per SCALAR slot in declaration order: the parameter's value */
+    void *rule_data;                   /**< the rule's `rule_data`, passed back untouched */
+    const double *reductions;          /**< the rule's combined reductions in declaration order; NULL if none */
+    /* ABI 1.2: read only when struct_size covers it (a 1.2 host always sets it) */
+    const double *scratch;             /**< what the rule's `prepare` wrote for this parameter in this step
+                                            (`scratch_count` values); NULL for a rule without `prepare` */
+} regula_block;
+
+/**
+ * Transforms one block. [any thread]: the host may run blocks of the same rule concurrently, always on
+ * disjoint elements, and never two rules on the same block at once. Must not touch memory outside the
+ * block's pointers, must leave the floating-point environment as it found it, and must return
+ * REGULA_OK or a status with a message.
+ */
+typedef regula_status (*regula_kernel_fn)(const regula_block *block, regula_message *message);
+
+/**
+ * Checks a combination of hyperparameters, each already inside its declared range. [any thread].
+ * `values` follow the rule's declaration order. Return REGULA_OK, or an error with a message a user can act
+ * on ("Nesterov momentum requires a momentum and zero dampening"). Called before any step that uses new
+ * values; a refusal means the step does not run at all.
+ */
+typedef regula_status (*regula_check_fn)(const double *values, void *rule_data, regula_message *message);
+
+/**
+ * Runs once per parameter and step, before any `reduce` or kernel call of the rule for that parameter
+ * (ABI 1.2). [any thread], never twice at once for the same parameter.
+ *
+ * `parameter` describes the whole parameter but covers no elements: `length` and `offset` are 0, `update`,
+ * `param`, `grad`, `elementwise_slots`, `reductions` and `scratch` are NULL; `parameter_length`, `step`,
+ * `dtype`, `hyperparameters` and `rule_data` are as for a block. `parameter->scalar_slots` is writable here
+ * (and is the place to advance a running value such as NAdam's product of momentum coefficients), and
+ * `scratch` (`scratch_count` doubles, zeroed) receives values every block of the parameter then reads in
+ * `block->scratch`: per-step constants such as bias corrections, computed once instead of per block.
+ * Scratch is not state: it is neither saved nor kept between steps. If the step fails, the host puts the
+ * scalar slots back as they were.
+ */
+typedef regula_status (*regula_prepare_fn)(const regula_block *parameter, double *scratch, regula_message *message);
+
+/**
+ * Adds one block's contribution to each of the rule's reductions. [any thread], on disjoint blocks.
+ * `partials` has one entry per declared reduction, already set to its combine's starting value; fold the
+ * block into them (e.g. `partials[0] += p[i] * p[i]`). `block->reductions` is NULL here. Must not write the
+ * block.
+ */
+typedef regula_status (*regula_reduce_fn)(const regula_block *block, double *partials, regula_message *message);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Rules and plugins
+ * ------------------------------------------------------------------------------------------------- */
+
+/**
+ * Rule flag: the kernel (and `reduce`, if any) returns REGULA_OK for every block the host hands it — one
+ * of its declared dtypes, with hyperparameters inside their ranges and accepted by its check. A step whose
+ * rules all carry this flag cannot fail, so the host skips the journal it otherwise keeps to undo a failed
+ * step, and runs at full speed. Set it only when true: if such a rule fails anyway, its step is left half
+ * done and the error says so.
+ */
+#define REGULA_RULE_NEVER_FAILS 0x1u
+/**
+ * Rule flag (ABI 1.2): the kernel never writes `param`; it only shapes the update `d` (and its own slots),
+ * as `l1`, `momentum` and `clip_global_norm` do. A chain whose rules all carry this flag could never move a
+ * parameter, so the host refuses it with words instead of running steps that change nothing.
+ */
+#define REGULA_RULE_UPDATE_ONLY 0x2u
+/**
+ * Rule flag (ABI 1.2): the rule relies on something 1.2 added (`prepare`, scratch, a slot's `initial_from`
+ * or `enabled_by`, a REGULA_REDUCTION_STEP reduction). A 1.1 host refuses flags it does not know, so the
+ * rule is refused there instead of running without the feature; a 1.2 host refuses a rule that uses one
+ * of these without the flag. Any flag bit not defined here is refused when the plugin loads.
+ */
+#define REGULA_RULE_USES_ABI_1_2 0x4u
+
+/**
+ * One update rule. Owned by the plugin, static.
+ */
+typedef struct regula_rule {
+    uint32_t struct_size;                         /**< sizeof(regula_rule) as the plugin was compiled */
+    const char *name;                             /**< what users select it by: identifier, unique across every loaded plugin */
+    const char *summary;                          /**< one line: what it does to the update */
+    uint32_t version;                             /**< the rule's own revision; a change of meaning takes a new name instead */
+    regula_dtype dtypes;                          /**< the REGULA_DTYPE_* bits the kernel supports (at least one) */
+    uint32_t flags;                               /**< REGULA_RULE_* flags, or 0 */
+    uint32_t hyperparameter_count;                /**< entries in `hyperparameters` (at most 64) */
+    const regula_hyperparameter *hyperparameters; /**< may be NULL when the count is 0 */
+    uint32_t slot_count;                          /**< entries in `slots` (at most 64) */
+    const regula_state_slot *slots;               /**< may be NULL when the count is 0 */
+    regula_kernel_fn kernel;                      /**< required */
+    regula_check_fn check;                        /**< optional: NULL when every in-range combination is fine */
+    void *rule_data;                              /**< handed back in every block and check; may be NULL */
+    uint32_t reduction_count;                     /**< entries in `reductions` (at most 16); 0 for most rules */
+    const regula_reduction *reductions;           /**< may be NULL when the count is 0 */
+    regula_reduce_fn reduce;                      /**< required when reduction_count > 0, else NULL */
+    /* ABI 1.2 */
+    regula_prepare_fn prepare;                    /**< optional: once per parameter and step, before its blocks */
+    uint32_t scratch_count;                       /**< doubles of per-parameter scratch `prepare` fills (at most
+                                                       16); 0 without `prepare` */
+} regula_rule;
+
+/**
+ * One default of a named chain: the value a hyperparameter of the chain's rules takes when the user gives
+ * none (ABI 1.2). Owned by the plugin, static.
+ */
+typedef struct regula_chain_default {
+    uint32_t struct_size;  /**< sizeof(regula_chain_default) as the plugin was compiled */
+    const char *name;      /**< a hyperparameter one of the chain's rules declares */
+    double value;          /**< finite, inside that hyperparameter's range */
+} regula_chain_default;
+
+/**
+ * A named chain (ABI 1.2): an optimizer users select by one name that the host expands into a chain of
+ * rules, as optax builds `lamb` from `scale_by_adam > add_decayed_weights > scale_by_trust_ratio >
+ * scale_by_learning_rate`. Owned by the plugin, static.
+ *
+ * `rules` name rules (not chains), from this plugin or any other; they are looked up when an optimizer is
+ * built, so a chain may name rules loaded later. A chain's name shares the namespace of rule names. Its
+ * defaults take precedence over the rules' own defaults, and the user's options over both.
+ */
+typedef struct regula_chain {
+    uint32_t struct_size;                   /**< sizeof(regula_chain) as the plugin was compiled */
+    const char *name;                       /**< what users select it by: identifier, unique across rules and chains */
+    const char *summary;                    /**< one line */
+    uint32_t rule_count;                    /**< entries in `rules` (1 to 32) */
+    const char *const *rules;               /**< rule names in the order they run */
+    uint32_t default_count;                 /**< entries in `defaults` (at most 64) */
+    const regula_chain_default *defaults;   /**< may be NULL when the count is 0 */
+} regula_chain;
+
+/**
+ * What `regula_plugin_entry` returns. Owned by the plugin, static.
+ *
+ * The host reads `abi_major` and `abi_minor` first and nothing else unless `abi_major` equals its own.
+ */
+typedef struct regula_plugin {
+    uint32_t abi_major;          /**< REGULA_ABI_MAJOR as the plugin was compiled */
+    uint32_t abi_minor;          /**< REGULA_ABI_MINOR as the plugin was compiled */
+    uint32_t struct_size;        /**< sizeof(regula_plugin) as the plugin was compiled */
+    uint32_t rule_count;         /**< entries in `rules` (1 to 1024; 0 allowed since 1.2 when chain_count > 0) */
+    const regula_rule *rules;    /**< the rules this shared object provides */
+    /* ABI 1.1 */
+    const char *toolchain;       /**< NULL for C; for code whose ABI is tied to its compiler (Swift), the
+                                      compiler it was built with: REGULA_SWIFT_TOOLCHAIN. The host refuses a
+                                      plugin whose toolchain differs from its own. */
+    /* ABI 1.2 */
+    uint32_t chain_count;        /**< entries in `chains` (at most 1024) */
+    const regula_chain *chains;  /**< named chains this shared object provides; may be NULL when the count is 0 */
+} regula_plugin;
+
+/**
+ * The toolchain string a plugin written in Swift puts in `regula_plugin.toolchain`: the version of the
+ * Clang inside the Swift compiler that builds it, which names that toolchain's exact build. Swift's ABI is
+ * not stable on Linux, so a Swift plugin built by another compiler than the host's is refused. Call it from
+ * Swift (`regula_swift_toolchain()`); the host calls the same function, compiled by its own compiler.
+ */
+static inline const char *regula_swift_toolchain(void) { return "swift/clang " __VERSION__; }
+
+/** The name of the one symbol every plugin exports. */
+#define REGULA_ENTRY_SYMBOL "regula_plugin_entry"
+
+/**
+ * The entry point: a *function* (not a data symbol) returning the plugin's description. [load]: called
+ * once, right after the shared object is opened. Must not return NULL; must not allocate state that
+ * outlives the call (all state belongs to the host).
+ */
+typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
+
+/* ---------------------------------------------------------------------------------------------------
+ * Conveniences for plugin authors (optional; plain C underneath)
+ * ------------------------------------------------------------------------------------------------- */
+
+/**
+ * Defines `static regula_status NAME(const regula_block *block, regula_message *message)` whose body is
+ * compiled twice, once with `T` = float and once with `T` = double, and picked by `block->dtype`. The body
+ * may `return regula_message_set(message, ...)` to fail; falling off its end succeeds.
+ */
+#define REGULA_KERNEL(NAME, ...)                                                                    \
+    static regula_status NAME(const regula_block *block, regula_message *message)                   \
+    {                                                                                               \
+        switch (block->dtype) {                                                                     \
+        case REGULA_DTYPE_FLOAT32: { typedef float T; __VA_ARGS__ } return REGULA_OK;              \
+        case REGULA_DTYPE_FLOAT64: { typedef double T; __VA_ARGS__ } return REGULA_OK;             \
+        default:                                                                                    \
+            return regula_message_set(message, REGULA_ERROR_UNSUPPORTED_DTYPE,                      \
+                                      "%s: unsupported dtype %u", #NAME, (unsigned)block->dtype);   \
+        }                                                                                           \
+    }
+
+/**
+ * Defines the plugin description for a static array of `regula_rule` and exports
+ * `regula_plugin_entry` returning it. Use once per shared object, after the array.
+ */
+#define REGULA_EXPORT_PLUGIN(RULE_ARRAY)                                                            \
+    static const regula_plugin regula_plugin_description_ = {                                       \
+        REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
+        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL, 0, NULL       \
+    };                                                                                              \
+    REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
+
+/**
+ * As REGULA_EXPORT_PLUGIN, for a shared object that also declares named chains in a static array of
+ * `regula_chain` (ABI 1.2).
+ */
+#define REGULA_EXPORT_PLUGIN_WITH_CHAINS(RULE_ARRAY, CHAIN_ARRAY)                                   \
+    static const regula_plugin regula_plugin_description_ = {                                       \
+        REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
+        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL,               \
+        (uint32_t)(sizeof(CHAIN_ARRAY) / sizeof((CHAIN_ARRAY)[0])), (CHAIN_ARRAY)                   \
+    };                                                                                              \
+    REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REGULA_REGULA_H */

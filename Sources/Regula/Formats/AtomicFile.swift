@@ -2,36 +2,43 @@
 import Glibc
 #endif
 import Foundation
+import SystemPackage
 
 /// Writes a file so that the path holds either the old contents or all of the new ones, never a part:
 /// the data goes to a temporary file in the same folder, is flushed to disk, and is renamed over the target.
+/// A call that a signal interrupts (`EINTR`) is made again: swift-system retries its own calls, and this
+/// type retries `fsync` and `rename`, which swift-system does not wrap.
 package enum AtomicFile {
     static func write(_ data: Data, to url: URL) throws(CheckpointError) {
-        let folder = url.deletingLastPathComponent().path
+        let folder = FilePath(url.deletingLastPathComponent().path)
         removeAbandonedPartials(of: url)
-        let temporary = "\(folder)/.\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).partial"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw failure("cannot create \(temporary)", url) }
-        var written = 0
-        let ok = data.withUnsafeBytes { bytes -> Bool in
-            while written < bytes.count {
-                let chunk = min(1 << 20, bytes.count - written)
-                let result = Glibc.write(descriptor, bytes.baseAddress! + written, chunk)
-                if result <= 0 { return false }
-                written += result
+        let temporary = folder.appending(".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).partial")
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor.open(temporary, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch { throw failure("cannot create \(temporary)", error, url) }
+        do {
+            try file.closeAfter {
+                try file.writeAll(data)
+                try retryingInterrupted { fsync(file.rawValue) }
             }
-            return fsync(descriptor) == 0
+            try retryingInterrupted { rename(temporary.string, url.path) }
+        } catch {
+            unlink(temporary.string)
+            throw failure("cannot write \(url.path)", error, url)
         }
-        close(descriptor)
-        guard ok, rename(temporary, url.path) == 0 else {
-            let error = failure("cannot write \(url.path)", url)
-            unlink(temporary)
-            throw error
+        // The new name lasts once the folder's entry is on disk too.
+        if let directory = try? FileDescriptor.open(folder, .readOnly, options: [.directory, .closeOnExec]) {
+            _ = try? directory.closeAfter { try retryingInterrupted { fsync(directory.rawValue) } }
         }
-        let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folderDescriptor >= 0 {
-            fsync(folderDescriptor)
-            close(folderDescriptor)
+    }
+
+    /// Makes a C call that returns -1 and sets `errno` when it fails, again for as long as it fails with
+    /// `EINTR`.
+    private static func retryingInterrupted(_ call: () -> Int32) throws(Errno) {
+        while call() == -1 {
+            guard errno == EINTR else { throw Errno(rawValue: errno) }
         }
     }
 
@@ -48,7 +55,7 @@ package enum AtomicFile {
         }
     }
 
-    private static func failure(_ what: String, _ url: URL) -> CheckpointError {
-        CheckpointError("\(what): \(String(cString: strerror(errno))); the file at \(url.path) was not changed")
+    private static func failure(_ what: String, _ error: any Error, _ url: URL) -> CheckpointError {
+        CheckpointError("\(what): \(error); the file at \(url.path) was not changed")
     }
 }

@@ -84,7 +84,7 @@ struct JSONFieldReader<Failure: SentenceError> {
         try numbers(object(value, at: place), at: place)
     }
 
-    /// The members of an object, read as ``numbers(_:at:)-(JSONValue?,_)`` reads them.
+    /// The members of an object read as the object of numbers above: every one finite, in key order.
     func numbers(_ members: [String: JSONValue], at place: String) throws(Failure) -> [String: Double] {
         var numbers: [String: Double] = [:]
         for (key, entry) in members.sorted(by: { $0.key < $1.key }) {

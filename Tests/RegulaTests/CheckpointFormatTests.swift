@@ -3,7 +3,8 @@ import Regula
 import RegulaTestSupport
 import Testing
 
-/// The two pieces under the checkpoint format: the CRC-32C checksum and the strict, order-keeping JSON reader.
+/// The pieces under the checkpoint format: the CRC-32C checksum and the strict JSON reader, which keeps member
+/// order and number text (and packs arrays of numbers for replay specs).
 @Suite struct CheckpointFormatTests {
     /// The check value of the CRC catalogue and the test vectors of RFC 3720 (iSCSI), appendix B.4.
     static let publishedChecksums: [([UInt8], UInt32)] = [
@@ -38,7 +39,9 @@ import Testing
         }
     }
 
-    func parse(_ text: String) throws(OrderedJSON.SyntaxError) -> OrderedJSON { try OrderedJSON(parsing: Array(text.utf8)) }
+    func parse(_ text: String, packing: Bool = false) throws(JSONSyntaxError) -> JSONValue {
+        try JSONValue(parsing: Array(text.utf8), packingNumberArrays: packing)
+    }
 
     @Test func jsonKeepsMemberOrderAndNumberText() throws {
         let value = try parse(#" {"b": 1, "a": [2.50, -0, 1e-05], "c": {"z": null, "y": true}} "#)
@@ -50,37 +53,66 @@ import Testing
     }
 
     @Test func jsonRefusesARepeatedKeyNamingItAndWhereItIs() {
-        #expect(throws: OrderedJSON.SyntaxError(offset: 23, problem: #"the key "a" appears twice in one object"#)) {
+        #expect {
             try parse(#"{"a": 1, "b": {"a": 2, "a": 3}}"#)
+        } throws: { error in
+            "\(error)".hasPrefix(#"line 1, column 24, at b.a: key "a" appears twice in one object"#)
         }
-        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(#"{"x": 1, "\u0078": 2}"#) }   // the same key, escaped
+        #expect(throws: JSONSyntaxError.self) { try parse(#"{"x": 1, "\u0078": 2}"#) }   // the same key, escaped
+    }
+
+    @Test func jsonPointsAtAnErrorByLineColumnAndKeyPath() {
+        for packing in [false, true] {
+            #expect {
+                try parse("{\n  \"groups\": [{\"lr\": 1},\n    {\"lr\": 01}]}", packing: packing)
+            } throws: { error in
+                "\(error)" == "line 3, column 12, at groups[1].lr: a number may not start with 0 followed by more digits (01)"
+            }
+            #expect {
+                try parse(#"{"w": [1, 2, -Infinity]}"#, packing: packing)
+            } throws: { error in
+                "\(error)".hasPrefix("line 1, column 15, at w[2]: Infinity is not a JSON number")
+            }
+        }
+    }
+
+    @Test func jsonPacksArraysOfNumbersOnlyWhenAskedTo() throws {
+        let text = #"{"w": [0.1, -2, 1e400], "v": [1, "a"], "e": []}"#
+        #expect(try parse(text) == .object([
+            "w": .array([.number("0.1"), .number("-2"), .number("1e400")]), "v": .array([.number("1"), .string("a")]),
+            "e": .array([]),
+        ]))
+        #expect(try parse(text, packing: true) == .object([
+            "w": .numbers([0.1, -2, .infinity]), "v": .array([.number("1"), .string("a")]), "e": .numbers([]),
+        ]))
     }
 
     @Test(arguments: ["01", "1.", ".5", "+1", "1e", "1e+", "-", "--1", "0x10", "1.5.2", "NaN", "Infinity", "1 2", "[1,]",
                       "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "'a'", "\"\\x\"", "\"\\u12\"", "\"\u{1}\"", "tru", "nul", "", "[", "{"])
     func jsonRefusesWhatRFC8259Refuses(_ text: String) {
-        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(text) }
+        #expect(throws: JSONSyntaxError.self) { try parse(text) }
+        #expect(throws: JSONSyntaxError.self) { try parse(text, packing: true) }
     }
 
     @Test func jsonDecodesEscapesAndRefusesBrokenText() throws {
         #expect(try parse(#""a\"b\\c\/d\n\t\u00e9\ud83d\ude00""#) == .string("a\"b\\c/d\n\té😀"))
-        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(#""\ud83d""#) }          // a lone surrogate
-        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(#""\ude00\ud83d""#) }
-        #expect(throws: OrderedJSON.SyntaxError.self) { try OrderedJSON(parsing: [0x22, 0xC3, 0x28, 0x22]) }   // not UTF-8
+        #expect(throws: JSONSyntaxError.self) { try parse(#""\ud83d""#) }          // a lone surrogate
+        #expect(throws: JSONSyntaxError.self) { try parse(#""\ude00\ud83d""#) }
+        #expect(throws: JSONSyntaxError.self) { try JSONValue(parsing: [0x22, 0xC3, 0x28, 0x22]) }   // not UTF-8
     }
 
     @Test func jsonRefusesNestingDeeperThanItsLimit() throws {
-        let depth = OrderedJSON.maximumDepth
+        let depth = JSONReader.maximumDepth
         _ = try parse(String(repeating: "[", count: depth) + String(repeating: "]", count: depth))
-        #expect(throws: OrderedJSON.SyntaxError.self) {
+        #expect(throws: JSONSyntaxError.self) {
             try parse(String(repeating: "[", count: depth + 1) + String(repeating: "]", count: depth + 1))
         }
-        #expect(throws: OrderedJSON.SyntaxError.self) { try parse(String(repeating: "[", count: 100_000)) }
+        #expect(throws: JSONSyntaxError.self) { try parse(String(repeating: "[", count: 100_000)) }
     }
 
     @Test func jsonWritesStringsAsPythonsJsonDumpsDoes() {
         // json.dumps("q\"b\\s\n\r\t\b\f\x01\x1fé/\x7f", ensure_ascii=False)
-        let text = OrderedJSON.string("q\"b\\s\n\r\t\u{8}\u{C}\u{1}\u{1F}é/\u{7F}").serialized
+        let text = JSONValue.string("q\"b\\s\n\r\t\u{8}\u{C}\u{1}\u{1F}é/\u{7F}").serialized
         #expect(String(decoding: text, as: UTF8.self) == #""q\"b\\s\n\r\t\b\f\u0001\u001fé/"# + "\u{7F}\"")
     }
 }

@@ -147,14 +147,14 @@ import Testing
         Refusal(text: spec(groups: #"[{"params": ["v"]}]"#), words: ["parameter \"v\"", "does not define"]),
         Refusal(text: spec(steps: #"[{"grads": {"v": [1, 2]}}]"#), words: ["spec.steps[0].grads", "parameter \"v\"", "does not define"]),
         Refusal(text: spec(steps: #"[{"grads": {"w": [1, 2, 3]}}]"#), words: ["parameter \"w\" has 3 elements", "has 2"]),
-        Refusal(text: spec(steps: #"[{"grads": {"w": [1, "2"]}}]"#), words: ["spec.steps[0].grads.w[1] must be a number, not a string"]),
+        Refusal(text: spec(steps: #"[{"grads": {"w": [1, "2"]}}]"#), words: ["spec.steps[0].grads.w[1] is the string \"2\"; allowed: a number"]),
         Refusal(text: spec(steps: #"[{"set": [{"group": 0.5, "lr": 1}]}]"#), words: ["group is 0.5", "whole number from 0 to 0"]),
         Refusal(text: spec(steps: #"[{"set": [{"group": -1, "lr": 1}]}]"#), words: ["group is -1", "from 0 to 0"]),
         Refusal(text: spec(steps: #"[{"set": [{"group": 1e300, "lr": 1}]}]"#), words: ["group is 1e+300", "from 0 to 0"]),
         Refusal(text: spec(steps: #"[{"set": [{"lr": 1}]}]"#), words: ["spec.steps[0].set[0].group is missing"]),
-        Refusal(text: spec(steps: #"[{"grad": {"w": [1, 2]}}]"#), words: ["spec.steps[0] has unknown field \"grad\"", "did you mean \"grads\""]),
+        Refusal(text: spec(steps: #"[{"grad": {"w": [1, 2]}}]"#), words: ["spec.steps[0] has an unknown field \"grad\"", "did you mean \"grads\""]),
         Refusal(text: spec(dtype: "bfloat16"), words: ["spec.dtype is \"bfloat16\"; allowed: float32, float64"]),
-        Refusal(text: spec(params: "17"), words: ["spec.params must be", "safetensors file", "not a number"]),
+        Refusal(text: spec(params: "17"), words: ["spec.params is the number 17; allowed:", "safetensors file"]),
         Refusal(text: spec(params: #""""#), words: ["spec.params is an empty path"]),
         Refusal(text: spec(params: #""no-such-file.safetensors""#), words: ["spec.params", "no-such-file.safetensors", "no such file"]),
         Refusal(text: spec(steps: #"[{"grads": "/no/such/grads.safetensors"}]"#),
@@ -177,8 +177,8 @@ import Testing
         Refusal(text: spec(params: #"{"w": [1, 2]}"#).replacingOccurrences(of: "\"rules\"", with: "\"rulez\""),
                 words: ["unknown field \"rulez\"", "did you mean \"rules\""]),
         Refusal(text: String(repeating: "[", count: 100_000), words: ["nested more than 128 levels"]),
-        Refusal(text: spec(groups: #"[{"params": [7]}]"#), words: ["spec.groups[0].params[0] must be a string, not a number"]),
-        Refusal(text: spec(defaults: #"{"lr": true}"#), words: ["spec.defaults.lr must be a number, not true"]),
+        Refusal(text: spec(groups: #"[{"params": [7]}]"#), words: ["spec.groups[0].params[0] is the number 7; allowed: a string"]),
+        Refusal(text: spec(defaults: #"{"lr": true}"#), words: ["spec.defaults.lr is true; allowed: a number"]),
     ]
 
     @Test(arguments: refusals)
@@ -210,7 +210,7 @@ import Testing
             _ = try ReplaySpec(json: Data(text.utf8))
             Issue.record("accepted")
         } catch {
-            #expect("\(error)".hasPrefix("the spec, line 4, column 17 (in defaults): key \"lr\" appears twice"), "\(error)")
+            #expect("\(error)".hasPrefix("the spec, line 4, column 17, at defaults.lr: key \"lr\" appears twice"), "\(error)")
         }
     }
 }

@@ -33,6 +33,9 @@ struct CheckpointMetadata {
     /// step per microsecond it is 285 years of training, so a larger count is a damaged file, not a long run.
     static let maximumCount = 1 << 53
 
+    /// The fields of the metadata object, every one required.
+    private static let fields = ["format", "rules", "groups", "parameters", "schedulers", "skippedSteps"]
+
     var format = currentFormat
     var rules: [RuleEntry]
     var groups: [GroupEntry]
@@ -67,16 +70,16 @@ struct CheckpointMetadata {
 
     /// The metadata as JSON text (keys sorted, as format 1 wrote them).
     var text: String {
-        func options(_ options: [String: Double]) -> OrderedJSON {
+        func options(_ options: [String: Double]) -> JSONValue {
             .object(options.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .double($0.value)) })
         }
-        let json = OrderedJSON.object([
+        let json = JSONValue.object([
             "format": .string(format),
             "groups": .array(groups.map { group in
-                .object(["options": options(group.options), "parameters": .array(group.parameters.map(OrderedJSON.string))])
+                .object(["options": options(group.options), "parameters": .array(group.parameters.map(JSONValue.string))])
             }),
             "parameters": .array(parameters.map { entry in
-                var members: [OrderedJSON.Member] = [.init(key: "count", value: .integer(entry.count)),
+                var members: [JSONValue.Member] = [.init(key: "count", value: .integer(entry.count)),
                                                      .init(key: "dtype", value: .string(entry.dtype.rawValue)),
                                                      .init(key: "name", value: .string(entry.name))]
                 if let step = entry.step { members.append(.init(key: "step", value: .integer(step))) }
@@ -86,7 +89,7 @@ struct CheckpointMetadata {
             "schedulers": .array(schedulers.map { state in
                 .object([
                     "badSteps": .integer(state.badSteps),
-                    "baseRates": .array(state.baseRates.map(OrderedJSON.double)),
+                    "baseRates": .array(state.baseRates.map(JSONValue.double)),
                     "best": .double(state.best),
                     "cooldownLeft": .integer(state.cooldownLeft),
                     "schedule": .string(state.schedule),
@@ -102,68 +105,68 @@ struct CheckpointMetadata {
     /// - Throws: ``CheckpointError`` naming a field that is missing, unknown, of the wrong type or out of
     ///   range: the first one met, reading the fields in a fixed order, so a file always gets the same answer.
     init(text: String) throws(CheckpointError) {
-        let json: OrderedJSON
-        do { json = try OrderedJSON(parsing: Array(text.utf8)) } catch {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: Array(text.utf8)) } catch {
             throw CheckpointError("the regula metadata is not valid JSON (\(error)): corrupt file")
         }
+        let read = JSONFieldReader<CheckpointError>()
         let counts = 0...Self.maximumCount
-        let root = try json.fields(of: "the regula metadata",
-                                   required: ["format", "rules", "groups", "parameters", "schedulers", "skippedSteps"])
-        format = try root["format"]!.text(of: "format")
+        let root = try read.object(json, at: "the regula metadata", keys: Self.fields, required: Self.fields)
+        format = try read.string(root["format"], at: "format")
         guard Self.readableFormats.contains(format) else {
             throw CheckpointError("the checkpoint's format is \(quoted(format)); this Regula reads \(Self.readableFormats.map(quoted).joined(separator: " and "))")
         }
-        rules = try root["rules"]!.elements(of: "rules").enumerated().map { index, rule throws(CheckpointError) in
+        rules = try read.array(root["rules"], at: "rules").enumerated().map { index, rule throws(CheckpointError) in
             let place = "rules[\(index)]"
-            let fields = try rule.fields(of: place, required: ["name", "version"])
-            return RuleEntry(name: try fields["name"]!.text(of: "\(place).name"),
-                             version: try fields["version"]!.integer(of: "\(place).version", in: 0...Int(UInt32.max)))
+            let fields = try read.object(rule, at: place, keys: ["name", "version"], required: ["name", "version"])
+            return RuleEntry(name: try read.string(fields["name"], at: "\(place).name"),
+                             version: try read.integer(fields["version"], at: "\(place).version", in: 0...Int(UInt32.max)))
         }
-        groups = try root["groups"]!.elements(of: "groups").enumerated().map { index, group throws(CheckpointError) in
+        groups = try read.array(root["groups"], at: "groups").enumerated().map { index, group throws(CheckpointError) in
             let place = "groups[\(index)]"
-            let fields = try group.fields(of: place, required: ["parameters", "options"])
-            let names = try fields["parameters"]!.elements(of: "\(place).parameters").enumerated()
-                .map { position, name throws(CheckpointError) in try name.text(of: "\(place).parameters[\(position)]") }
+            let fields = try read.object(group, at: place, keys: ["parameters", "options"], required: ["parameters", "options"])
+            let names = try read.strings(fields["parameters"], at: "\(place).parameters")
             guard let members = fields["options"]!.members else {
-                throw CheckpointError("\(place).options is \(fields["options"]!.kind); allowed: an object of numbers")
+                throw read.mismatch("\(place).options", "an object of numbers", fields["options"])
             }
             var options: [String: Double] = [:]
-            for member in members { options[member.key] = try member.value.real(of: "\(place).options.\(member.key)") }
+            for member in members { options[member.key] = try read.real(member.value, at: "\(place).options.\(member.key)") }
             return GroupEntry(parameters: names, options: options)
         }
-        parameters = try root["parameters"]!.elements(of: "parameters").enumerated().map { index, entry throws(CheckpointError) in
+        parameters = try read.array(root["parameters"], at: "parameters").enumerated().map { index, entry throws(CheckpointError) in
             let place = "parameters[\(index)]"
-            let fields = try entry.fields(of: place, required: ["name", "dtype", "count"], optional: ["step"])
-            let dtypeName = try fields["dtype"]!.text(of: "\(place).dtype")
+            let fields = try read.object(entry, at: place, keys: ["name", "dtype", "count", "step"], required: ["name", "dtype", "count"])
+            let dtypeName = try read.string(fields["dtype"], at: "\(place).dtype")
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw CheckpointError("\(place).dtype is \(quoted(dtypeName)); allowed: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var step: Int?
-            if let value = fields["step"], value != .null { step = try value.integer(of: "\(place).step", in: counts) }
-            return ParameterEntry(name: try fields["name"]!.text(of: "\(place).name"), dtype: dtype,
-                                  count: try fields["count"]!.integer(of: "\(place).count", in: 0...Int.max), step: step)
+            if let value = fields["step"], value != .null { step = try read.integer(value, at: "\(place).step", in: counts) }
+            return ParameterEntry(name: try read.string(fields["name"], at: "\(place).name"), dtype: dtype,
+                                  count: try read.integer(fields["count"], at: "\(place).count", in: 0...Int.max), step: step)
         }
-        schedulers = try root["schedulers"]!.elements(of: "schedulers").enumerated().map { index, entry throws(CheckpointError) in
+        schedulers = try read.array(root["schedulers"], at: "schedulers").enumerated().map { index, entry throws(CheckpointError) in
             let place = "schedulers[\(index)]"
-            let fields = try entry.fields(of: place, required: ["schedule", "steps", "baseRates", "best", "badSteps", "cooldownLeft"])
-            let rates = try fields["baseRates"]!.elements(of: "\(place).baseRates").enumerated().map { position, rate throws(CheckpointError) in
-                let value = try rate.real(of: "\(place).baseRates[\(position)]")
+            let keys = ["schedule", "steps", "baseRates", "best", "badSteps", "cooldownLeft"]
+            let fields = try read.object(entry, at: place, keys: keys, required: keys)
+            let rates = try read.array(fields["baseRates"], at: "\(place).baseRates").enumerated().map { position, rate throws(CheckpointError) in
+                let value = try read.real(rate, at: "\(place).baseRates[\(position)]")
                 guard value.isFinite, value >= 0 else {
                     throw CheckpointError("\(place).baseRates[\(position)] is \(value); allowed: a finite rate, 0 or more")
                 }
                 return value
             }
-            let best = try fields["best"]!.real(of: "\(place).best")
+            let best = try read.real(fields["best"], at: "\(place).best")
             guard !best.isNaN, best != -.infinity else {
                 throw CheckpointError("\(place).best is \(best); allowed: a finite loss or inf (no loss seen yet)")
             }
             return LearningRateScheduler.State(
-                schedule: try fields["schedule"]!.text(of: "\(place).schedule"),
-                steps: try fields["steps"]!.integer(of: "\(place).steps", in: counts),
+                schedule: try read.string(fields["schedule"], at: "\(place).schedule"),
+                steps: try read.integer(fields["steps"], at: "\(place).steps", in: counts),
                 baseRates: rates, best: best,
-                badSteps: try fields["badSteps"]!.integer(of: "\(place).badSteps", in: counts),
-                cooldownLeft: try fields["cooldownLeft"]!.integer(of: "\(place).cooldownLeft", in: counts))
+                badSteps: try read.integer(fields["badSteps"], at: "\(place).badSteps", in: counts),
+                cooldownLeft: try read.integer(fields["cooldownLeft"], at: "\(place).cooldownLeft", in: counts))
         }
-        skippedSteps = try root["skippedSteps"]!.integer(of: "skippedSteps", in: counts)
+        skippedSteps = try read.integer(root["skippedSteps"], at: "skippedSteps", in: counts)
     }
 }

@@ -71,15 +71,17 @@ public struct ReplaySpec: Sendable {
 
     /// `source` names the document in syntax errors: a path, "standard input" or "the spec".
     package init(json data: Data, relativeTo folder: URL?, source: String) throws(ReplayError) {
-        let document: JSONValue
-        do { document = try JSONReader.parse(data) } catch { throw ReplayError("\(source), \(error)") }
-        guard case .object(var root) = document else {
+        // A byte order mark, which some editors write, is no part of the JSON.
+        let text = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data
+        var document: JSONValue
+        do { document = try JSONValue(parsing: text, packingNumberArrays: true) } catch { throw ReplayError("\(source), \(error)") }
+        guard document.members != nil else {
             throw ReplayError("\(source) holds \(document.kind); a replay spec is a JSON object")
         }
-        if case .object(let inner)? = root["spec"] { root = inner }
-        let reader = SpecFieldReader()
+        if let inner = document["spec"], inner.members != nil { document = inner }
+        let reader = JSONFieldReader<ReplayError>()
         let files = SpecFiles(folder: folder ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
-        try reader.allowOnly(["dtype", "rules", "defaults", "groups", "params", "steps"], in: root, at: "spec")
+        let root = try reader.object(document, at: "spec", keys: ["dtype", "rules", "defaults", "groups", "params", "steps"])
 
         var named: DType?
         if let value = root["dtype"] {
@@ -88,15 +90,15 @@ public struct ReplaySpec: Sendable {
             named = dtype
         }
         rules = try reader.strings(root["rules"], at: "spec.rules")
-        defaults = try reader.numbers(root["defaults"] ?? .object([:]), at: "spec.defaults")
+        defaults = try reader.numbers(root["defaults"] ?? .object([]), at: "spec.defaults")
 
         if case .string(let path)? = root["params"] {
             (self.parameters, self.dtype) = try files.parameters(path, dtype: named)
         } else {
             let dtype = named ?? .float32
             var parameters: [String: ReplayTensor] = [:]
-            for (name, values) in try reader.tensors(root["params"], at: "spec.params") {
-                parameters[name] = try reader.tensor(values, as: dtype, at: "spec.params.\(name)")
+            for (name, values) in try Self.tensors(root["params"], at: "spec.params", reader) {
+                parameters[name] = try Self.tensor(values, as: dtype, at: "spec.params.\(name)", reader)
             }
             (self.parameters, self.dtype) = (parameters, dtype)
         }
@@ -112,7 +114,7 @@ public struct ReplaySpec: Sendable {
         }
     }
 
-    private static func groups(_ value: JSONValue?, of parameters: [String: ReplayTensor], _ reader: SpecFieldReader)
+    private static func groups(_ value: JSONValue?, of parameters: [String: ReplayTensor], _ reader: JSONFieldReader<ReplayError>)
         throws(ReplayError) -> [(parameters: [String], options: [String: Double])] {
         var owner: [String: String] = [:]
         let groups = try reader.array(value, at: "spec.groups").enumerated().map { index, entry throws(ReplayError) in
@@ -130,7 +132,7 @@ public struct ReplaySpec: Sendable {
                                       : "parameter \(quoted(name)) is in \(earlier) and in \(place); a parameter belongs to one group")
                 }
             }
-            return (names, try reader.numbers(.object(fields), at: place))
+            return (names, try reader.numbers(fields, at: place))
         }
         if let stray = parameters.keys.sorted().first(where: { owner[$0] == nil }) {
             throw ReplayError("parameter \(quoted(stray)) is in no group, so its gradients would be ignored; "
@@ -140,34 +142,58 @@ public struct ReplaySpec: Sendable {
     }
 
     private static func step(_ entry: JSONValue, at place: String, parameters: [String: ReplayTensor], dtype: DType,
-                             groupCount: Int, _ reader: SpecFieldReader, _ files: SpecFiles) throws(ReplayError) -> Step {
-        let fields = try reader.object(entry, at: place)
-        try reader.allowOnly(["grads", "set"], in: fields, at: place)
+                             groupCount: Int, _ reader: JSONFieldReader<ReplayError>, _ files: SpecFiles) throws(ReplayError) -> Step {
+        let fields = try reader.object(entry, at: place, keys: ["grads", "set"])
         let gradients: Gradients
         if case .string(let path)? = fields["grads"] {
             gradients = .file(try files.existing(path, at: "\(place).grads"))
         } else {
             var inline: [String: ReplayTensor] = [:]
-            for (name, values) in try reader.tensors(fields["grads"] ?? .object([:]), at: "\(place).grads") {
-                let gradient = try reader.tensor(values, as: dtype, at: "\(place).grads.\(name)")
+            for (name, values) in try tensors(fields["grads"] ?? .object([]), at: "\(place).grads", reader) {
+                let gradient = try tensor(values, as: dtype, at: "\(place).grads.\(name)", reader)
                 try checkGradient(name, count: gradient.count, against: parameters, at: "\(place).grads")
                 inline[name] = gradient
             }
             gradients = .inline(inline)
         }
         var changes: [(group: Int, name: String, value: Double)] = []
-        for (position, change) in try reader.array(fields["set"] ?? .numbers([]), at: "\(place).set").enumerated() {
+        for (position, change) in try reader.array(fields["set"] ?? .array([]), at: "\(place).set").enumerated() {
             var options = try reader.object(change, at: "\(place).set[\(position)]")
             let group = try reader.number(options.removeValue(forKey: "group"), at: "\(place).set[\(position)].group")
             guard group == group.rounded(), (0..<Double(groupCount)).contains(group) else {
                 throw ReplayError("\(place).set[\(position)].group is \(format(group)); allowed: "
                                   + (groupCount == 0 ? "none, the spec has no groups" : "a whole number from 0 to \(groupCount - 1)"))
             }
-            for (name, value) in try reader.numbers(.object(options), at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
+            for (name, value) in try reader.numbers(options, at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
                 changes.append((Int(group), name, value))
             }
         }
         return Step(gradients: gradients, changes: changes)
+    }
+
+    /// The members of a `params` or `grads` object, sorted by name (so the first problem reported is always
+    /// the same one); the message for anything else says that a file path is allowed too.
+    private static func tensors(_ value: JSONValue?, at place: String, _ reader: JSONFieldReader<ReplayError>)
+        throws(ReplayError) -> [(key: String, value: JSONValue)] {
+        guard let members = value?.members else {
+            throw reader.mismatch(place, "an object of arrays of numbers, by name, or the path of a safetensors file", value)
+        }
+        return members.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// An array of numbers, rounded to `dtype`; every number must be within its range.
+    private static func tensor(_ value: JSONValue, as dtype: DType, at place: String, _ reader: JSONFieldReader<ReplayError>)
+        throws(ReplayError) -> ReplayTensor {
+        switch value {
+        case .numbers(let numbers): return try ReplayTensor(numbers, as: dtype, at: place)
+        case .array(let elements):
+            // Some element is not a number: name the first.
+            let numbers = try elements.enumerated().map { index, element throws(ReplayError) in
+                try reader.number(element, at: "\(place)[\(index)]")
+            }
+            return try ReplayTensor(numbers, as: dtype, at: place)
+        default: throw reader.mismatch(place, "an array of numbers", value)
+        }
     }
 
     /// Refuses a gradient for a parameter the spec does not define, or of another length.

@@ -1,72 +1,44 @@
 import Foundation
 
-/// A document that is not JSON, or JSON a spec must not hold: what is wrong, where (line, column and the
-/// path of keys and indices from the top of the document) and, when it helps, what is allowed.
-struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
-    /// What is wrong.
-    let message: String
-    /// 1-based line and column (in characters) of the offending text.
-    let line: Int, column: Int
-    /// Keys and indices from the top of the document, innermost last: `params`, `w`, `[3]`.
-    private(set) var path: [String] = []
-
-    init(_ message: String, line: Int, column: Int) {
-        self.message = message
-        self.line = line
-        self.column = column
-    }
-
-    /// The same error, seen from the container that holds `component` (a key, or an index as `[3]`).
-    func inside(_ component: String) -> JSONSyntaxError {
-        var outer = self
-        outer.path.insert(component, at: 0)
-        return outer
-    }
-
-    /// `params.w[3]`, or nil at the top of the document.
-    var location: String? {
-        guard let first = path.first else { return nil }
-        return path.dropFirst().reduce(first) { $0 + ($1.hasPrefix("[") ? $1 : "." + $1) }
-    }
-
-    /// `line 1, column 30 (in params.w): message`.
-    var description: String {
-        "line \(line), column \(column)\(location.map { " (in \($0))" } ?? ""): \(message)"
+extension JSONValue {
+    /// Reads one JSON document (RFC 8259) that fills `bytes`, whitespace aside. With `packingNumberArrays`,
+    /// every array of numbers only becomes one ``numbers(_:)`` of correctly rounded doubles (what a replay
+    /// spec's tensors need); without it, numbers keep their text (what a checkpoint header's checksum needs).
+    /// - Throws: ``JSONSyntaxError`` for anything else (``JSONReader`` lists what it refuses).
+    package init(parsing bytes: some ContiguousBytes, packingNumberArrays: Bool = false) throws(JSONSyntaxError) {
+        let result = bytes.withUnsafeBytes { raw in
+            var reader = JSONReader(raw.bindMemory(to: UInt8.self), packingNumberArrays: packingNumberArrays)
+            return Result { () throws(JSONSyntaxError) in try reader.document() }
+        }
+        self = try result.get()
     }
 }
 
-/// A strict JSON (RFC 8259) reader over UTF-8 bytes, fast enough for specs of hundreds of megabytes.
+/// The one strict JSON (RFC 8259) reader, over UTF-8 bytes, fast enough for specs of hundreds of megabytes.
 ///
-/// Strict where readers disagree, so a spec means the same thing to Regula and to whatever wrote it:
+/// Strict where readers disagree, so a document means the same thing to Regula and to whatever wrote it:
 /// a key repeated in one object, `NaN` and `Infinity` (which Python's `json` writes but JSON has not),
-/// invalid UTF-8, lone surrogate escapes, control characters in strings, leading zeros and text after the
-/// document are refused with the line and column. Numbers are correctly rounded to `Double`
-/// (``DecimalNumber``). A byte order mark at the start is skipped; nesting is limited to ``maximumDepth``
-/// levels.
-struct JSONReader {
-    /// How deeply arrays and objects may nest. A replay spec needs five levels.
-    static let maximumDepth = 128
+/// invalid UTF-8, lone surrogate escapes, control characters in strings, leading zeros, text after the
+/// document and nesting deeper than ``maximumDepth`` are refused with the line, column and key path.
+package struct JSONReader {
+    /// How deeply arrays and objects may nest: serde_json's limit, with which Python's safetensors reads a
+    /// header, so every header it reads is read here. A replay spec needs five levels, a checkpoint four.
+    package static let maximumDepth = 128
 
     private let bytes: UnsafeBufferPointer<UInt8>
+    private let packingNumberArrays: Bool
     private var position = 0
     private var depth = 0
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
-
-    /// Reads one JSON document that fills `data` (whitespace aside).
-    static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
-        let result = data.withUnsafeBytes { raw in
-            var reader = JSONReader(raw.bindMemory(to: UInt8.self))
-            return Result { () throws(JSONSyntaxError) in try reader.document() }
-        }
-        return try result.get()
+    fileprivate init(_ bytes: UnsafeBufferPointer<UInt8>, packingNumberArrays: Bool) {
+        self.bytes = bytes
+        self.packingNumberArrays = packingNumberArrays
     }
 
-    private mutating func document() throws(JSONSyntaxError) -> JSONValue {
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { position = 3 }
+    fileprivate mutating func document() throws(JSONSyntaxError) -> JSONValue {
         skipWhitespace()
         guard position < bytes.count else {
-            throw failure(bytes.isEmpty ? "the document is empty; expected a JSON object" : "the document holds only whitespace; expected a JSON object")
+            throw failure(bytes.isEmpty ? "the document is empty; expected a JSON value" : "the document holds only whitespace; expected a JSON value")
         }
         let value = try value()
         skipWhitespace()
@@ -80,7 +52,8 @@ struct JSONReader {
         case UInt8(ascii: "{"): return try object()
         case UInt8(ascii: "["): return try array()
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return .number(String(decoding: try number(), as: UTF8.self))
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
@@ -95,81 +68,95 @@ struct JSONReader {
         let open = position
         try enter()
         defer { depth -= 1 }
-        var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
-        }
+        var members: [JSONValue.Member] = []
+        var keys: Set<String> = []
+        if closesEmpty(with: UInt8(ascii: "}")) { return .object(members) }
         while true {
             skipWhitespace()
             guard position < bytes.count else { throw truncated("a key", opened: open) }
             guard bytes[position] == UInt8(ascii: "\"") else { throw failure("expected a key in double quotes, found \(found())") }
             let keyStart = position
             let key = try string()
+            guard keys.insert(key).inserted else {
+                throw failure("key \(quoted(key)) appears twice in one object; readers disagree on which value counts "
+                              + "(Python's json keeps the last), so each key may appear once", at: keyStart).inside(key)
+            }
             skipWhitespace()
             guard position < bytes.count else { throw truncated("\":\" after key \(quoted(key))", opened: open) }
             guard bytes[position] == UInt8(ascii: ":") else { throw failure("expected \":\" after key \(quoted(key)), found \(found())") }
             position += 1
             skipWhitespace()
-            let member: JSONValue
-            do { member = try value() } catch { throw error.inside(key) }
-            if members.updateValue(member, forKey: key) != nil {
-                throw failure("key \(quoted(key)) appears twice in one object; readers disagree on which value counts "
-                              + "(Python's json keeps the last), so each key may appear once", at: keyStart)
-            }
-            skipWhitespace()
-            guard position < bytes.count else { throw truncated("\",\" or \"}\"", opened: open) }
-            switch bytes[position] {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(members)
-            default: throw failure("expected \",\" or \"}\" after the value of key \(quoted(key)), found \(found())")
-            }
+            do { members.append(.init(key: key, value: try value())) } catch { throw error.inside(key) }
+            if try closes(with: UInt8(ascii: "}"), opened: open, after: "the value of key \(quoted(key))") { return .object(members) }
         }
     }
 
     private mutating func array() throws(JSONSyntaxError) -> JSONValue {
         let open = position
+        if packingNumberArrays, let numbers = packedNumbers() { return .numbers(numbers) }
+        position = open
         try enter()
         defer { depth -= 1 }
-        skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
-            position += 1
-            return .numbers([])
-        }
-        // Elements stay plain doubles until one is not a number.
-        var numbers: [Double] = []
-        var values: [JSONValue]?
-        var index = 0
+        var elements: [JSONValue] = []
+        if closesEmpty(with: UInt8(ascii: "]")) { return .array(elements) }
         while true {
             skipWhitespace()
-            do {
-                if values == nil, position < bytes.count, bytes[position] == UInt8(ascii: "-") || Self.isDigit(bytes[position]) {
-                    numbers.append(try number())
-                } else {
-                    if values == nil {
-                        values = numbers.map(JSONValue.number)
-                        numbers = []
-                    }
-                    values!.append(try value())
-                }
-            } catch {
-                throw error.inside("[\(index)]")
+            do { elements.append(try value()) } catch { throw error.inside("[\(elements.count)]") }
+            if try closes(with: UInt8(ascii: "]"), opened: open, after: "element \(elements.count - 1) of the array") {
+                return .array(elements)
             }
+        }
+    }
+
+    /// The array at `position` as correctly rounded doubles, read without making a value per element; nil
+    /// when anything in it is not a well-formed number or separator, for ``array()`` to read it again from
+    /// its start and give the element or the error its place.
+    private mutating func packedNumbers() -> [Double]? {
+        guard depth < Self.maximumDepth else { return nil }
+        position += 1
+        if closesEmpty(with: UInt8(ascii: "]")) { return [] }
+        var numbers: [Double] = []
+        while true {
             skipWhitespace()
-            guard position < bytes.count else { throw truncated("\",\" or \"]\"", opened: open) }
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "-") || Self.isDigit(bytes[position]),
+                  let text = try? number() else { return nil }
+            numbers.append(DecimalNumber.nearestDouble(to: text))
+            skipWhitespace()
+            guard position < bytes.count else { return nil }
             switch bytes[position] {
-            case UInt8(ascii: ","): position += 1; index += 1
-            case UInt8(ascii: "]"): position += 1; return values.map(JSONValue.array) ?? .numbers(numbers)
-            default: throw failure("expected \",\" or \"]\" after element \(index) of the array, found \(found())")
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"): position += 1; return numbers
+            default: return nil
             }
+        }
+    }
+
+    /// Whether the array or object just opened is empty: `close` after any whitespace, which it consumes.
+    private mutating func closesEmpty(with close: UInt8) -> Bool {
+        skipWhitespace()
+        guard position < bytes.count, bytes[position] == close else { return false }
+        position += 1
+        return true
+    }
+
+    /// After a member or element, whether the container ends: `close` ends it, a comma leads to the next one
+    /// (either is consumed, after any whitespace); anything else is refused.
+    private mutating func closes(with close: UInt8, opened open: Int, after what: @autoclosure () -> String)
+        throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        func expected() -> String { "\",\" or \"\(Character(Unicode.Scalar(close)))\"" }
+        guard position < bytes.count else { throw truncated(expected(), opened: open) }
+        switch bytes[position] {
+        case UInt8(ascii: ","): position += 1; return false
+        case close: position += 1; return true
+        default: throw failure("expected \(expected()) after \(what()), found \(found())")
         }
     }
 
     /// Consumes the opening bracket of an array or object, refusing nesting beyond ``maximumDepth``.
     private mutating func enter() throws(JSONSyntaxError) {
         guard depth < Self.maximumDepth else {
-            throw failure("arrays and objects are nested more than \(Self.maximumDepth) levels deep; a replay spec needs five")
+            throw failure("arrays and objects are nested more than \(Self.maximumDepth) levels deep; allowed: \(Self.maximumDepth)")
         }
         depth += 1
         position += 1
@@ -273,8 +260,8 @@ struct JSONReader {
 
     // MARK: Numbers
 
-    /// Checks `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` and converts it, correctly rounded.
-    private mutating func number() throws(JSONSyntaxError) -> Double {
+    /// The text of the number at `position`, checked against `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    private mutating func number() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
         let start = position
         if bytes[position] == UInt8(ascii: "-") { position += 1 }
         guard position < bytes.count, Self.isDigit(bytes[position]) else {
@@ -307,7 +294,7 @@ struct JSONReader {
             }
             skipDigits()
         }
-        return DecimalNumber.nearestDouble(to: UnsafeBufferPointer(rebasing: bytes[start..<position]))
+        return UnsafeBufferPointer(rebasing: bytes[start..<position])
     }
 
     private mutating func skipDigits() {
@@ -324,7 +311,7 @@ struct JSONReader {
         var end = position
         while end < bytes.count, end - position < 12, (bytes[end] | 0x20) &- UInt8(ascii: "a") < 26 { end += 1 }
         let word = String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
-        return failure("\(word) is not a JSON number; a spec holds finite numbers only (Python's json.dump writes NaN and "
+        return failure("\(word) is not a JSON number; JSON holds finite numbers only (Python's json.dump writes NaN and "
                        + "Infinity for non-finite floats unless given allow_nan=False)")
     }
 

@@ -53,7 +53,7 @@ package struct SafeTensors {
     package func encoded() throws -> Data {
         let names = tensors.keys.sorted()
         if names.contains(Self.metadataName) { throw CheckpointError("a tensor cannot be named \(quoted(Self.metadataName))") }
-        var entries: [OrderedJSON.Member] = []
+        var entries: [JSONValue.Member] = []
         var offset = 0
         for name in names {
             let tensor = tensors[name]!
@@ -65,12 +65,12 @@ package struct SafeTensors {
             offset += tensor.bytes.count
         }
         var metadataMembers = metadata.filter { $0.key != TensorChecksums.metadataKey }.sorted { $0.key < $1.key }
-            .map { OrderedJSON.Member(key: $0.key, value: .string($0.value)) }
-        let unsigned = OrderedJSON.object([.init(key: Self.metadataName, value: .object(metadataMembers))] + entries)
+            .map { JSONValue.Member(key: $0.key, value: .string($0.value)) }
+        let unsigned = JSONValue.object([.init(key: Self.metadataName, value: .object(metadataMembers))] + entries)
         let checksums = TensorChecksums(header: CRC32C.checksum(unsigned.serialized),
                                         tensors: names.map { ($0, tensors[$0]!.bytes.withUnsafeBytes(CRC32C.checksum)) })
         metadataMembers.append(.init(key: TensorChecksums.metadataKey, value: .string(checksums.text)))
-        var json = OrderedJSON.object([.init(key: Self.metadataName, value: .object(metadataMembers))] + entries).serialized
+        var json = JSONValue.object([.init(key: Self.metadataName, value: .object(metadataMembers))] + entries).serialized
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
         var file = Data(capacity: 8 + json.count + offset)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
@@ -92,7 +92,7 @@ package struct SafeTensors {
             if let checksums {
                 var unsigned = entries
                 unsigned[position].value = .object(unsigned[position].value.members!.filter { $0.key != TensorChecksums.metadataKey })
-                let computed = CRC32C.checksum(OrderedJSON.object(unsigned).serialized)
+                let computed = CRC32C.checksum(JSONValue.object(unsigned).serialized)
                 guard computed == checksums.header else {
                     throw CheckpointError("the header does not match the checksum recorded in it (recorded \(CRC32C.hex(checksums.header)), computed \(CRC32C.hex(computed))): the file was damaged or edited")
                 }
@@ -152,12 +152,12 @@ package struct SafeTensors {
     }
 
     /// The header, parsed, and the data after it.
-    private static func split(_ file: Data) throws(CheckpointError) -> (OrderedJSON, Data) {
+    private static func split(_ file: Data) throws(CheckpointError) -> (JSONValue, Data) {
         if let problem = frameProblem(start: file.prefix(startLength), fileSize: file.count) { throw CheckpointError(problem) }
         let length = headerLength(file)
         let headerBytes = file[(file.startIndex + 8)..<(file.startIndex + 8 + Int(length))]
         do {
-            return (try OrderedJSON(parsing: headerBytes), file[(file.startIndex + 8 + Int(length))...])
+            return (try JSONValue(parsing: headerBytes), file[(file.startIndex + 8 + Int(length))...])
         } catch {
             throw CheckpointError("the header is not valid JSON (\(error)): corrupt file")
         }
@@ -192,14 +192,14 @@ package struct SafeTensors {
     }
 
     /// The string entries of `__metadata__`, and the checksums kept among them.
-    private static func metadata(_ value: OrderedJSON) throws(CheckpointError) -> ([String: String], TensorChecksums?) {
+    private static func metadata(_ value: JSONValue) throws(CheckpointError) -> ([String: String], TensorChecksums?) {
         guard let members = value.members else {
             throw CheckpointError("\(metadataName) is \(value.kind); allowed: an object of strings")
         }
         var metadata: [String: String] = [:]
         var checksums: TensorChecksums?
         for member in members {
-            let text = try member.value.text(of: "metadata entry \(quoted(member.key))")
+            let text = try read.string(member.value, at: "metadata entry \(quoted(member.key))")
             if member.key == TensorChecksums.metadataKey {
                 checksums = try TensorChecksums(text: text)
             } else {
@@ -216,30 +216,31 @@ package struct SafeTensors {
         let dtype: DType
         let range: Range<Int>
 
-        init(_ entry: OrderedJSON.Member, dataCount: Int) throws(CheckpointError) {
+        init(_ entry: JSONValue.Member, dataCount: Int) throws(CheckpointError) {
             let place = "tensor \(quoted(entry.key))"
-            let fields = try entry.value.fields(of: place, required: ["dtype", "shape", "data_offsets"])
-            let dtypeName = try fields["dtype"]!.text(of: "\(place) dtype")
+            let keys = ["dtype", "shape", "data_offsets"]
+            let fields = try SafeTensors.read.object(entry.value, at: place, keys: keys, required: keys)
+            let dtypeName = try SafeTensors.read.string(fields["dtype"], at: "\(place) dtype")
             guard let dtype = SafeTensors.dtypeNames.first(where: { $0.value == dtypeName })?.key else {
                 throw CheckpointError("\(place) has dtype \(quoted(dtypeName)); allowed: F32, F64")
             }
             var elements = 1
-            let shape = try fields["shape"]!.elements(of: "\(place) shape")
-            let shapeText = String(decoding: OrderedJSON.array(shape).serialized, as: UTF8.self)
+            let shape = try SafeTensors.read.array(fields["shape"], at: "\(place) shape")
+            let shapeText = String(decoding: JSONValue.array(shape).serialized, as: UTF8.self)
             for (axis, dimension) in shape.enumerated() {
-                let size = try dimension.integer(of: "\(place) shape[\(axis)]", in: 0...Int.max)
+                let size = try SafeTensors.read.integer(dimension, at: "\(place) shape[\(axis)]", in: 0...Int.max)
                 let (product, overflow) = elements.multipliedReportingOverflow(by: size)
                 guard !overflow else { throw CheckpointError("\(place) has shape \(shapeText), more elements than a file can hold: corrupt file") }
                 elements = product
             }
             let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
             guard !overflow else { throw CheckpointError("\(place) has shape \(shapeText), more bytes than a file can hold: corrupt file") }
-            let offsets = try fields["data_offsets"]!.elements(of: "\(place) data_offsets")
+            let offsets = try SafeTensors.read.array(fields["data_offsets"], at: "\(place) data_offsets")
             guard offsets.count == 2 else {
                 throw CheckpointError("\(place) data_offsets has \(offsets.count) numbers; allowed: 2, the first byte and the end")
             }
-            let begin = try offsets[0].integer(of: "\(place) data_offsets[0]", in: 0...Int.max)
-            let end = try offsets[1].integer(of: "\(place) data_offsets[1]", in: 0...Int.max)
+            let begin = try SafeTensors.read.integer(offsets[0], at: "\(place) data_offsets[0]", in: 0...Int.max)
+            let end = try SafeTensors.read.integer(offsets[1], at: "\(place) data_offsets[1]", in: 0...Int.max)
             guard begin <= end, end <= dataCount else {
                 throw CheckpointError("\(place) has byte range \(begin)..<\(end), outside the \(dataCount) bytes of data: truncated or corrupt")
             }
@@ -271,6 +272,9 @@ package struct SafeTensors {
             throw CheckpointError("the file has \(dataCount - covered) bytes after the last tensor's data: corrupt file, or something was appended")
         }
     }
+
+    /// Reads the header's fields.
+    private static let read = JSONFieldReader<CheckpointError>()
 
     /// The header key that holds the metadata rather than a tensor.
     static let metadataName = "__metadata__"

@@ -6,7 +6,7 @@
 /// ```
 ///
 /// `tensors` holds the CRC-32C of each tensor's bytes. `header` is the CRC-32C of the header with this entry
-/// left out, written as compact JSON with members in file order (``OrderedJSON/serialized``, which is what
+/// left out, written as compact JSON with members in file order (``JSONValue/serialized``, which is what
 /// Python's `json.dumps(header, separators=(",", ":"), ensure_ascii=False)` gives): it covers every tensor's
 /// name, dtype, shape and byte range and every other metadata entry. A change to any of them, to a tensor's
 /// bytes or to this entry itself is detected (Docs/Checkpoints.md shows the check in Python).
@@ -28,7 +28,7 @@ struct TensorChecksums {
 
     /// The JSON text stored in the metadata.
     var text: String {
-        let json = OrderedJSON.object([
+        let json = JSONValue.object([
             "algorithm": .string(Self.algorithm),
             "header": .string(CRC32C.hex(header)),
             "tensors": .object(tensors.map { .init(key: $0.name, value: .string(CRC32C.hex($0.checksum))) }),
@@ -40,12 +40,13 @@ struct TensorChecksums {
     /// - Throws: ``CheckpointError`` when it is not exactly that form.
     init(text: String) throws(CheckpointError) {
         let place = "metadata entry \(quoted(Self.metadataKey))"
-        let json: OrderedJSON
-        do { json = try OrderedJSON(parsing: Array(text.utf8)) } catch {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: Array(text.utf8)) } catch {
             throw CheckpointError("\(place) is not valid JSON (\(error)): corrupt file")
         }
-        let fields = try json.fields(of: place, required: ["algorithm", "header", "tensors"])
-        let algorithm = try fields["algorithm"]!.text(of: "\(place) algorithm")
+        let keys = ["algorithm", "header", "tensors"]
+        let fields = try Self.read.object(json, at: place, keys: keys, required: keys)
+        let algorithm = try Self.read.string(fields["algorithm"], at: "\(place) algorithm")
         guard algorithm == Self.algorithm else {
             throw CheckpointError("\(place) uses the checksum \(quoted(algorithm)); this Regula knows \(quoted(Self.algorithm))")
         }
@@ -60,8 +61,10 @@ struct TensorChecksums {
         self.tensors = tensors
     }
 
-    private static func checksum(_ value: OrderedJSON, at place: String) throws(CheckpointError) -> UInt32 {
-        guard let checksum = CRC32C.value(hex: try value.text(of: place)) else {
+    private static let read = JSONFieldReader<CheckpointError>()
+
+    private static func checksum(_ value: JSONValue, at place: String) throws(CheckpointError) -> UInt32 {
+        guard let checksum = CRC32C.value(hex: try read.string(value, at: place)) else {
             throw CheckpointError("\(place) is \(value.kind); allowed: 8 lower-case hexadecimal digits")
         }
         return checksum

@@ -7,7 +7,8 @@
 //   Sources/CFFI        libffi, reached only by the host's C boundary
 //   Sources/CRegulaShims  host-internal C helpers (cache prefetch, ELF symbol kinds)
 //   Sources/Regula      the host: loading, registry, optimizer, execution
-//   Sources/CMPI        Open MPI, reached only by RegulaDistributed
+//   Sources/CMPI        Open MPI's ABI, loaded with dlopen at run time by RegulaDistributed (nothing is built
+//                       against mpi.h or links libmpi: building and testing need only libffi)
 //   Sources/RegulaDistributed  data-parallel and sharded steps over MPI (the core library does not use MPI)
 //   Sources/RegulaCLI   the `regula` command-line tool
 //   Plugins/<rule>      each built-in rule, its own shared object, loaded with dlopen at run time
@@ -60,7 +61,7 @@ let package = Package(
         .library(name: "Regula", targets: ["Regula"]),
         // The C contract alone, for plugins written in Swift (Docs/WritingARule.md).
         .library(name: "RegulaABI", targets: ["RegulaABI"]),
-        // Steps over several processes started by mpirun (Docs/DISTRIBUTED.md); links Open MPI.
+        // Steps over several processes started by mpirun (Docs/DISTRIBUTED.md); loads Open MPI when first asked to.
         .library(name: "RegulaDistributed", targets: ["RegulaDistributed"]),
         .executable(name: "regula", targets: ["RegulaCLI"]),
     ] + (builtinRules + exampleRules).map { .library(name: $0.product, type: .dynamic, targets: [$0.product]) },
@@ -81,8 +82,7 @@ let package = Package(
                                               .product(name: "SystemPackage", package: "swift-system")], path: "Sources/Regula",
                 plugins: ["BuildBuiltinRules"]),
         .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),
-        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
-                       providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CMPI", path: "Sources/CMPI"),
         .target(name: "RegulaDistributed", dependencies: ["Regula", "CMPI"], path: "Sources/RegulaDistributed"),
         .executableTarget(
             name: "RegulaCLI",

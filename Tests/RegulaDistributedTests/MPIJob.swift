@@ -10,7 +10,7 @@ enum MPIJob {
         .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 
     /// Why the MPI tests are skipped where they are.
-    static let absent: Comment = "mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev; .ci/run does)"
+    static let absent: Comment = "mpirun is not installed (Debian: apt-get install openmpi-bin; .ci/run does)"
 
     /// The probe the scenarios run in, built beside the tests.
     static var probe: URL { TestPaths.binDirectory.appendingPathComponent("RegulaDistributedProbe") }

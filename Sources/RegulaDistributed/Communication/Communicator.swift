@@ -5,9 +5,9 @@ import Foundation
 /// The processes of an MPI job, as a distributed optimizer talks to them: the only place RegulaDistributed
 /// calls MPI.
 ///
-/// ``world()`` initializes MPI on first use (so a program that never asks for it never starts MPI) and
-/// finalizes it when the process exits. Its collectives run on a duplicate of `MPI_COMM_WORLD`, so they never
-/// mix with messages a program exchanges over MPI itself.
+/// ``world()`` loads Open MPI's libmpi and initializes MPI on first use (so a program that never asks for it
+/// neither needs Open MPI installed nor starts MPI) and finalizes it when the process exits. Its collectives
+/// run on a duplicate of `MPI_COMM_WORLD`, so they never mix with messages a program exchanges over MPI itself.
 ///
 /// Every collective must be called by every rank, in the same order; a distributed optimizer arranges that.
 /// One MPI call runs at a time (the communicator takes a lock around each), so several threads may share it,
@@ -24,6 +24,7 @@ public final class Communicator: @unchecked Sendable {
     /// How many of the processes run on this machine (`MPI_COMM_TYPE_SHARED`), to share its cores among them.
     public let ranksOnThisMachine: Int
     private let handle: MPI_Comm
+    private let mpi: regula_mpi
     private let lock = NSLock()
     private var spentNanoseconds: UInt64 = 0
     private var sentBytes = 0
@@ -36,49 +37,62 @@ public final class Communicator: @unchecked Sendable {
     private static let worldLock = NSLock()
     nonisolated(unsafe) private static var sharedWorld: Communicator?
 
+    /// Open MPI's functions and predefined handles, or why they could not be loaded: tried once per process.
+    private static let library = Result { () throws(DistributedError) -> regula_mpi in
+        var error = [CChar](repeating: 0, count: 2048)
+        guard let mpi = regula_mpi_load(&error, error.count) else {
+            throw DistributedError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return mpi.pointee
+    }
+
     /// Every process of the job (`MPI_COMM_WORLD`), initializing MPI first if nobody has. Started without
     /// `mpirun`, a program is a job of one process.
-    /// - Throws: ``DistributedError`` when MPI cannot be initialized, or was finalized already.
+    /// - Throws: ``DistributedError`` when Open MPI cannot be loaded (not installed, or `REGULA_MPI_LIBRARY`
+    ///   names another file), MPI cannot be initialized, or was finalized already.
     public static func world() throws(DistributedError) -> Communicator {
         worldLock.lock()
         defer { worldLock.unlock() }
         if let sharedWorld { return sharedWorld }
+        let mpi = try library.get()
         var initialized: Int32 = 0, finalized: Int32 = 0
-        MPI_Initialized(&initialized)
-        MPI_Finalized(&finalized)
+        _ = mpi.Initialized(&initialized)
+        _ = mpi.Finalized(&finalized)
         guard finalized == 0 else { throw DistributedError("MPI was finalized already in this process; it cannot start again") }
         if initialized == 0 {
             var provided: Int32 = 0
-            let code = MPI_Init_thread(nil, nil, regula_mpi_thread_serialized(), &provided)
-            guard code == MPI_SUCCESS else {
-                throw DistributedError("MPI could not be initialized: \(errorWords(code)); start the program with mpirun (Open MPI)")
+            let code = mpi.Init_thread(nil, nil, REGULA_MPI_THREAD_SERIALIZED, &provided)
+            guard code == REGULA_MPI_SUCCESS else {
+                throw DistributedError("MPI could not be initialized: \(errorWords(code, mpi)); start the program with mpirun (Open MPI)")
             }
             // Whoever initializes MPI finalizes it: here, when the process exits.
             atexit {
+                guard case .success(let mpi) = Communicator.library else { return }
                 var finalized: Int32 = 0
-                MPI_Finalized(&finalized)
-                if finalized == 0 { MPI_Finalize() }
+                _ = mpi.Finalized(&finalized)
+                if finalized == 0 { _ = mpi.Finalize() }
             }
         }
-        var duplicate = regula_mpi_comm_null()
-        MPI_Comm_dup(regula_mpi_comm_world(), &duplicate)
-        let world = Communicator(duplicate)
+        var duplicate = mpi.comm_null
+        _ = mpi.Comm_dup(mpi.comm_world, &duplicate)
+        let world = Communicator(duplicate, mpi)
         sharedWorld = world
         return world
     }
 
-    private init(_ handle: MPI_Comm?) {
-        self.handle = handle!
-        MPI_Comm_set_errhandler(handle, regula_mpi_errors_return())
+    private init(_ handle: MPI_Comm, _ mpi: regula_mpi) {
+        self.handle = handle
+        self.mpi = mpi
+        _ = mpi.Comm_set_errhandler(handle, mpi.errors_return)
         var rank: Int32 = 0, size: Int32 = 0
-        MPI_Comm_rank(handle, &rank)
-        MPI_Comm_size(handle, &size)
+        _ = mpi.Comm_rank(handle, &rank)
+        _ = mpi.Comm_size(handle, &size)
         self.rank = Int(rank)
         self.size = Int(size)
-        var machine = regula_mpi_comm_null(), local: Int32 = 1
-        if MPI_Comm_split_type(handle, regula_mpi_comm_type_shared(), rank, regula_mpi_info_null(), &machine) == MPI_SUCCESS {
-            MPI_Comm_size(machine, &local)
-            MPI_Comm_free(&machine)
+        var machine = mpi.comm_null, local: Int32 = 1
+        if mpi.Comm_split_type(handle, REGULA_MPI_COMM_TYPE_SHARED, rank, mpi.info_null, &machine) == REGULA_MPI_SUCCESS {
+            _ = mpi.Comm_size(machine, &local)
+            _ = mpi.Comm_free(&machine)
         }
         ranksOnThisMachine = Int(local)
     }
@@ -87,7 +101,7 @@ public final class Communicator: @unchecked Sendable {
     /// only this rank knows about, which the others would otherwise wait on forever.
     public func abort(status: Int32 = 1, message: String? = nil) -> Never {
         if let message { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
-        MPI_Abort(handle, status)
+        _ = mpi.Abort(handle, status)
         exit(status)
     }
 
@@ -105,30 +119,30 @@ public final class Communicator: @unchecked Sendable {
             }
         }
 
-        fileprivate var datatype: MPI_Datatype {
+        fileprivate func datatype(_ mpi: regula_mpi) -> MPI_Datatype {
             switch self {
-            case .float32: regula_mpi_float()
-            case .float64: regula_mpi_double()
-            case .byte: regula_mpi_byte()
-            case .int64: regula_mpi_int64()
+            case .float32: mpi.float32
+            case .float64: mpi.float64
+            case .byte: mpi.byte
+            case .int64: mpi.int64
             }
         }
     }
 
     /// `MPI_Allgather`: `count` elements from every rank, in rank order, into `receive`.
     func allgather(_ send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer, _ element: Element) {
-        let type = element.datatype, n = Self.count(count)
-        call("MPI_Allgather", sent: count * element.size * (size - 1)) { MPI_Allgather(send, n, type, receive, n, type, handle) }
+        let type = element.datatype(mpi), n = Self.count(count)
+        call("MPI_Allgather", sent: count * element.size * (size - 1)) { mpi.Allgather(send, n, type, receive, n, type, handle) }
     }
 
     /// `MPI_Allgatherv`: rank r's `counts[r]` elements land at `displacements[r]` (in elements) of `receive`.
     /// With `send` nil, this rank's elements are already in their place in `receive` (`MPI_IN_PLACE`).
     func allgatherv(_ send: UnsafeRawPointer?, count: Int, into receive: UnsafeMutableRawPointer, counts: [Int],
                     displacements: [Int], _ element: Element) {
-        let type = element.datatype
+        let type = element.datatype(mpi)
         let counts32 = counts.map(Self.count), displacements32 = displacements.map(Self.count)
         call("MPI_Allgatherv", sent: counts[rank] * element.size * (size - 1)) {
-            MPI_Allgatherv(send ?? UnsafeRawPointer(regula_mpi_in_place()), Self.count(count), type, receive, counts32,
+            mpi.Allgatherv(send ?? regula_mpi_in_place(), Self.count(count), type, receive, counts32,
                            displacements32, type, handle)
         }
     }
@@ -138,18 +152,18 @@ public final class Communicator: @unchecked Sendable {
     func alltoallv(_ send: UnsafeRawPointer, counts sendCounts: [Int], displacements sendDisplacements: [Int],
                    into receive: UnsafeMutableRawPointer, counts receiveCounts: [Int], displacements receiveDisplacements: [Int],
                    _ element: Element) {
-        let type = element.datatype
+        let type = element.datatype(mpi)
         let (sc, sd) = (sendCounts.map(Self.count), sendDisplacements.map(Self.count))
         let (rc, rd) = (receiveCounts.map(Self.count), receiveDisplacements.map(Self.count))
         let sent = (sendCounts.reduce(0, +) - sendCounts[rank]) * element.size
-        call("MPI_Alltoallv", sent: sent) { MPI_Alltoallv(send, sc, sd, type, receive, rc, rd, type, handle) }
+        call("MPI_Alltoallv", sent: sent) { mpi.Alltoallv(send, sc, sd, type, receive, rc, rd, type, handle) }
     }
 
     /// `MPI_Bcast`: `count` elements of `buffer` from `root` to every rank.
     func broadcast(_ buffer: UnsafeMutableRawPointer, count: Int, from root: Int, _ element: Element) {
-        let type = element.datatype
+        let type = element.datatype(mpi)
         call("MPI_Bcast", sent: rank == root ? count * element.size * (size - 1) : 0) {
-            MPI_Bcast(buffer, Self.count(count), type, Int32(root), handle)
+            mpi.Bcast(buffer, Self.count(count), type, Int32(root), handle)
         }
     }
 
@@ -157,20 +171,20 @@ public final class Communicator: @unchecked Sendable {
     /// (read only on the root).
     func gatherv(_ send: UnsafeRawPointer, count: Int, into receive: UnsafeMutableRawPointer?, counts: [Int],
                  displacements: [Int], root: Int, _ element: Element) {
-        let type = element.datatype
+        let type = element.datatype(mpi)
         let counts32 = counts.map(Self.count), displacements32 = displacements.map(Self.count)
         call("MPI_Gatherv", sent: rank == root ? 0 : count * element.size) {
-            MPI_Gatherv(send, Self.count(count), type, receive, counts32, displacements32, type, Int32(root), handle)
+            mpi.Gatherv(send, Self.count(count), type, receive, counts32, displacements32, type, Int32(root), handle)
         }
     }
 
     /// `MPI_Scatterv`: `counts[r]` elements at `displacements[r]` of the root's `send` to rank r's `receive`.
     func scatterv(_ send: UnsafeRawPointer?, counts: [Int], displacements: [Int], into receive: UnsafeMutableRawPointer,
                   count: Int, root: Int, _ element: Element) {
-        let type = element.datatype
+        let type = element.datatype(mpi)
         let counts32 = counts.map(Self.count), displacements32 = displacements.map(Self.count)
         call("MPI_Scatterv", sent: rank == root ? (counts.reduce(0, +) - counts[root]) * element.size : 0) {
-            MPI_Scatterv(send, counts32, displacements32, type, receive, Self.count(count), type, Int32(root), handle)
+            mpi.Scatterv(send, counts32, displacements32, type, receive, Self.count(count), type, Int32(root), handle)
         }
     }
 
@@ -182,8 +196,8 @@ public final class Communicator: @unchecked Sendable {
         let code = body()
         spentNanoseconds += DispatchTime.now().uptimeNanoseconds - start
         sentBytes += sent
-        if code != MPI_SUCCESS {
-            abort(message: "regula: \(name) failed on rank \(rank) of \(size): \(Self.errorWords(code)); stopping every rank")
+        if code != REGULA_MPI_SUCCESS {
+            abort(message: "regula: \(name) failed on rank \(rank) of \(size): \(Self.errorWords(code, mpi)); stopping every rank")
         }
     }
 
@@ -194,10 +208,10 @@ public final class Communicator: @unchecked Sendable {
         return Int32(value)
     }
 
-    private static func errorWords(_ code: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(regula_mpi_max_error_string()) + 1)
+    private static func errorWords(_ code: Int32, _ mpi: regula_mpi) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(REGULA_MPI_MAX_ERROR_STRING) + 1)
         var length: Int32 = 0
-        guard MPI_Error_string(code, &buffer, &length) == MPI_SUCCESS else { return "MPI error \(code)" }
+        guard mpi.Error_string(code, &buffer, &length) == REGULA_MPI_SUCCESS else { return "MPI error \(code)" }
         return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

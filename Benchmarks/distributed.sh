@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 steps=${2:-20}
 elements=${3:-4194304}
-command -v mpirun >/dev/null || { echo "distributed.sh: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 1; }
+command -v mpirun >/dev/null || { echo "distributed.sh: mpirun not found (apt-get install openmpi-bin)" >&2; exit 1; }
 
 swift build -c release --product regula >&2
 regula="$(swift build -c release --show-bin-path)/regula"

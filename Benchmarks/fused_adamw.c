@@ -8,7 +8,7 @@
  * tensors) and the fused loop scales each gradient by min(1, max_norm / (norm + 1e-6)) as it reads it: the
  * least a clipped step can cost, one extra read of the gradients.
  *
- *   fused_adamw ELEMENTS TENSORS STEPS [clip]   ->  prints one JSON object with the median ns per element
+ *   fused_adamw ELEMENTS TENSORS STEPS [clip]   ->  prints one JSON object: the median ns per element and its spread
  */
 #include <math.h>
 #include <omp.h>
@@ -86,8 +86,9 @@ int main(int argc, char **argv) {
     }
     const double median = median_time(times, steps);
     const double bytes = (7.0 + clip) * 4.0 * elements;
-    printf("{\"name\": \"hand-fused C AdamW%s\", \"elements\": %ld, \"tensors\": %ld, \"threads\": %d, "
-           "\"ns_per_element\": %.4f, \"gb_per_s\": %.2f}\n",
-           clip ? " with global-norm clip" : "", elements, tensors, omp_get_max_threads(), median / elements, bytes / median);
+    printf("{\"name\": \"hand-fused C AdamW%s\", \"elements\": %ld, \"tensors\": %ld, \"threads\": %d, ",
+           clip ? " with global-norm clip" : "", elements, tensors, omp_get_max_threads());
+    print_spread(times, steps, elements);
+    printf(", \"gb_per_s\": %.2f}\n", bytes / median);
     return 0;
 }

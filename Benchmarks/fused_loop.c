@@ -3,7 +3,7 @@
  * float32, compiled with -O3 -march=native -fopenmp. Same arithmetic, same layout (one array per tensor), so
  * the ratio Regula / this loop is the cost of running separately loaded rules.
  *
- *   fused_loop ELEMENTS TENSORS STEPS   ->  prints one JSON object with the median ns per element
+ *   fused_loop ELEMENTS TENSORS STEPS   ->  prints one JSON object: the median ns per element and its spread
  */
 #include <math.h>
 #include <omp.h>
@@ -59,8 +59,9 @@ int main(int argc, char **argv) {
         if (step >= 2) times[step - 2] = now() - start;
     }
     const double median = median_time(times, steps);
-    printf("{\"name\": \"hand-fused C loop\", \"elements\": %ld, \"tensors\": %ld, \"threads\": %d, "
-           "\"ns_per_element\": %.4f, \"gb_per_s\": %.2f}\n",
-           elements, tensors, omp_get_max_threads(), median / elements, 20.0 * elements / median);
+    printf("{\"name\": \"hand-fused C loop\", \"elements\": %ld, \"tensors\": %ld, \"threads\": %d, ",
+           elements, tensors, omp_get_max_threads());
+    print_spread(times, steps, elements);
+    printf(", \"gb_per_s\": %.2f}\n", 20.0 * elements / median);
     return 0;
 }

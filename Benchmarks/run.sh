@@ -11,10 +11,14 @@
 #               the C loop reads the gradients once more for the norm, the least clipping can cost
 #
 # torch columns appear where python3 can import torch. Each implementation runs ROUNDS times per case,
-# interleaved, and the table gives the median of the rounds' medians (each a median over STEPS steps).
-# Ratios are against the C loop of the same run.
+# interleaved (one run of each, then the next round), and each cell gives the median of the rounds' medians
+# (each a median over STEPS steps) and, in brackets, the spread of the steps: the fastest step of all rounds
+# and the median of the rounds' 90th percentiles. A median far above the fastest step means the steps were
+# held up. Ratios are of medians, against the C loop of the same run. The load average before and after is
+# printed: on a shared machine, numbers taken under load say less.
 #
 #   Benchmarks/run.sh [ROUNDS] [STEPS] [SUITE ...]     (defaults 5, 20, every suite; prints Markdown tables)
+#   THREADS=1 Benchmarks/run.sh ...                    (every implementation on that many threads; default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -36,13 +40,25 @@ cc -shared -fPIC $("$regula" config --cflags) Benchmarks/fused_seed_rule.c -o "$
 have_torch=no
 python3 -c "import torch" 2>/dev/null && have_torch=yes
 
-ns() { python3 -c 'import json,sys; print(json.load(sys.stdin)["ns_per_element"])'; }
-median() { python3 -c 'import statistics,sys; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+threads=()
+if [ -n "${THREADS:-}" ]; then
+    threads=(--threads "$THREADS")
+    export OMP_NUM_THREADS=$THREADS
+fi
+# One JSON line per round in, the median of the rounds' medians out; `cell` adds the spread beside it.
+median() { python3 -c 'import json,statistics,sys; print("%.3f" % statistics.median(json.loads(x)["ns_per_element"] for x in sys.argv[1:]))' "$@"; }
+cell() {
+    python3 -c 'import json,statistics,sys
+rounds = [json.loads(x) for x in sys.argv[1:]]
+print("%.3f [%.3f–%.3f]" % (statistics.median(r["ns_per_element"] for r in rounds), min(r["min_ns_per_element"] for r in rounds),
+                           statistics.median(r["p90_ns_per_element"] for r in rounds)))' "$@"
+}
 ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if b.replace('.','',1).isdigit() and a.replace('.','',1).isdigit() else '-')" "$1" "$2"; }
-bench() { "$regula" bench --json --steps "$steps" "$@" | ns; }
+bench() { "$regula" bench --json --steps "$steps" ${threads[@]+"${threads[@]}"} "$@"; }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)"
-echo "rounds: $rounds, steps per round: $steps (median per round, then median of rounds); torch: $have_torch"
+echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)"
+echo "rounds: $rounds, steps per round: $steps (median per round, then median of rounds [fastest step–median p90]); torch: $have_torch"
+echo "threads: ${THREADS:-$(getconf _NPROCESSORS_ONLN)}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for suite in "${suites[@]}"; do
     case $suite in
@@ -68,29 +84,29 @@ for suite in "${suites[@]}"; do
         for _ in $(seq "$rounds"); do
             case $suite in
             sgd)
-                c+=("$("$work/fused_loop" "$elements" "$tensors" "$steps" | ns)")
+                c+=("$("$work/fused_loop" "$elements" "$tensors" "$steps")")
                 regula_ns+=("$(bench --rules l1,l2,nesterov,sgd "${size[@]}")")
                 fused+=("$(bench --rules seed_fused --plugin-dir "$work/plugins" "${size[@]}")")
-                [ "$have_torch" = no ] || torch+=("$(python3 Benchmarks/torch_sgd.py "$elements" "$tensors" "$steps" | ns)") ;;
+                [ "$have_torch" = no ] || torch+=("$(python3 Benchmarks/torch_sgd.py "$elements" "$tensors" "$steps")") ;;
             adamw)
-                c+=("$("$work/fused_adamw" "$elements" "$tensors" "$steps" | ns)")
+                c+=("$("$work/fused_adamw" "$elements" "$tensors" "$steps")")
                 regula_ns+=("$(bench --rules adamw --option lr=0.001 --option weight_decay=0.01 "${size[@]}")")
-                [ "$have_torch" = no ] || torch+=("$(python3 Benchmarks/torch_adamw.py "$elements" "$tensors" "$steps" | ns)") ;;
+                [ "$have_torch" = no ] || torch+=("$(python3 Benchmarks/torch_adamw.py "$elements" "$tensors" "$steps")") ;;
             clip-adamw)
-                c+=("$("$work/fused_adamw" "$elements" "$tensors" "$steps" clip | ns)")
+                c+=("$("$work/fused_adamw" "$elements" "$tensors" "$steps" clip)")
                 regula_ns+=("$(bench --rules clip_global_norm,adamw --option lr=0.001 --option weight_decay=0.01 --option max_norm=1 "${size[@]}")")
-                [ "$have_torch" = no ] || torch+=("$(python3 Benchmarks/torch_adamw.py "$elements" "$tensors" "$steps" clip | ns)") ;;
+                [ "$have_torch" = no ] || torch+=("$(python3 Benchmarks/torch_adamw.py "$elements" "$tensors" "$steps" clip)") ;;
             esac
         done
-        mc=$(median "${c[@]}") mregula=$(median "${regula_ns[@]}")
-        if [ "$have_torch" = yes ]; then mtorch=$(median "${torch[@]}"); else mtorch="not installed"; fi
+        mc=$(median "${c[@]}") mregula=$(median "${regula_ns[@]}") mtorch=- ctorch="not installed"
+        if [ "$have_torch" = yes ]; then mtorch=$(median "${torch[@]}") ctorch=$(cell "${torch[@]}"); fi
         if [ "$suite" = sgd ]; then
             mfused=$(median "${fused[@]}")
-            echo "| $elements elements in $tensors tensor(s) | $mc | $mregula | $mfused | $mtorch | $(ratio "$mregula" "$mc") | $(ratio "$mregula" "$mfused") | $(ratio "$mtorch" "$mregula") |"
+            echo "| $elements elements in $tensors tensor(s) | $(cell "${c[@]}") | $(cell "${regula_ns[@]}") | $(cell "${fused[@]}") | $ctorch | $(ratio "$mregula" "$mc") | $(ratio "$mregula" "$mfused") | $(ratio "$mtorch" "$mregula") |"
         else
-            echo "| $elements elements in $tensors tensor(s) | $mc | $mregula | $mtorch | $(ratio "$mregula" "$mc") | $(ratio "$mtorch" "$mregula") |"
+            echo "| $elements elements in $tensors tensor(s) | $(cell "${c[@]}") | $(cell "${regula_ns[@]}") | $ctorch | $(ratio "$mregula" "$mc") | $(ratio "$mtorch" "$mregula") |"
         fi
     done
 done
 echo
-echo "(ns per element, float32, $(nproc) threads)"
+echo "(ns per element, float32, ${THREADS:-$(getconf _NPROCESSORS_ONLN)} threads: median [fastest step–median p90]); load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

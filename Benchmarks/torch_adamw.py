@@ -28,6 +28,15 @@ for step in range(steps + 2):
     if step >= 2:
         times.append(time.perf_counter_ns() - start)
 median = statistics.median(times)
+
+
+def spread(times, elements):
+    """The fastest step, the 90th percentile (nearest rank) and the slowest, per element, as regula bench gives them."""
+    ordered = sorted(times)
+    return {"min_ns_per_element": ordered[0] / elements, "p90_ns_per_element": ordered[(len(ordered) * 9 + 9) // 10 - 1] / elements,
+            "max_ns_per_element": ordered[-1] / elements}
+
+
 print(json.dumps({"name": "torch AdamW(fused=True)" + (" after clip_grad_norm_" if clip else ""),
                   "torch": torch.__version__, "threads": torch.get_num_threads(), "elements": elements,
-                  "tensors": tensors, "ns_per_element": median / elements, "gb_per_s": (7 + clip) * 4 * elements / median}))
+                  "tensors": tensors, "ns_per_element": median / elements, **spread(times, elements), "gb_per_s": (7 + clip) * 4 * elements / median}))

@@ -10,7 +10,9 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time optimizer steps of a rule chain over synthetic parameters.",
         discussion: """
-            Reports the median over steps of nanoseconds per element and the memory traffic it implies: \
+            Reports the median over steps of nanoseconds per element, with the fastest step, the 90th \
+            percentile and the slowest beside it (a median far above the fastest means steps were held up), and \
+            the memory traffic the median implies: \
             each element's parameter is read and written, its gradient read, and each elementwise state slot \
             read and written. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
             say nothing about speed, and it warns so.
@@ -114,18 +116,19 @@ struct BenchCommand: ParsableCommand {
                 let end = DispatchTime.now().uptimeNanoseconds
                 if step >= 2 { times.append(end - start) }
             }
-            times.sort()
-            let median = Double(times[times.count / 2])
             // Each step reads the gradient and the parameter and writes the parameter, reads and writes every
             // slot, and reads the gradient once more when the first rule folds a reduction from it.
             let leadingReduction = ruleList.first.map { $0.reductions.isEmpty ? 0 : 1 } ?? 0
             let bytes = Double(elements * elementType.size * (3 + 2 * slots + leadingReduction))
+            let spread = StepSpread(times)
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
                                steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps,
                                journaled: optimizer.journalsSteps,
-                               debugBuild: Self.isDebugBuild, nsPerElement: median / Double(elements),
-                               gbPerS: bytes / median, medianStepMs: median / 1e6,
-                               minStepMs: Double(times[0]) / 1e6, bytesPerElement: bytes / Double(elements))
+                               debugBuild: Self.isDebugBuild, nsPerElement: spread.median / Double(elements),
+                               minNsPerElement: spread.fastest / Double(elements), p90NsPerElement: spread.p90 / Double(elements),
+                               maxNsPerElement: spread.slowest / Double(elements),
+                               gbPerS: bytes / spread.median, medianStepMs: spread.median / 1e6,
+                               minStepMs: spread.fastest / 1e6, bytesPerElement: bytes / Double(elements))
         }
         try measurement.print(json: json)
     }
@@ -150,6 +153,22 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
+/// The spread of a run's step times, in nanoseconds: the fastest, the median, the 90th percentile (nearest
+/// rank: 9 in 10 steps took at most this) and the slowest. A median far above the fastest step says the steps
+/// were held up (by other work on the machine, or by the host), which a median alone hides.
+struct StepSpread {
+    let fastest: Double, median: Double, p90: Double, slowest: Double
+
+    /// The spread of `times`, which is not empty.
+    init(_ times: [UInt64]) {
+        let sorted = times.sorted().map { Double($0) }
+        fastest = sorted[0]
+        median = sorted[sorted.count / 2]
+        p90 = sorted[(sorted.count * 9 + 9) / 10 - 1]
+        slowest = sorted[sorted.count - 1]
+    }
+}
+
 /// What `regula bench` measured.
 struct Measurement: Codable, BenchReport {
     let rules: [String]
@@ -164,7 +183,11 @@ struct Measurement: Codable, BenchReport {
     let journaled: Bool
     /// Whether the numbers come from an unoptimized build.
     let debugBuild: Bool
+    /// The median step's nanoseconds per element, and the spread around it (``StepSpread``).
     let nsPerElement: Double
+    let minNsPerElement: Double
+    let p90NsPerElement: Double
+    let maxNsPerElement: Double
     let gbPerS: Double
     let medianStepMs: Double
     let minStepMs: Double
@@ -173,7 +196,8 @@ struct Measurement: Codable, BenchReport {
     enum CodingKeys: String, CodingKey {
         case rules, options, elements, tensors, dtype, steps, threads, atomic, journaled
         case debugBuild = "debug_build"
-        case nsPerElement = "ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
+        case nsPerElement = "ns_per_element", minNsPerElement = "min_ns_per_element"
+        case p90NsPerElement = "p90_ns_per_element", maxNsPerElement = "max_ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
         case minStepMs = "min_step_ms", bytesPerElement = "bytes_per_element"
     }
 
@@ -184,7 +208,8 @@ struct Measurement: Codable, BenchReport {
                 : "yes (every rule declares it never fails: no journal needed)"),
             ("steps", "\(steps) timed (after 2 warm-up)"),
             ("median step", String(format: "%.3f ms (fastest %.3f ms)", medianStepMs, minStepMs)),
-            ("ns per element", String(format: "%.3f", nsPerElement)),
+            ("ns per element", String(format: "%.3f median (fastest %.3f, p90 %.3f, slowest %.3f)", nsPerElement,
+                                      minNsPerElement, p90NsPerElement, maxNsPerElement)),
             ("memory traffic", String(format: "%.2f GB/s (%.0f bytes per element)", gbPerS, bytesPerElement)),
         ]
         return BenchTable.render(rows, debugBuild: debugBuild)

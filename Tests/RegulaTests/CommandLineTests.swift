@@ -65,6 +65,9 @@ import Testing
         #expect(output.status == 0, "\(output.standardError)")
         let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any] ?? [:]
         #expect((json["ns_per_element"] as? Double ?? 0) > 0)
+        // The spread beside the median: fastest ≤ median ≤ 90th percentile ≤ slowest.
+        let spread = ["min_ns_per_element", "ns_per_element", "p90_ns_per_element", "max_ns_per_element"].map { json[$0] as? Double ?? -1 }
+        #expect(spread[0] > 0 && spread == spread.sorted(), "\(spread)")
         #expect((json["gb_per_s"] as? Double ?? 0) > 0)
         #expect(json["elements"] as? Int == 10000 && json["tensors"] as? Int == 7 && json["threads"] as? Int == 2)
         #expect(json["dtype"] as? String == "float64")

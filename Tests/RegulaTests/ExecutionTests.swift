@@ -90,6 +90,18 @@ import Testing
         }
     }
 
+    /// The threads take the blocks in pieces of 65,536 elements, more pieces than threads: empty parameters
+    /// where pieces meet are stepped once too, and results stay bit for bit those of one thread.
+    @Test func emptyParametersWherePiecesMeetAreSteppedOnce() throws {
+        let piece = 65_536  // the executor's piece (ChainExecutor.pieceElements)
+        let sizes = [piece, 0, piece, 0, piece - 1, 1, 0]
+        let one = try run(sizes: sizes, rules: ["clip_global_norm", "momentum", "sgd"], threads: 1)
+        for threads in [2, 3] {
+            #expect(one.map(\.bitPattern) == (try run(sizes: sizes, rules: ["clip_global_norm", "momentum", "sgd"], threads: threads))
+                .map(\.bitPattern), "\(threads) threads")
+        }
+    }
+
     @Test func globalNormClipSpansEveryGroupAndSkipsParametersWithoutAGradient() throws {
         let a = Parameter("a", values: [Double](repeating: 0, count: 3)), b = Parameter("b", values: [Double](repeating: 0, count: 1))
         let idle = Parameter("idle", values: [Double](repeating: 0, count: 2))
@@ -117,6 +129,25 @@ import Testing
             try parameter.setGradient([Float](repeating: index >= 3 ? -1 : 1, count: 20_000))
         }
         #expect(throws: OptimizerError.kernelFailed(rule: "fails_on_negative", parameter: "p3", status: 1, message: "negative update")) {
+            try optimizer.step()
+        }
+    }
+
+    /// With many more pieces than threads, taken in whatever order the threads come, the failure reported is
+    /// still the first in parameter order.
+    @Test(arguments: [2, 3])
+    func kernelFailureAmongManyPiecesNamesTheFirstFailingParameter(threads: Int) throws {
+        try registry.register(Rule(name: "fails_on_negative", summary: "refuses a negative update") { block in
+            let d = block.update(as: Float.self)
+            if (0..<block.count).contains(where: { d[$0] < 0 }) { throw RuleFailure("negative update") }
+        })
+        let parameters = (0..<40).map { Parameter("p\($0)", values: [Float](repeating: 1, count: 20_000)) }
+        let optimizer = try Optimizer(parameters, rules: ["fails_on_negative", "sgd"], defaults: ["lr": 0.1], registry: registry)
+        optimizer.threads = threads
+        for (index, parameter) in parameters.enumerated() {
+            try parameter.setGradient([Float](repeating: index == 17 || index == 31 ? -1 : 1, count: 20_000))
+        }
+        #expect(throws: OptimizerError.kernelFailed(rule: "fails_on_negative", parameter: "p17", status: 1, message: "negative update")) {
             try optimizer.step()
         }
     }

@@ -16,8 +16,13 @@
 
 #define REGULA_GUARD_SLOTS 256
 
-/* Slot i: the name of the rule whose kernel worker i runs now, or NULL. */
-static const char *slots[REGULA_GUARD_SLOTS];
+/* Slot i: the name of the rule whose kernel worker i runs now, or NULL. Each worker writes its slot around
+ * every kernel call, so each slot has a cache line of its own: slots sharing a line would move it between the
+ * cores at every block of every rule. */
+struct guard_slot {
+    _Alignas(64) const char *name;
+};
+static struct guard_slot slots[REGULA_GUARD_SLOTS];
 static atomic_bool claimed[REGULA_GUARD_SLOTS];
 /* Written by workers beyond the last slot: never reported. */
 static const char *spare;
@@ -29,7 +34,7 @@ static atomic_long begun;
 const char **regula_guard_claim_slot(void) {
     for (int i = 0; i < REGULA_GUARD_SLOTS; i++) {
         bool expected = false;
-        if (atomic_compare_exchange_strong(&claimed[i], &expected, true)) return &slots[i];
+        if (atomic_compare_exchange_strong(&claimed[i], &expected, true)) return &slots[i].name;
     }
     return &spare;
 }
@@ -37,7 +42,7 @@ const char **regula_guard_claim_slot(void) {
 void regula_guard_release_slot(const char **slot) {
     if (slot == &spare) return;
     __atomic_store_n(slot, NULL, __ATOMIC_RELAXED);
-    atomic_store(&claimed[slot - slots], false);
+    atomic_store(&claimed[(struct guard_slot *)slot - slots], false);
 }
 
 void regula_guard_step_begin(void) {
@@ -61,7 +66,7 @@ static void say(const char *text) {
 static int say_running(const char *before, const char *after) {
     int found = 0;
     for (int i = 0; i < REGULA_GUARD_SLOTS; i++) {
-        const char *name = __atomic_load_n(&slots[i], __ATOMIC_RELAXED);
+        const char *name = __atomic_load_n(&slots[i].name, __ATOMIC_RELAXED);
         if (name == NULL) continue;
         say(found++ == 0 ? before : ", ");
         say("\"");

@@ -19,8 +19,10 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 static const regula_state_slot slots[] = {
-    REGULA_NON_NEGATIVE_SLOT("square_avg", "running mean of squared gradients, torch's state['square_avg']"),
-    REGULA_NON_NEGATIVE_SLOT("acc_delta", "running mean of squared updates, torch's state['acc_delta']"),
+    REGULA_SLOT_WITH("square_avg", "running mean of squared gradients, torch's state['square_avg']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
+    REGULA_SLOT_WITH("acc_delta", "running mean of squared updates, torch's state['acc_delta']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 REGULA_KERNEL(adadelta_kernel, {
@@ -39,11 +41,9 @@ REGULA_KERNEL(adadelta_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "adadelta", .version = 1,
-      .summary = "Adadelta (torch.optim.Adadelta): p -= lr * sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
-      .hyperparameter_count = 3, .hyperparameters = hyperparameters, .slot_count = 2, .slots = slots,
-      .kernel = adadelta_kernel },
+    REGULA_RULE("adadelta", "Adadelta (torch.optim.Adadelta): p -= lr * sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = adadelta_kernel),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

@@ -18,9 +18,8 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 static const regula_state_slot slots[] = {
-    { .struct_size = sizeof(regula_state_slot), .name = "sum", .doc = "sum of squared gradients, torch's state['sum']",
-      .shape = REGULA_SLOT_ELEMENTWISE, .initial_from = "initial_accumulator_value",
-      .flags = REGULA_SLOT_NON_NEGATIVE },
+    REGULA_SLOT_WITH("sum", "sum of squared gradients, torch's state['sum']",
+                     .initial_from = "initial_accumulator_value", .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 static regula_status adagrad_prepare(const regula_block *parameter, double *scratch, regula_message *message)
@@ -43,12 +42,10 @@ REGULA_KERNEL(adagrad_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "adagrad", .version = 1,
-      .summary = "Adagrad (torch.optim.Adagrad): p -= clr * g / (sqrt(sum of g^2) + eps)",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 4, .hyperparameters = hyperparameters, .slot_count = 1, .slots = slots,
-      .kernel = adagrad_kernel, .prepare = adagrad_prepare, .scratch_count = 1 },
+    REGULA_RULE("adagrad", "Adagrad (torch.optim.Adagrad): p -= clr * g / (sqrt(sum of g^2) + eps)", .version = 1,
+                .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = adagrad_kernel,
+                REGULA_PREPARE(adagrad_prepare, 1)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

@@ -20,7 +20,8 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_NON_NEGATIVE_SLOT("exp_inf", "exponentially weighted infinity norm, torch's state['exp_inf']"),
+    REGULA_SLOT_WITH("exp_inf", "exponentially weighted infinity norm, torch's state['exp_inf']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 REGULA_BETAS_CHECK(adamax_check, BETA1, BETA2)
@@ -50,12 +51,10 @@ REGULA_KERNEL(adamax_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "adamax", .version = 1,
-      .summary = "Adamax (torch.optim.Adamax): Adam with the infinity norm, p -= lr / (1 - beta1^t) * m / u",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 4, .hyperparameters = hyperparameters, .slot_count = 2, .slots = slots,
-      .kernel = adamax_kernel, .check = adamax_check, .prepare = adamax_prepare, .scratch_count = 1 },
+    REGULA_RULE("adamax", "Adamax (torch.optim.Adamax): Adam with the infinity norm, p -= lr / (1 - beta1^t) * m / u",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = adamax_kernel,
+                .check = adamax_check, REGULA_PREPARE(adamax_prepare, 1)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

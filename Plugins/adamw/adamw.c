@@ -1,8 +1,8 @@
 /*
  * adamw — torch.optim.AdamW: decoupled weight decay, p = p * (1 - lr * weight_decay), then the Adam step
- * (../adam/adam_step.h) on the decayed parameter.
+ * (../common/adam_step.h) on the decayed parameter.
  */
-#include "../adam/adam_step.h"
+#include "../common/adam_step.h"
 
 static const regula_hyperparameter hyperparameters[] = {
     ADAM_HYPERPARAMETERS,
@@ -22,13 +22,10 @@ REGULA_KERNEL(adamw_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "adamw", .version = 1,
-      .summary = "AdamW (torch.optim.AdamW): p *= 1 - lr * weight_decay, then the Adam step",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 6, .hyperparameters = hyperparameters,
-      .slot_count = 3, .slots = adam_slots, .kernel = adamw_kernel, .check = adam_check,
-      .prepare = adamw_prepare, .scratch_count = ADAM_SCRATCH_COUNT },
+    REGULA_RULE("adamw", "AdamW (torch.optim.AdamW): p *= 1 - lr * weight_decay, then the Adam step", .version = 1,
+                .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(adam_slots), .kernel = adamw_kernel,
+                .check = adam_check, REGULA_PREPARE(adamw_prepare, ADAM_SCRATCH_COUNT)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

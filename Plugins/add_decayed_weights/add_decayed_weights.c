@@ -2,7 +2,7 @@
  * add_decayed_weights — optax.add_decayed_weights: d = d + weight_decay * p. The decoupled-decay link of the
  * `lion` and `lamb` chains (as `l2` is for torch's coupled weight decay, under its own option name).
  */
-#include "../common/builtin_rules.h"
+#include <regula/regula.h>
 
 static const regula_hyperparameter hyperparameters[] = {
     REGULA_REAL("weight_decay", "d += weight_decay * p", 0.0, 0.0, HUGE_VAL),
@@ -16,11 +16,9 @@ REGULA_KERNEL(add_decayed_weights_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "add_decayed_weights", .version = 1,
-      .summary = "optax.add_decayed_weights: d += weight_decay * p",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
-      .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = add_decayed_weights_kernel },
+    REGULA_RULE("add_decayed_weights", "optax.add_decayed_weights: d += weight_decay * p", .version = 1,
+                .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
+                REGULA_HYPERPARAMETERS(hyperparameters), .kernel = add_decayed_weights_kernel),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

@@ -15,9 +15,7 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 static const regula_reduction reductions[] = {
-    { .struct_size = sizeof(regula_reduction), .name = "sum_of_squares",
-      .doc = "sum of d[i]^2 over every parameter of the step", .combine = REGULA_COMBINE_SUM,
-      .scope = REGULA_REDUCTION_STEP },
+    REGULA_STEP_REDUCTION("sum_of_squares", "sum of d[i]^2 over every parameter of the step", REGULA_COMBINE_SUM),
 };
 
 static regula_status sum_of_squares(const regula_block *block, double *partials, regula_message *message)
@@ -40,12 +38,11 @@ REGULA_KERNEL(clip_global_norm_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "clip_global_norm", .version = 1,
-      .summary = "clip_grad_norm_: d *= min(1, max_norm / (global L2 norm + 1e-6)), across all parameters",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = clip_global_norm_kernel,
-      .reduction_count = 1, .reductions = reductions, .reduce = sum_of_squares },
+    REGULA_RULE("clip_global_norm", "clip_grad_norm_: d *= min(1, max_norm / (global L2 norm + 1e-6)), across all parameters",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES,
+                .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), .kernel = clip_global_norm_kernel,
+                REGULA_REDUCTIONS(reductions, sum_of_squares)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

@@ -1,8 +1,8 @@
 /*
- * What the built-in rules of the optimizer family share: short ways to declare hyperparameters and slots,
- * and elementwise helpers written to round exactly as torch's CPU kernels do, so that a rule written with
- * them agrees with torch.optim in float32 as well as float64. The helpers are used inside REGULA_KERNEL
- * bodies, where T is float or double.
+ * What the built-in rules of the optimizer family share beyond the header's declaration macros: elementwise
+ * helpers written to round exactly as torch's CPU kernels do, so that a rule written with them agrees with
+ * torch.optim in float32 as well as float64, and the check of a rule with two betas. The helpers are used
+ * inside REGULA_KERNEL bodies, where T is float or double.
  *
  * Each helper is plain arithmetic in T that gcc vectorizes at -O3 when sqrt cannot set errno
  * (-fno-math-errno, one of the flags `regula config --cflags` gives and the built-ins are built with).
@@ -12,31 +12,6 @@
 
 #include <math.h>
 #include <regula/regula.h>
-
-/** A real hyperparameter with a default and an inclusive range (HUGE_VAL for an open side). */
-#define REGULA_REAL(NAME, DOC, DEFAULT, MINIMUM, MAXIMUM)                                           \
-    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
-      .type = REGULA_HYPERPARAMETER_REAL, .default_value = DEFAULT, .minimum = MINIMUM, .maximum = MAXIMUM }
-/** A real hyperparameter the user must give. */
-#define REGULA_REQUIRED(NAME, DOC, MINIMUM, MAXIMUM)                                                \
-    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
-      .type = REGULA_HYPERPARAMETER_REAL, .flags = REGULA_HYPERPARAMETER_REQUIRED,                  \
-      .minimum = MINIMUM, .maximum = MAXIMUM }
-/** A boolean hyperparameter, off by default. */
-#define REGULA_SWITCH(NAME, DOC)                                                                    \
-    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
-      .type = REGULA_HYPERPARAMETER_BOOLEAN, .default_value = 0, .minimum = 0, .maximum = 1 }
-/** An elementwise state slot starting at 0. */
-#define REGULA_SLOT(NAME, DOC)                                                                      \
-    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE }
-/** An elementwise state slot starting at 0 whose values are never negative (a running mean of squares). */
-#define REGULA_NON_NEGATIVE_SLOT(NAME, DOC)                                                         \
-    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE, \
-      .flags = REGULA_SLOT_NON_NEGATIVE }
-/** An elementwise state slot starting at 0 that exists only once the hyperparameter SWITCH is non-zero. */
-#define REGULA_SLOT_ENABLED_BY(NAME, DOC, SWITCH)                                                   \
-    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, .shape = REGULA_SLOT_ELEMENTWISE, \
-      .enabled_by = SWITCH }
 
 /** The square root in the element type: sqrtf for float, sqrt for double. */
 #define REGULA_SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)

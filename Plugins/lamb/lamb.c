@@ -23,7 +23,7 @@ static const regula_hyperparameter adam_hyperparameters[] = {
 
 static const regula_state_slot adam_slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, optax's mu"),
-    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, optax's nu"),
+    REGULA_SLOT_WITH("exp_avg_sq", "running mean of squared gradients, optax's nu", .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 REGULA_BETAS_CHECK(adam_check, BETA1, BETA2)
@@ -54,10 +54,8 @@ REGULA_KERNEL(scale_by_adam_kernel, {
 })
 
 static const regula_reduction trust_reductions[] = {
-    { .struct_size = sizeof(regula_reduction), .name = "parameter_sum_of_squares", .doc = "sum of p[i]^2",
-      .combine = REGULA_COMBINE_SUM },
-    { .struct_size = sizeof(regula_reduction), .name = "update_sum_of_squares", .doc = "sum of d[i]^2",
-      .combine = REGULA_COMBINE_SUM },
+    REGULA_REDUCTION("parameter_sum_of_squares", "sum of p[i]^2", REGULA_COMBINE_SUM),
+    REGULA_REDUCTION("update_sum_of_squares", "sum of d[i]^2", REGULA_COMBINE_SUM),
 };
 
 static regula_status sums_of_squares(const regula_block *block, double *partials, regula_message *message)
@@ -83,28 +81,21 @@ REGULA_KERNEL(scale_by_trust_ratio_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "scale_by_adam", .version = 1,
-      .summary = "optax.scale_by_adam: d = m_hat / (sqrt(v_hat) + eps), the Adam direction without a step",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 3, .hyperparameters = adam_hyperparameters, .slot_count = 2, .slots = adam_slots,
-      .kernel = scale_by_adam_kernel, .check = adam_check, .prepare = adam_prepare, .scratch_count = SCRATCH_COUNT },
-    { .struct_size = sizeof(regula_rule), .name = "scale_by_trust_ratio", .version = 1,
-      .summary = "optax.scale_by_trust_ratio: d *= ||p|| / ||d|| per parameter (1 when either is 0)",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
-      .kernel = scale_by_trust_ratio_kernel,
-      .reduction_count = 2, .reductions = trust_reductions, .reduce = sums_of_squares },
+    REGULA_RULE("scale_by_adam", "optax.scale_by_adam: d = m_hat / (sqrt(v_hat) + eps), the Adam direction without a step",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES,
+                .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(adam_hyperparameters), REGULA_SLOTS(adam_slots), .kernel = scale_by_adam_kernel,
+                .check = adam_check, REGULA_PREPARE(adam_prepare, SCRATCH_COUNT)),
+    REGULA_RULE("scale_by_trust_ratio", "optax.scale_by_trust_ratio: d *= ||p|| / ||d|| per parameter (1 when either is 0)",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
+                .kernel = scale_by_trust_ratio_kernel, REGULA_REDUCTIONS(trust_reductions, sums_of_squares)),
 };
 
 static const char *const lamb_rules[] = { "scale_by_adam", "add_decayed_weights", "scale_by_trust_ratio", "sgd" };
-static const regula_chain_default lamb_defaults[] = {
-    { .struct_size = sizeof(regula_chain_default), .name = "eps", .value = 1e-6 },
-};
+static const regula_chain_default lamb_defaults[] = { REGULA_CHAIN_DEFAULT("eps", 1e-6) };
 static const regula_chain chains[] = {
-    { .struct_size = sizeof(regula_chain), .name = "lamb",
-      .summary = "LAMB (optax.lamb): the Adam direction plus decoupled decay, scaled per parameter by a trust ratio",
-      .rule_count = 4, .rules = lamb_rules, .default_count = 1, .defaults = lamb_defaults },
+    REGULA_CHAIN("lamb", "LAMB (optax.lamb): the Adam direction plus decoupled decay, scaled per parameter by a trust ratio",
+                 REGULA_CHAIN_RULES(lamb_rules), REGULA_CHAIN_DEFAULTS(lamb_defaults)),
 };
 
 REGULA_EXPORT_PLUGIN_WITH_CHAINS(rules, chains)

@@ -35,22 +35,17 @@ REGULA_KERNEL(scale_by_lion_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "scale_by_lion", .version = 1,
-      .summary = "optax.scale_by_lion: d = sign((1 - beta1) g + beta1 mu), mu = (1 - beta2) g + beta2 mu",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
-      .hyperparameter_count = 2, .hyperparameters = hyperparameters, .slot_count = 1, .slots = slots,
-      .kernel = scale_by_lion_kernel, .check = lion_check },
+    REGULA_RULE("scale_by_lion", "optax.scale_by_lion: d = sign((1 - beta1) g + beta1 mu), mu = (1 - beta2) g + beta2 mu",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = scale_by_lion_kernel,
+                .check = lion_check),
 };
 
 static const char *const lion_rules[] = { "scale_by_lion", "add_decayed_weights", "sgd" };
-static const regula_chain_default lion_defaults[] = {
-    { .struct_size = sizeof(regula_chain_default), .name = "weight_decay", .value = 1e-3 },
-};
+static const regula_chain_default lion_defaults[] = { REGULA_CHAIN_DEFAULT("weight_decay", 1e-3) };
 static const regula_chain chains[] = {
-    { .struct_size = sizeof(regula_chain), .name = "lion",
-      .summary = "Lion (optax.lion): sign of a momentum mix, decoupled weight decay, then lr",
-      .rule_count = 3, .rules = lion_rules, .default_count = 1, .defaults = lion_defaults },
+    REGULA_CHAIN("lion", "Lion (optax.lion): sign of a momentum mix, decoupled weight decay, then lr",
+                 REGULA_CHAIN_RULES(lion_rules), REGULA_CHAIN_DEFAULTS(lion_defaults)),
 };
 
 REGULA_EXPORT_PLUGIN_WITH_CHAINS(rules, chains)

@@ -26,10 +26,10 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
-    { .struct_size = sizeof(regula_state_slot), .name = "mu_product", .doc = "product of the momentum coefficients so far",
-      .shape = REGULA_SLOT_SCALAR, .initial_value = 1.0,
-      .flags = REGULA_SLOT_NON_NEGATIVE },
+    REGULA_SLOT_WITH("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
+    REGULA_SLOT_WITH("mu_product", "product of the momentum coefficients so far",
+                     .shape = REGULA_SLOT_SCALAR, .initial_value = 1.0, .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 REGULA_BETAS_CHECK(nadam_check, BETA1, BETA2)
@@ -71,12 +71,10 @@ REGULA_KERNEL(nadam_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "nadam", .version = 1,
-      .summary = "NAdam (torch.optim.NAdam): Adam with Nesterov momentum and a momentum-decay schedule",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 5, .hyperparameters = hyperparameters, .slot_count = 3, .slots = slots,
-      .kernel = nadam_kernel, .check = nadam_check, .prepare = nadam_prepare, .scratch_count = SCRATCH_COUNT },
+    REGULA_RULE("nadam", "NAdam (torch.optim.NAdam): Adam with Nesterov momentum and a momentum-decay schedule",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = nadam_kernel,
+                .check = nadam_check, REGULA_PREPARE(nadam_prepare, SCRATCH_COUNT)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

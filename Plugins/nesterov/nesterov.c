@@ -2,12 +2,11 @@
  * nesterov — Nesterov momentum: the heavy-ball buffer update, then d = d + momentum * buf.
  * torch.optim.SGD with nesterov=True, which needs momentum > 0 and dampening = 0.
  */
-#include "../momentum/heavy_ball.h"
+#include "../common/heavy_ball.h"
 
 REGULA_KERNEL(nesterov_kernel, {
     HEAVY_BALL_UPDATE_BUFFER(T, block, d, buf, momentum)
-    for (size_t i = 0; i < n; i++)
-        d[i] += momentum * buf[i];
+    for (size_t i = 0; i < n; i++) d[i] += momentum * buf[i];
 })
 
 static regula_status nesterov_check(const double *values, void *rule_data, regula_message *message)
@@ -22,11 +21,10 @@ static regula_status nesterov_check(const double *values, void *rule_data, regul
 }
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "nesterov", .version = 1,
-      .summary = "Nesterov momentum: buf as in momentum, then d = d + momentum * buf",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
-      .hyperparameter_count = 2, .hyperparameters = heavy_ball_hyperparameters,
-      .slot_count = 1, .slots = heavy_ball_slots, .kernel = nesterov_kernel, .check = nesterov_check },
+    REGULA_RULE("nesterov", "Nesterov momentum: buf as in momentum, then d = d + momentum * buf", .version = 1,
+                .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY,
+                REGULA_HYPERPARAMETERS(heavy_ball_hyperparameters), REGULA_SLOTS(heavy_ball_slots),
+                .kernel = nesterov_kernel, .check = nesterov_check),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

@@ -23,7 +23,8 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
+    REGULA_SLOT_WITH("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 REGULA_BETAS_CHECK(radam_check, BETA1, BETA2)
@@ -73,12 +74,10 @@ REGULA_KERNEL(radam_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "radam", .version = 1,
-      .summary = "RAdam (torch.optim.RAdam): Adam with the variance of its adaptive step rectified",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 4, .hyperparameters = hyperparameters, .slot_count = 2, .slots = slots,
-      .kernel = radam_kernel, .check = radam_check, .prepare = radam_prepare, .scratch_count = SCRATCH_COUNT },
+    REGULA_RULE("radam", "RAdam (torch.optim.RAdam): Adam with the variance of its adaptive step rectified",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = radam_kernel,
+                .check = radam_check, REGULA_PREPARE(radam_prepare, SCRATCH_COUNT)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

@@ -23,9 +23,10 @@ static const regula_hyperparameter hyperparameters[] = {
 };
 
 static const regula_state_slot slots[] = {
-    REGULA_NON_NEGATIVE_SLOT("square_avg", "running mean of squared gradients, torch's state['square_avg']"),
-    REGULA_SLOT_ENABLED_BY("momentum_buffer", "momentum buffer (momentum > 0 only)", "momentum"),
-    REGULA_SLOT_ENABLED_BY("grad_avg", "running mean of gradients (centered only)", "centered"),
+    REGULA_SLOT_WITH("square_avg", "running mean of squared gradients, torch's state['square_avg']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
+    REGULA_SLOT_WITH("momentum_buffer", "momentum buffer (momentum > 0 only)", .enabled_by = "momentum"),
+    REGULA_SLOT_WITH("grad_avg", "running mean of gradients (centered only)", .enabled_by = "centered"),
 };
 
 /*
@@ -73,12 +74,10 @@ REGULA_KERNEL(rmsprop_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "rmsprop", .version = 1,
-      .summary = "RMSprop (torch.optim.RMSprop): p -= lr * g / (sqrt(mean of g^2) + eps), optionally centered, with momentum",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 5, .hyperparameters = hyperparameters, .slot_count = 3, .slots = slots,
-      .kernel = rmsprop_kernel },
+    REGULA_RULE("rmsprop",
+                "RMSprop (torch.optim.RMSprop): p -= lr * g / (sqrt(mean of g^2) + eps), optionally centered, with momentum",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = rmsprop_kernel),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

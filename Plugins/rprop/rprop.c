@@ -20,8 +20,8 @@ static const regula_hyperparameter hyperparameters[] = {
 
 static const regula_state_slot slots[] = {
     REGULA_SLOT("prev", "the gradient of the previous step (0 where it was skipped), torch's state['prev']"),
-    { .struct_size = sizeof(regula_state_slot), .name = "step_size", .doc = "each element's step size, torch's state['step_size']",
-      .shape = REGULA_SLOT_ELEMENTWISE, .initial_from = "lr", .flags = REGULA_SLOT_NON_NEGATIVE },
+    REGULA_SLOT_WITH("step_size", "each element's step size, torch's state['step_size']",
+                     .initial_from = "lr", .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 static regula_status rprop_check(const double *values, void *rule_data, regula_message *message)
@@ -61,12 +61,10 @@ REGULA_KERNEL(rprop_kernel, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "rprop", .version = 1,
-      .summary = "Rprop (torch.optim.Rprop): steps of per-element size, grown while the gradient's sign holds",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-      .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
-      .hyperparameter_count = 5, .hyperparameters = hyperparameters, .slot_count = 2, .slots = slots,
-      .kernel = rprop_kernel, .check = rprop_check },
+    REGULA_RULE("rprop", "Rprop (torch.optim.Rprop): steps of per-element size, grown while the gradient's sign holds",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS | REGULA_RULE_USES_ABI_1_2,
+                REGULA_HYPERPARAMETERS(hyperparameters), REGULA_SLOTS(slots), .kernel = rprop_kernel,
+                .check = rprop_check),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

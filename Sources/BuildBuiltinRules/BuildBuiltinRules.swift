@@ -36,7 +36,7 @@ struct BuildBuiltinRules: BuildToolPlugin {
         let rules = package.targets.compactMap { $0 as? SourceModuleTarget }
             .filter { target in Self.rulePrefixes.contains { target.name.hasPrefix($0) } }
             .filter { $0.sourceFiles(withSuffix: ".c").contains { _ in true } }
-        // A rule's sources may include a header of another rule (nesterov uses momentum's) or of Plugins/common,
+        // A rule's sources may include a header of Plugins/common (nesterov and momentum share heavy_ball.h),
         // so every header under the rules' folders, and the contract's, is an input of each: changing one
         // rebuilds every rule. They are found on disk: SwiftPM lists no headers among a C target's sources.
         let folders = Set(rules.map { $0.directoryURL.deletingLastPathComponent() } + [include])

@@ -5,8 +5,10 @@ import Testing
 
 /// The contract grows by minor versions: plugins compiled against the 1.0, 1.1 and 1.2 headers (kept in
 /// Tests/Fixtures/abi-1.0, abi-1.1 and abi-1.2, as they shipped) load into this host and compute bit for bit
-/// what the same source compiled against today's header computes. And the 1.2 and 1.3 additions keep their
-/// promises.
+/// what today's sources compiled against today's header compute: the same source for the stateful rule, and
+/// for the examples their sources as they were before 1.3's declaration macros (frozen in
+/// Tests/Fixtures/abi-compat-sources) against today's macro-based ones. And the 1.2 and 1.3 additions keep
+/// their promises.
 @Suite struct ABICompatibilityTests {
     /// A stateful rule using every 1.0 feature: a hyperparameter, a check, elementwise and scalar slots.
     static let statefulSource = """
@@ -34,14 +36,15 @@ import Testing
         REGULA_EXPORT_PLUGIN(rules)
         """
 
-    /// Builds the stateful rule and the max_norm and elastic_net examples against `headers` (nil: today's).
+    /// Builds the stateful rule and the max_norm and elastic_net examples against `headers` (nil: today's, with
+    /// the examples as they are in Plugins/examples; an older header gets their frozen pre-1.3 sources).
     static func registry(headers: URL?, in folder: TemporaryDirectory) throws -> RuleRegistry {
         let registry = try RuleRegistry.standard(environment: [:])
         let tag = headers?.lastPathComponent.replacingOccurrences(of: ".", with: "_") ?? "current"
         try registry.loadPlugin(at: PluginCompiler.compile(statefulSource, named: "trace_\(tag)", in: folder, headers: headers).path)
         for example in ["max_norm", "elastic_net"] {
-            let source = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Plugins/examples/\(example)/\(example).c"),
-                                    encoding: .utf8)
+            let path = headers == nil ? "Plugins/examples/\(example)/\(example).c" : "Tests/Fixtures/abi-compat-sources/\(example).c"
+            let source = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent(path), encoding: .utf8)
             try registry.loadPlugin(at: PluginCompiler.compile(source, named: "\(example)_\(tag)", in: folder, headers: headers).path)
         }
         return registry

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Regula
 import RegulaTestSupport
+import Synchronization
 import Testing
 
 /// An optimizer shared between threads takes whole steps one after another; and the hooks a distributed
@@ -14,6 +15,24 @@ import Testing
         Parameter(name, values: (0..<count).map { Float(($0 * 37) % 101) / 50 - 1 })
     }
 
+    /// Runs `body` on `threads` threads at once, each handed a `step` that steps `optimizer`; returns how many
+    /// of those steps succeeded and the words of every one that threw.
+    static func steps(of optimizer: Optimizer, onThreads threads: Int,
+                      _ body: @Sendable (_ worker: Int, _ step: () -> Void) -> Void) -> (count: Int, errors: [String]) {
+        let outcome = Mutex((count: 0, errors: [String]()))
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            body(worker) {
+                do {
+                    try optimizer.step()
+                    outcome.withLock { $0.count += 1 }
+                } catch {
+                    outcome.withLock { $0.errors.append("\(error)") }
+                }
+            }
+        }
+        return outcome.withLock { $0 }
+    }
+
     @Test func twoThreadsSteppingTakeTwoWholeSteps() throws {
         let shared = Self.parameter(), serial = Self.parameter()
         let gradient = (0..<shared.count).map { Float(($0 * 13) % 41) / 20 - 1 }
@@ -21,9 +40,10 @@ import Testing
         try serial.setGradient(gradient)
         let concurrent = try Optimizer([shared], preset: .adamW(lr: 0.01), registry: registry)
         let reference = try Optimizer([serial], preset: .adamW(lr: 0.01), registry: registry)
-        DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            for _ in 0..<5 { _ = try? concurrent.step() }
+        let taken = Self.steps(of: concurrent, onThreads: 8) { _, step in
+            for _ in 0..<5 { step() }
         }
+        #expect(taken.errors == [] && taken.count == 40)
         for _ in 0..<40 { try reference.step() }
         #expect(try shared.values(as: Float.self) == serial.values(as: Float.self))
         #expect(concurrent.state(of: shared) == reference.state(of: serial))
@@ -33,11 +53,12 @@ import Testing
         let w = Self.parameter()
         try w.setGradient([Float](repeating: 0.5, count: w.count))
         let optimizer = try Optimizer([w], rules: ["sgd"], defaults: ["lr": 0.01], registry: registry)
-        DispatchQueue.concurrentPerform(iterations: 2) { worker in
-            for step in 0..<200 {
-                if worker == 0 { _ = try? optimizer.step() } else { optimizer.groups[0].learningRate = step % 2 == 0 ? 0.01 : 0.02 }
+        let taken = Self.steps(of: optimizer, onThreads: 2) { worker, step in
+            for round in 0..<200 {
+                if worker == 0 { step() } else { optimizer.groups[0].learningRate = round % 2 == 0 ? 0.01 : 0.02 }
             }
         }
+        #expect(taken.errors == [] && taken.count == 200)
         // Every step moved every element by the same 0.5 · lr, with lr 0.01 or 0.02: all elements moved alike.
         let moved = try zip(Self.parameter().values(as: Float.self), w.values(as: Float.self)).map { $0 - $1 }
         #expect(moved.allSatisfy { abs($0 - moved[0]) < 1e-4 })

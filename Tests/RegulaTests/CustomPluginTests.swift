@@ -93,10 +93,8 @@ private let elasticNetSource = """
     #include <regula/regula.h>
 
     static const regula_hyperparameter hyperparameters[] = {
-        { .struct_size = sizeof(regula_hyperparameter), .name = "l1_ratio", .doc = "share of the L1 term",
-          .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.5, .minimum = 0.0, .maximum = 1.0 },
-        { .struct_size = sizeof(regula_hyperparameter), .name = "alpha", .doc = "penalty strength",
-          .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.0, .minimum = 0.0, .maximum = HUGE_VAL },
+        REGULA_REAL("l1_ratio", "share of the L1 term", 0.5, 0.0, 1.0),
+        REGULA_REAL("alpha", "penalty strength", 0.0, 0.0, HUGE_VAL),
     };
 
     REGULA_KERNEL(elastic_net, {
@@ -108,10 +106,8 @@ private let elasticNetSource = """
     })
 
     static const regula_rule rules[] = {
-        { .struct_size = sizeof(regula_rule), .name = "elastic_net", .version = 1,
-          .summary = "elastic net: d += alpha * (l1_ratio * sign(p) + (1 - l1_ratio) * p)",
-          .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64,
-          .hyperparameter_count = 2, .hyperparameters = hyperparameters, .kernel = elastic_net },
+        REGULA_RULE("elastic_net", "elastic net: d += alpha * (l1_ratio * sign(p) + (1 - l1_ratio) * p)", .version = 1,
+                    .dtypes = REGULA_KERNEL_DTYPES, REGULA_HYPERPARAMETERS(hyperparameters), .kernel = elastic_net),
     };
 
     REGULA_EXPORT_PLUGIN(rules)

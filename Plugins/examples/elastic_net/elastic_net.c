@@ -2,8 +2,8 @@
 #include <regula/regula.h>
 
 static const regula_hyperparameter hyperparameters[] = {
-    { sizeof(regula_hyperparameter), "alpha", "penalty strength", REGULA_HYPERPARAMETER_REAL, 0, 0.0, 0.0, HUGE_VAL },
-    { sizeof(regula_hyperparameter), "l1_ratio", "share of L1 in the mix", REGULA_HYPERPARAMETER_REAL, 0, 0.5, 0.0, 1.0 },
+    REGULA_REAL("alpha", "penalty strength", 0.0, 0.0, HUGE_VAL),
+    REGULA_REAL("l1_ratio", "share of L1 in the mix", 0.5, 0.0, 1.0),
 };
 
 REGULA_KERNEL(elastic_net, {
@@ -14,8 +14,8 @@ REGULA_KERNEL(elastic_net, {
     for (size_t i = 0; i < block->length; i++) d[i] += l1 * (T)((p[i] > 0) - (p[i] < 0)) + l2 * p[i];
 })
 
-static const regula_rule rules[] = {{ .struct_size = sizeof(regula_rule), .name = "elastic_net", .version = 1,
-    .summary = "elastic-net penalty: alpha * (l1_ratio * sign(p) + (1 - l1_ratio) * p)",
-    .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .hyperparameter_count = 2,
-    .hyperparameters = hyperparameters, .kernel = elastic_net }};
+static const regula_rule rules[] = {
+    REGULA_RULE("elastic_net", "elastic-net penalty: alpha * (l1_ratio * sign(p) + (1 - l1_ratio) * p)", .version = 1,
+                .dtypes = REGULA_KERNEL_DTYPES, REGULA_HYPERPARAMETERS(hyperparameters), .kernel = elastic_net),
+};
 REGULA_EXPORT_PLUGIN(rules)

@@ -5,17 +5,14 @@
  * sum of squares (as the parameter stands after the rules before this one), combines them in block order, and
  * only then runs the kernel on each block with the total. Put it after the step: `... > sgd > max_norm`.
  */
-#include <math.h>
 #include <regula/regula.h>
 
 static const regula_hyperparameter hyperparameters[] = {
-    { .struct_size = sizeof(regula_hyperparameter), .name = "max_norm", .doc = "largest allowed L2 norm of a parameter",
-      .type = REGULA_HYPERPARAMETER_REAL, .default_value = 1.0, .minimum = 0.0, .maximum = HUGE_VAL },
+    REGULA_REAL("max_norm", "largest allowed L2 norm of a parameter", 1.0, 0.0, HUGE_VAL),
 };
 
 static const regula_reduction reductions[] = {
-    { .struct_size = sizeof(regula_reduction), .name = "sum_of_squares", .doc = "sum of p[i]^2 over the parameter",
-      .combine = REGULA_COMBINE_SUM },
+    REGULA_REDUCTION("sum_of_squares", "sum of p[i]^2 over the parameter", REGULA_COMBINE_SUM),
 };
 
 static regula_status sum_of_squares(const regula_block *block, double *partials, regula_message *message)
@@ -44,11 +41,9 @@ REGULA_KERNEL(max_norm, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "max_norm", .version = 1,
-      .summary = "rescales a parameter whose L2 norm exceeds max_norm back onto the ball",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
-      .hyperparameter_count = 1, .hyperparameters = hyperparameters, .kernel = max_norm,
-      .reduction_count = 1, .reductions = reductions, .reduce = sum_of_squares },
+    REGULA_RULE("max_norm", "rescales a parameter whose L2 norm exceeds max_norm back onto the ball", .version = 1,
+                .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS, REGULA_HYPERPARAMETERS(hyperparameters),
+                .kernel = max_norm, REGULA_REDUCTIONS(reductions, sum_of_squares)),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

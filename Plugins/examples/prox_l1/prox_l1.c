@@ -10,10 +10,8 @@
 #include <regula/regula.h>
 
 static const regula_hyperparameter hyperparameters[] = {
-    { .struct_size = sizeof(regula_hyperparameter), .name = "lr", .doc = "learning rate, the step the penalty scales with",
-      .type = REGULA_HYPERPARAMETER_REAL, .flags = REGULA_HYPERPARAMETER_REQUIRED, .minimum = 0.0, .maximum = HUGE_VAL },
-    { .struct_size = sizeof(regula_hyperparameter), .name = "weight_decay1", .doc = "L1 penalty strength",
-      .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.0, .minimum = 0.0, .maximum = HUGE_VAL },
+    REGULA_REQUIRED("lr", "learning rate, the step the penalty scales with", 0.0, HUGE_VAL),
+    REGULA_REAL("weight_decay1", "L1 penalty strength", 0.0, 0.0, HUGE_VAL),
 };
 
 REGULA_KERNEL(prox_l1, {
@@ -26,10 +24,9 @@ REGULA_KERNEL(prox_l1, {
 })
 
 static const regula_rule rules[] = {
-    { .struct_size = sizeof(regula_rule), .name = "prox_l1", .version = 1,
-      .summary = "proximal L1 (soft-thresholding) after the step: p = sign(p) * max(|p| - lr * weight_decay1, 0)",
-      .dtypes = REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64, .flags = REGULA_RULE_NEVER_FAILS,
-      .hyperparameter_count = 2, .hyperparameters = hyperparameters, .kernel = prox_l1 },
+    REGULA_RULE("prox_l1", "proximal L1 (soft-thresholding) after the step: p = sign(p) * max(|p| - lr * weight_decay1, 0)",
+                .version = 1, .dtypes = REGULA_KERNEL_DTYPES, .flags = REGULA_RULE_NEVER_FAILS,
+                REGULA_HYPERPARAMETERS(hyperparameters), .kernel = prox_l1),
 };
 
 REGULA_EXPORT_PLUGIN(rules)

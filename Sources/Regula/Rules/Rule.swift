@@ -2,7 +2,7 @@
 ///
 /// A rule describes itself (name, hyperparameters, state) and owns a kernel that transforms one block of a
 /// parameter. Rules come from shared objects (see ``RuleRegistry/loadPlugin(at:onConflict:)``) or from Swift code
-/// (``init(name:summary:version:dtypes:hyperparameters:stateSlots:reductions:reduce:check:kernel:fileID:line:)``);
+/// (``init(name:summary:version:dtypes:hyperparameters:stateSlots:reductions:reduce:scratchCount:prepare:check:kernel:fileID:line:)``);
 /// the optimizer runs both
 /// through the same C calling path.
 public struct Rule: Sendable, CustomStringConvertible {

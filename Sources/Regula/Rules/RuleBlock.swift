@@ -2,19 +2,23 @@ import RegulaABI
 
 /// One contiguous block of one parameter, as a kernel written in Swift sees it.
 ///
-/// Valid only during the kernel call that received it. Element buffers have the block's ``dtype``; asking
-/// for another element type is a programming error and traps.
+/// Valid only during the kernel, reduce or prepare call that received it. Element buffers have the block's
+/// ``dtype``; asking for another element type is a programming error and traps. In prepare the block covers
+/// the whole parameter but no elements: its buffers are empty.
 public struct RuleBlock {
     private let raw: UnsafePointer<regula_block>
     private let hyperparameterCount: Int
     private let slots: [StateSlot]
     private let reductionCount: Int
+    private let scratchCount: Int
 
-    init(_ raw: UnsafePointer<regula_block>, hyperparameterCount: Int, slots: [StateSlot], reductionCount: Int) {
+    init(_ raw: UnsafePointer<regula_block>, hyperparameterCount: Int, slots: [StateSlot], reductionCount: Int,
+         scratchCount: Int) {
         self.raw = raw
         self.hyperparameterCount = hyperparameterCount
         self.slots = slots
         self.reductionCount = reductionCount
+        self.scratchCount = scratchCount
     }
 
     /// The element type of every buffer in the block.
@@ -65,6 +69,12 @@ public struct RuleBlock {
     /// The rule's reductions over the whole parameter, combined, in declaration order (empty inside `reduce`).
     public var reductions: UnsafeBufferPointer<Double> {
         UnsafeBufferPointer(start: raw.pointee.reductions, count: raw.pointee.reductions == nil ? 0 : reductionCount)
+    }
+
+    /// What the rule's prepare function wrote for this parameter in this step, `scratchCount` values; empty
+    /// for a rule without one, and inside prepare itself (which writes the scratch it is handed instead).
+    public var scratch: UnsafeBufferPointer<Double> {
+        UnsafeBufferPointer(start: raw.pointee.scratch, count: raw.pointee.scratch == nil ? 0 : scratchCount)
     }
 
     private func buffer<T: ParameterElement>(_ pointer: UnsafeMutableRawPointer?, as type: T.Type)

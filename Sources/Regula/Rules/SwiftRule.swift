@@ -13,9 +13,9 @@ public struct RuleFailure: Error, Sendable, CustomStringConvertible {
 extension Rule {
     /// Defines a rule in Swift code, run through the same C calling path as rules from shared objects.
     ///
-    /// The kernel and check become real C function pointers through libffi closures, so the optimizer cannot
-    /// tell this rule from a loaded one. Each call costs one libffi trampoline on top of the Swift closure
-    /// (a few nanoseconds per block, not per element; see Docs/ABI.md).
+    /// The kernel, check, reduce and prepare closures become real C function pointers through libffi closures,
+    /// so the optimizer cannot tell this rule from a loaded one. Each call costs one libffi trampoline on top of
+    /// the Swift closure (a few nanoseconds per block, not per element; see Docs/ABI.md).
     ///
     /// - Parameters:
     ///   - name: What users select the rule by; an identifier.
@@ -27,6 +27,15 @@ extension Rule {
     ///   - reductions: Values over the whole parameter the kernel needs (``RuleBlock/reductions``).
     ///   - reduce: Folds one block into the partials, one per reduction, each starting at its combine's
     ///     identity; required exactly when `reductions` is not empty.
+    ///   - scratchCount: Doubles of per-parameter scratch `prepare` fills, 0 to 16; more than 0 needs `prepare`.
+    ///   - prepare: Runs once per parameter and step, before any `reduce` or `kernel` call of the rule for that
+    ///     parameter, never twice at once for the same parameter; optional. It receives the whole parameter as
+    ///     a block of no elements (``RuleBlock/count`` is 0; `dtype`, `step`, `parameterCount`, the
+    ///     hyperparameters and the writable ``RuleBlock/scalarSlots`` are the parameter's) and the scratch,
+    ///     `scratchCount` zeroes, to fill with values every block of the parameter then reads in
+    ///     ``RuleBlock/scratch`` (per-step constants such as bias corrections). Scratch is not state: it is
+    ///     neither saved nor kept between steps. A thrown error fails the step, and the scalar slots are put
+    ///     back as they were.
     ///   - check: Refuses a combination of in-range values (in declaration order) by throwing; optional.
     ///   - kernel: Transforms one block. May run concurrently on disjoint blocks; must keep no state of its
     ///     own. A thrown error fails the step with its words.
@@ -37,55 +46,55 @@ extension Rule {
                 hyperparameters: [Hyperparameter] = [], stateSlots: [StateSlot] = [],
                 reductions: [Reduction] = [],
                 reduce: (@Sendable (RuleBlock, UnsafeMutableBufferPointer<Double>) throws -> Void)? = nil,
+                scratchCount: Int = 0,
+                prepare: (@Sendable (RuleBlock, UnsafeMutableBufferPointer<Double>) throws -> Void)? = nil,
                 check: (@Sendable ([Double]) throws -> Void)? = nil,
                 kernel: @escaping @Sendable (RuleBlock) throws -> Void,
                 fileID: String = #fileID, line: Int = #line) throws {
         let hyperparameterCount = hyperparameters.count
-        guard let kernelClosure = FFIClosure(argumentCount: 2, body: { arguments in
-            let block = FFIClosure.argument(0, of: arguments, as: UnsafePointer<regula_block>.self)
-            let message = FFIClosure.argument(1, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
-            return reportingFailure(into: message) {
-                try kernel(RuleBlock(block, hyperparameterCount: hyperparameterCount, slots: stateSlots,
-                                     reductionCount: reductions.count))
-            }
-        }) else { throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"]) }
-        var reduceClosure: FFIClosure?
-        if let reduce {
-            reduceClosure = FFIClosure(argumentCount: 3, body: { arguments in
-                let block = FFIClosure.argument(0, of: arguments, as: UnsafePointer<regula_block>.self)
-                let partials = FFIClosure.argument(1, of: arguments, as: UnsafeMutablePointer<Double>.self)
-                let message = FFIClosure.argument(2, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
-                return reportingFailure(into: message) {
-                    try reduce(RuleBlock(block, hyperparameterCount: hyperparameterCount, slots: stateSlots,
-                                         reductionCount: 0),
-                               UnsafeMutableBufferPointer(start: partials, count: reductions.count))
-                }
-            })
-            if reduceClosure == nil {
-                throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"])
-            }
+        /// The block at argument 0, as Swift sees it.
+        func view(_ arguments: UnsafeMutablePointer<UnsafeMutableRawPointer?>, reductionCount: Int) -> RuleBlock {
+            RuleBlock(FFIClosure.argument(0, of: arguments, as: UnsafePointer<regula_block>.self),
+                      hyperparameterCount: hyperparameterCount, slots: stateSlots, reductionCount: reductionCount,
+                      scratchCount: scratchCount)
         }
-        var checkClosure: FFIClosure?
-        if let check {
-            checkClosure = FFIClosure(argumentCount: 3, body: { arguments in
+        /// A libffi closure taking `argumentCount` pointers, the last of them the host's message buffer.
+        func closure(_ argumentCount: Int, _ body: @escaping (UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Void)
+            throws -> FFIClosure {
+            let made = FFIClosure(argumentCount: argumentCount) { arguments in
+                let message = FFIClosure.argument(argumentCount - 1, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
+                return reportingFailure(into: message) { try body(arguments) }
+            }
+            guard let made else { throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"]) }
+            return made
+        }
+        /// The doubles at argument 1.
+        func doubles(_ arguments: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int) -> UnsafeMutableBufferPointer<Double> {
+            UnsafeMutableBufferPointer(start: FFIClosure.argument(1, of: arguments, as: UnsafeMutablePointer<Double>.self), count: count)
+        }
+        let kernelClosure = try closure(2) { try kernel(view($0, reductionCount: reductions.count)) }
+        let reduceClosure = try reduce.map { reduce in
+            try closure(3) { try reduce(view($0, reductionCount: 0), doubles($0, count: reductions.count)) }
+        }
+        let prepareClosure = try prepare.map { prepare in
+            try closure(3) { try prepare(view($0, reductionCount: 0), doubles($0, count: scratchCount)) }
+        }
+        let checkClosure = try check.map { check in
+            try closure(3) { arguments in
                 let values = FFIClosure.argument(0, of: arguments, as: UnsafePointer<Double>.self)
-                let message = FFIClosure.argument(2, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
-                return reportingFailure(into: message) {
-                    try check(Array(UnsafeBufferPointer(start: values, count: hyperparameterCount)))
-                }
-            })
-            if checkClosure == nil {
-                throw RuleDeclarationError(rule: name, problems: ["libffi could not allocate a closure"])
+                try check(Array(UnsafeBufferPointer(start: values, count: hyperparameterCount)))
             }
         }
-        let owner = SwiftRuleClosures(closures: [kernelClosure, checkClosure, reduceClosure].compactMap { $0 })
+        let owner = SwiftRuleClosures(closures: [kernelClosure, checkClosure, reduceClosure, prepareClosure].compactMap { $0 })
         self.init(
             name: name, summary: summary, version: version, dtypes: dtypes, hyperparameters: hyperparameters,
-            stateSlots: stateSlots, reductions: reductions, origin: .swift(location: "\(fileID):\(line)"),
+            stateSlots: stateSlots, reductions: reductions, scratchCount: scratchCount,
+            origin: .swift(location: "\(fileID):\(line)"),
             kernel: RuleKernel(
                 kernel: unsafeBitCast(kernelClosure.code, to: regula_kernel_fn.self),
                 check: checkClosure.map { unsafeBitCast($0.code, to: regula_check_fn.self) },
                 reduce: reduceClosure.map { unsafeBitCast($0.code, to: regula_reduce_fn.self) },
+                prepare: prepareClosure.map { unsafeBitCast($0.code, to: regula_prepare_fn.self) },
                 ruleData: nil, owner: owner))
         let problems = declarationProblems
         if !problems.isEmpty { throw RuleDeclarationError(rule: name, problems: problems) }

@@ -425,6 +425,88 @@ typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
  * Conveniences for plugin authors (optional; plain C underneath)
  * ------------------------------------------------------------------------------------------------- */
 
+/*
+ * Declarations. Each macro below is one brace-enclosed initializer (or a run of designated initializers) for
+ * the structs above, so a rule reads as a list of what it is. None sets a field another macro or the extra
+ * initializers could set again: clang warns on an initializer that overrides an earlier one.
+ */
+
+/** The number of elements of ARRAY, a true array (not a pointer), as the `*_count` fields take it. */
+#define REGULA_COUNT(ARRAY) ((uint32_t)(sizeof(ARRAY) / sizeof((ARRAY)[0])))
+
+/** The element types a REGULA_KERNEL handles, for `regula_rule.dtypes`: float32 and float64. */
+#define REGULA_KERNEL_DTYPES (REGULA_DTYPE_FLOAT32 | REGULA_DTYPE_FLOAT64)
+
+/**
+ * A `regula_hyperparameter` of type REAL: NAME and DOC are string literals, DEFAULT lies inside the inclusive
+ * range [MINIMUM, MAXIMUM]; -HUGE_VAL / HUGE_VAL leave a side open.
+ */
+#define REGULA_REAL(NAME, DOC, DEFAULT, MINIMUM, MAXIMUM)                                           \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_REAL, .default_value = DEFAULT, .minimum = MINIMUM, .maximum = MAXIMUM }
+
+/** A REAL `regula_hyperparameter` the user must give (REGULA_HYPERPARAMETER_REQUIRED: no default). */
+#define REGULA_REQUIRED(NAME, DOC, MINIMUM, MAXIMUM)                                                \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_REAL, .flags = REGULA_HYPERPARAMETER_REQUIRED,                  \
+      .minimum = MINIMUM, .maximum = MAXIMUM }
+
+/** A BOOLEAN `regula_hyperparameter`, off (0) by default; the kernel reads it as 0.0 or 1.0. */
+#define REGULA_SWITCH(NAME, DOC)                                                                    \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_BOOLEAN, .default_value = 0, .minimum = 0, .maximum = 1 }
+
+/** An ELEMENTWISE `regula_state_slot` that starts at 0 for every parameter, with no flags. */
+#define REGULA_SLOT(NAME, DOC) { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC }
+
+/**
+ * A `regula_state_slot` as REGULA_SLOT, with the designated initializers that follow DOC appended, e.g.
+ * `.flags = REGULA_SLOT_NON_NEGATIVE`, `.enabled_by = "amsgrad"`, `.initial_from = "lr"`, or
+ * `.shape = REGULA_SLOT_SCALAR, .initial_value = 1.0`. The shape is ELEMENTWISE (0) unless they set it.
+ */
+#define REGULA_SLOT_WITH(NAME, DOC, ...)                                                            \
+    { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC, __VA_ARGS__ }
+
+/** A `regula_reduction` over the blocks of one parameter; COMBINE is a REGULA_COMBINE_* value. */
+#define REGULA_REDUCTION(NAME, DOC, COMBINE)                                                        \
+    { .struct_size = sizeof(regula_reduction), .name = NAME, .doc = DOC, .combine = COMBINE }
+
+/** A `regula_reduction` over every parameter of the step (REGULA_REDUCTION_STEP, ABI 1.2). */
+#define REGULA_STEP_REDUCTION(NAME, DOC, COMBINE)                                                   \
+    { .struct_size = sizeof(regula_reduction), .name = NAME, .doc = DOC, .combine = COMBINE,        \
+      .scope = REGULA_REDUCTION_STEP }
+
+/**
+ * A `regula_rule`: NAME and SUMMARY, then the rule's other fields as designated initializers (at least
+ * `.kernel`; usually `.version`, `.dtypes`, `.flags` and the count-and-pointer pairs below).
+ */
+#define REGULA_RULE(NAME, SUMMARY, ...)                                                             \
+    { .struct_size = sizeof(regula_rule), .name = NAME, .summary = SUMMARY, __VA_ARGS__ }
+
+/** Inside REGULA_RULE: the rule's hyperparameters, a static array, and their count. */
+#define REGULA_HYPERPARAMETERS(ARRAY) .hyperparameter_count = REGULA_COUNT(ARRAY), .hyperparameters = (ARRAY)
+/** Inside REGULA_RULE: the rule's state slots, a static array, and their count. */
+#define REGULA_SLOTS(ARRAY) .slot_count = REGULA_COUNT(ARRAY), .slots = (ARRAY)
+/** Inside REGULA_RULE: the rule's reductions, a static array, their count, and REDUCE, the function folding a block. */
+#define REGULA_REDUCTIONS(ARRAY, REDUCE)                                                            \
+    .reduction_count = REGULA_COUNT(ARRAY), .reductions = (ARRAY), .reduce = (REDUCE)
+/** Inside REGULA_RULE: PREPARE (a regula_prepare_fn) and the SCRATCH_COUNT doubles it fills (ABI 1.2). */
+#define REGULA_PREPARE(PREPARE, SCRATCH_COUNT) .prepare = (PREPARE), .scratch_count = (SCRATCH_COUNT)
+
+/** A `regula_chain` (ABI 1.2): NAME and SUMMARY, then REGULA_CHAIN_RULES and, if any, REGULA_CHAIN_DEFAULTS. */
+#define REGULA_CHAIN(NAME, SUMMARY, ...)                                                            \
+    { .struct_size = sizeof(regula_chain), .name = NAME, .summary = SUMMARY, __VA_ARGS__ }
+/** Inside REGULA_CHAIN: the rule names, a static array of string literals, in the order they run. */
+#define REGULA_CHAIN_RULES(ARRAY) .rule_count = REGULA_COUNT(ARRAY), .rules = (ARRAY)
+/** Inside REGULA_CHAIN: the chain's defaults, a static array of REGULA_CHAIN_DEFAULT. */
+#define REGULA_CHAIN_DEFAULTS(ARRAY) .default_count = REGULA_COUNT(ARRAY), .defaults = (ARRAY)
+/** A `regula_chain_default`: the hyperparameter NAME takes VALUE in the chain unless the user gives one. */
+#define REGULA_CHAIN_DEFAULT(NAME, VALUE) { .struct_size = sizeof(regula_chain_default), .name = NAME, .value = VALUE }
+
+/*
+ * Functions and the entry point.
+ */
+
 /**
  * Defines `static regula_status NAME(const regula_block *block, regula_message *message)` whose body is
  * compiled twice, once with `T` = float and once with `T` = double, and picked by `block->dtype`. The body
@@ -449,7 +531,7 @@ typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
 #define REGULA_EXPORT_PLUGIN(RULE_ARRAY)                                                            \
     static const regula_plugin regula_plugin_description_ = {                                       \
         REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
-        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL, 0, NULL       \
+        REGULA_COUNT(RULE_ARRAY), (RULE_ARRAY), NULL, 0, NULL                                       \
     };                                                                                              \
     REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
 
@@ -460,8 +542,7 @@ typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
 #define REGULA_EXPORT_PLUGIN_WITH_CHAINS(RULE_ARRAY, CHAIN_ARRAY)                                   \
     static const regula_plugin regula_plugin_description_ = {                                       \
         REGULA_ABI_MAJOR, REGULA_ABI_MINOR, (uint32_t)sizeof(regula_plugin),                        \
-        (uint32_t)(sizeof(RULE_ARRAY) / sizeof((RULE_ARRAY)[0])), (RULE_ARRAY), NULL,               \
-        (uint32_t)(sizeof(CHAIN_ARRAY) / sizeof((CHAIN_ARRAY)[0])), (CHAIN_ARRAY)                   \
+        REGULA_COUNT(RULE_ARRAY), (RULE_ARRAY), NULL, REGULA_COUNT(CHAIN_ARRAY), (CHAIN_ARRAY)      \
     };                                                                                              \
     REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return &regula_plugin_description_; }
 

@@ -14,7 +14,7 @@
 #ifndef REGULA_PLUGINS_ADAM_STEP_H
 #define REGULA_PLUGINS_ADAM_STEP_H
 
-#include "../common/builtin_rules.h"
+#include "builtin_rules.h"
 
 /** Hyperparameter indices; adamw appends weight_decay. */
 enum { ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_AMSGRAD, ADAMW_WEIGHT_DECAY };
@@ -30,9 +30,10 @@ enum { ADAM_STEP_SIZE, ADAM_BIAS2_SQRT, ADAMW_DECAY, ADAM_SCRATCH_COUNT };
 
 static const regula_state_slot adam_slots[] = {
     REGULA_SLOT("exp_avg", "running mean of gradients, torch's state['exp_avg']"),
-    REGULA_NON_NEGATIVE_SLOT("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']"),
-    { .struct_size = sizeof(regula_state_slot), .name = "max_exp_avg_sq", .doc = "largest exp_avg_sq so far (amsgrad only)",
-      .shape = REGULA_SLOT_ELEMENTWISE, .enabled_by = "amsgrad", .flags = REGULA_SLOT_NON_NEGATIVE },
+    REGULA_SLOT_WITH("exp_avg_sq", "running mean of squared gradients, torch's state['exp_avg_sq']",
+                     .flags = REGULA_SLOT_NON_NEGATIVE),
+    REGULA_SLOT_WITH("max_exp_avg_sq", "largest exp_avg_sq so far (amsgrad only)",
+                     .enabled_by = "amsgrad", .flags = REGULA_SLOT_NON_NEGATIVE),
 };
 
 REGULA_BETAS_CHECK(adam_check, ADAM_BETA1, ADAM_BETA2)

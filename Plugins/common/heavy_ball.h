@@ -14,18 +14,12 @@
 enum { HEAVY_BALL_MOMENTUM = 0, HEAVY_BALL_DAMPENING = 1 };
 
 static const regula_hyperparameter heavy_ball_hyperparameters[] = {
-    { .struct_size = sizeof(regula_hyperparameter), .name = "momentum",
-      .doc = "momentum factor: buf = momentum * buf + (1 - dampening) * d",
-      .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.0, .minimum = 0.0, .maximum = HUGE_VAL },
-    { .struct_size = sizeof(regula_hyperparameter), .name = "dampening",
-      .doc = "dampening for momentum: the new update's weight is 1 - dampening",
-      .type = REGULA_HYPERPARAMETER_REAL, .default_value = 0.0, .minimum = 0.0, .maximum = 1.0 },
+    REGULA_REAL("momentum", "momentum factor: buf = momentum * buf + (1 - dampening) * d", 0.0, 0.0, HUGE_VAL),
+    REGULA_REAL("dampening", "dampening for momentum: the new update's weight is 1 - dampening", 0.0, 0.0, 1.0),
 };
 
 static const regula_state_slot heavy_ball_slots[] = {
-    { .struct_size = sizeof(regula_state_slot), .name = "momentum_buffer",
-      .doc = "running update, torch's state['momentum_buffer']", .shape = REGULA_SLOT_ELEMENTWISE,
-      .initial_value = 0.0 },
+    REGULA_SLOT("momentum_buffer", "running update, torch's state['momentum_buffer']"),
 };
 
 /*

@@ -84,10 +84,10 @@ public final class Optimizer: @unchecked Sendable {
     var checkedMembership: [[ObjectIdentifier]] = []
     /// The parameters flattened for stepping; rebuilt with the membership.
     private var plan = StepPlan()
-    /// A step's work list and journal bookkeeping, kept so that their memory is reused by the next step.
+    /// A step's work list, kept so that its memory is reused by the next step.
     private let stepItems = ReusedArray<WorkItem>()
-    private let stepJournalOffsets = ReusedArray<Int>()
-    private let stepSavedScalars = ReusedArray<Double>()
+    /// What a step changes, to take it back when it fails or is skipped.
+    private let transaction: StepTransaction
 
     /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
     ///
@@ -120,6 +120,7 @@ public final class Optimizer: @unchecked Sendable {
         }
         self.chain = chain
         compiled = CompiledChain(chain)
+        transaction = StepTransaction(chain: compiled)
         self.defaults = defaults
         executor = ChainExecutor(chain: compiled, threads: ProcessInfo.processInfo.activeProcessorCount)
         // Counted once self is whole: if validation throws now, deinit runs and balances the count.
@@ -207,20 +208,39 @@ public final class Optimizer: @unchecked Sendable {
     /// One step over the validated options; `agree` turns this process's outcome into the one taken (the
     /// identity in a single process). A `vetoable` step is journaled, since another process may undo it.
     private func takeStep(agreeing agree: (LocalStep) -> LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
-        // A step that other processes may veto is always journaled.
-        let atomic = journalsSteps || vetoable
+        transaction.begin(journaled: journalsSteps || vetoable)
+        var items = workItems()
+        defer { stepItems.give(items) }
+        transaction.attachJournal(to: &items, in: executor)
+        // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
+        var outcome = LocalStep.applied
+        executor.step(&items, checksFinite: nonFiniteSteps == .skip) { failure in
+            let local = failure.map { localStep($0, journaled: transaction.isJournaled) } ?? .applied
+            outcome = agree(local)
+            if failure != nil, case .applied = outcome { outcome = local }
+            if case .applied = outcome { return true }
+            return false
+        }
+        switch outcome {
+        case .applied:
+            transaction.commit(items, plan: plan)
+            return .applied
+        case .failed(let error):
+            transaction.rollBack(items, plan: &plan, states: &states)
+            throw error
+        case .skipped(let reason):
+            transaction.rollBack(items, plan: &plan, states: &states)
+            skippedSteps += 1
+            return .skipped(reason: reason)
+        }
+    }
+
+    /// The step's work list: every parameter with a gradient, with state created where it has none yet (or
+    /// lacks a slot an option turned on) through the transaction, which saves what the step will change.
+    private func workItems() -> [WorkItem] {
         let values = resolved.map(\.values)
         // Kept between steps, so that a step of many tensors allocates nothing.
-        var items = stepItems.take(), journalOffsets = stepJournalOffsets.take(), savedScalars = stepSavedScalars.take()
-        defer {
-            stepItems.give(items)
-            stepJournalOffsets.give(journalOffsets)
-            stepSavedScalars.give(savedScalars)
-        }
-        var journalBytes = 0
-        /// What this step created, to take away again if it fails: whole states, and slots an option turned on.
-        var createdStates: [Int] = []
-        var createdSlots: [(entry: Int, slots: [Int])] = []
+        var items = stepItems.take()
         // The groups in which an option turns on a slot: only their parameters may need one created.
         let switching = values.map { groupValues in
             compiled.conditionalSlots.contains { compiled.elementwiseSlots[$0].isEnabled(groupValues) }
@@ -229,68 +249,19 @@ public final class Optimizer: @unchecked Sendable {
             guard let gradient = plan.entries[index].gradient.pointee else { continue }
             let group = plan.entries[index].group
             if plan.entries[index].state == nil {
-                let parameter = plan.parameters[index]
-                let created = SlotStorage(chain: compiled, count: parameter.count, dtype: parameter.dtype,
-                                          values: UnsafePointer(values[group]))
-                states[ObjectIdentifier(parameter)] = created
-                plan.attach(created, at: index)
-                createdStates.append(index)
+                transaction.createState(at: index, plan: &plan, states: &states, values: values[group])
             } else if switching[group] {
-                let slots = plan.entries[index].state!.storage.takeUnretainedValue()
-                    .createEnabledSlots(chain: compiled, values: UnsafePointer(values[group]))
-                if !slots.isEmpty { createdSlots.append((index, slots)) }
+                transaction.createEnabledSlots(at: index, plan: plan, values: values[group])
             }
             let entry = plan.entries[index], state = entry.state!
-            if atomic {
-                savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: compiled.totalScalars))
-                journalOffsets.append(journalBytes)
-                journalBytes += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: compiled.totalSlots)
-            }
+            transaction.save(entry)
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
                 elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
                 hyperparameters: values[group], journal: nil, index: index, shareOffset: entry.shareOffset,
                 wholeCount: entry.wholeCount))
         }
-        if atomic {
-            let journal = executor.journal(bytes: journalBytes)
-            for (position, offset) in journalOffsets.enumerated() { items[position].journal = journal + offset }
-        }
-        // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
-        var outcome = LocalStep.applied
-        executor.step(&items, checksFinite: nonFiniteSteps == .skip) { failure in
-            let local = failure.map { localStep($0, journaled: atomic) } ?? .applied
-            outcome = agree(local)
-            if failure != nil, case .applied = outcome { outcome = local }
-            if case .applied = outcome { return true }
-            return false
-        }
-        if case .applied = outcome {
-            for item in items { plan.entries[item.index].state!.step.pointee += 1 }
-            return .applied
-        }
-        // With atomic steps everything the executor touched is already back; put back the scalar slots too,
-        // and take away the state this step created.
-        if atomic {
-            for (position, item) in items.enumerated() {
-                let saved = savedScalars[(position * compiled.totalScalars)...].prefix(compiled.totalScalars)
-                item.scalars.update(from: Array(saved), count: compiled.totalScalars)
-            }
-            for (index, slots) in createdSlots { slots.forEach(plan.entries[index].state!.storage.takeUnretainedValue().remove) }
-            for index in createdStates {
-                plan.attach(nil, at: index)
-                states[ObjectIdentifier(plan.parameters[index])] = nil
-            }
-        }
-        switch outcome {
-        case .failed(let error):
-            throw error
-        case .skipped(let reason):
-            skippedSteps += 1
-            return .skipped(reason: reason)
-        case .applied:
-            preconditionFailure("an applied step returns above")
-        }
+        return items
     }
 
     /// What a block failure means for the step, in words naming the parameter and the rule, and saying when a

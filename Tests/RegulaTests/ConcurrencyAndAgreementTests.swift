@@ -68,23 +68,23 @@ import Testing
         let w = Self.parameter(count: 3000)
         let optimizer = try Optimizer([w], rules: ["momentum", "sgd"], defaults: ["lr": 0.1, "momentum": 0.9], registry: registry)
         try w.setGradient([Float](repeating: 1, count: w.count))
-        #expect(try optimizer.step(agreeing: { local in
+        #expect(try DistributionSeam(optimizer).step(agreeing: { local in
             if case .applied = local { return .applied }
             return local
         }) == .applied)
         let before = (try w.values(as: Float.self), optimizer.state(of: w))
         // Another process skipped: this one undoes its own, successful step.
-        #expect(try optimizer.step(agreeing: { _ in .skipped(reason: "process 1 saw a NaN") }) == .skipped(reason: "process 1 saw a NaN"))
+        #expect(try DistributionSeam(optimizer).step(agreeing: { _ in .skipped(reason: "process 1 saw a NaN") }) == .skipped(reason: "process 1 saw a NaN"))
         #expect(try w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
         #expect(optimizer.skippedSteps == 1)
         // Another process failed: this one undoes its step and throws the agreed error.
         let remote = OptimizerError.kernelFailed(rule: "sgd", parameter: "w", status: 1, message: "on process 2")
-        #expect(throws: remote) { try optimizer.step(agreeing: { _ in .failed(remote) }) }
+        #expect(throws: remote) { try DistributionSeam(optimizer).step(agreeing: { _ in .failed(remote) }) }
         #expect(try w.values(as: Float.self) == before.0 && optimizer.state(of: w) == before.1)
         // Refused options here are handed to the agreement too, so the others can fail the same way.
         optimizer.groups[0].learningRate = -1
-        var seen: Optimizer.LocalStep?
-        #expect(throws: OptimizerError.self) { try optimizer.step(agreeing: { seen = $0; return $0 }) }
+        var seen: DistributionSeam.LocalStep?
+        #expect(throws: OptimizerError.self) { try DistributionSeam(optimizer).step(agreeing: { seen = $0; return $0 }) }
         if case .failed = seen {} else { Issue.record("the agreement did not see the refusal: \(String(describing: seen))") }
     }
 
@@ -97,19 +97,19 @@ import Testing
             try source.step()
         }
         let state = try #require(source.state(of: a))
-        try target.setState(of: b, to: state)
+        try DistributionSeam(target).setState(of: b, to: state)
         #expect(target.state(of: b) == state)
         #expect(target.stateByteCount == source.stateByteCount)
         #expect(source.stateByteCount == 3 * 300 * 4 + 8)
         var extra = state.slots
         extra["nonsense"] = [1]
         #expect(throws: OptimizerError.stateRefused(parameter: "a", reason: "the chain has no slot \"nonsense\"")) {
-            try target.setState(of: b, to: ParameterState(step: 3, slots: extra))
+            try DistributionSeam(target).setState(of: b, to: DistributionSeam.state(step: 3, slots: extra))
         }
         var short = state.slots
         short["exp_avg"] = [1, 2]
         #expect(throws: OptimizerError.stateRefused(parameter: "a", reason: "slot \"exp_avg\" has 2 values; expected 300")) {
-            try target.setState(of: b, to: ParameterState(step: 3, slots: short))
+            try DistributionSeam(target).setState(of: b, to: DistributionSeam.state(step: 3, slots: short))
         }
         #expect(target.state(of: b) == state)
     }
@@ -134,7 +134,7 @@ import Testing
         let optimizer = try Optimizer([half], rules: ["clip_global_norm", "sgd"], defaults: ["lr": 1, "max_norm": 1],
                                       registry: registry)
         let exchange = FakeExchange(others: [[4 * 9.0]])
-        optimizer.reductionExchange = exchange
+        DistributionSeam(optimizer).reductionExchange = exchange
         try half.setGradient([Double](repeating: 3, count: 4))
         try optimizer.step()
         #expect(exchange.calls == 1)

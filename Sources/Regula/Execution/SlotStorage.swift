@@ -152,7 +152,7 @@ public struct ParameterState: Sendable, Equatable {
 
     /// A state as ``Optimizer/state(of:)`` returns it, for a distributed optimizer that moves state between
     /// processes.
-    package init(step: Int, slots: [String: [Double]]) {
+    init(step: Int, slots: [String: [Double]]) {
         self.step = step
         self.slots = slots
     }

@@ -70,7 +70,7 @@ public final class Optimizer: @unchecked Sendable {
 
     let chain: Chain
     let compiled: CompiledChain
-    private let executor: ChainExecutor
+    let executor: ChainExecutor
     /// Taken by every public entry point; recursive, because they call one another (``groups`` inside ``step()``).
     let lock = NSRecursiveLock()
     private var storedGroups: [ParamGroup]
@@ -168,52 +168,15 @@ public final class Optimizer: @unchecked Sendable {
         return try takeStep(agreeing: { $0 }, vetoable: false)
     }
 
-    /// What one process's part of a step came to, before it is kept (``step(agreeing:)``).
-    package enum LocalStep: Sendable {
-        /// Every parameter with a gradient was stepped.
-        case applied
-        /// A non-finite gradient or result (with ``NonFiniteSteps/skip``).
-        case skipped(reason: String)
-        /// Options refused, or a rule failed.
-        case failed(OptimizerError)
-    }
-
-    /// Takes a step whose outcome several processes must share: the step runs (journaled, so it can be
-    /// undone), `agree` is called exactly once with this process's outcome, and returns the outcome every
-    /// process takes. Unless that is ``LocalStep/applied``, the step is undone, changing nothing, and the
-    /// agreed skip is returned or the agreed failure thrown. `agree` is where a distributed optimizer
-    /// exchanges outcomes with the other processes; it is called even when the options are refused.
-    package func step(agreeing agree: (LocalStep) -> LocalStep) throws(OptimizerError) -> StepOutcome {
-        lock.lock()
-        defer { lock.unlock() }
-        do {
-            try validate()
-        } catch {
-            switch agree(.failed(error)) {
-            case .failed(let agreed): throw agreed
-            case .skipped(let reason): return .skipped(reason: reason)
-            case .applied: throw error
-            }
-        }
-        return try takeStep(agreeing: agree, vetoable: true)
-    }
-
-    /// Checks and the reductions a distributed optimizer combines across processes (see
-    /// ``ReductionExchange``); nil in a single process.
-    package var reductionExchange: (any ReductionExchange)? {
-        get { lock.lock(); defer { lock.unlock() }; return executor.exchange }
-        set { lock.lock(); defer { lock.unlock() }; executor.exchange = newValue }
-    }
-
     /// One step over the validated options; `agree` turns this process's outcome into the one taken (the
     /// identity in a single process). A `vetoable` step is journaled, since another process may undo it.
-    private func takeStep(agreeing agree: (LocalStep) -> LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
+    func takeStep(agreeing agree: (DistributionSeam.LocalStep) -> DistributionSeam.LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
         transaction.begin(journaled: journalsSteps || vetoable)
         var items = workItems()
         defer { stepItems.give(items) }
         transaction.attachJournal(to: &items, in: executor)
         // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
-        var outcome = LocalStep.applied
+        var outcome = DistributionSeam.LocalStep.applied
         executor.step(&items, checksFinite: nonFiniteSteps == .skip) { failure in
             let local = failure.map { localStep($0, journaled: transaction.isJournaled) } ?? .applied
             outcome = agree(local)
@@ -266,7 +229,7 @@ public final class Optimizer: @unchecked Sendable {
 
     /// What a block failure means for the step, in words naming the parameter and the rule, and saying when a
     /// step that was not `journaled` is left half done.
-    private func localStep(_ failure: BlockFailure, journaled: Bool) -> LocalStep {
+    private func localStep(_ failure: BlockFailure, journaled: Bool) -> DistributionSeam.LocalStep {
         let name = plan.parameters[failure.item].name
         switch failure.kind {
         case .kernel:
@@ -289,12 +252,8 @@ public final class Optimizer: @unchecked Sendable {
         return states[ObjectIdentifier(parameter)]?.snapshot(chain: compiled)
     }
 
-    /// Replaces `parameter`'s state with `state` (as ``state(of:)`` returns it), or clears it with nil, for a
-    /// distributed optimizer that gathers or scatters state between processes.
-    /// - Throws: ``OptimizerError`` when the parameter is not one of this optimizer's, or `state` names a slot
-    ///   the chain does not have, lacks one every parameter has, or holds the wrong number of values; nothing
-    ///   changes then.
-    package func setState(of parameter: Parameter, to state: ParameterState?) throws(OptimizerError) {
+    /// Replaces `parameter`'s state with `state`, or clears it with nil (``DistributionSeam/setState(of:to:)``).
+    func setState(of parameter: Parameter, to state: ParameterState?) throws(OptimizerError) {
         lock.lock()
         defer { lock.unlock() }
         guard storedGroups.contains(where: { $0.parameters.contains { $0 === parameter } }) else {
@@ -340,7 +299,7 @@ public final class Optimizer: @unchecked Sendable {
     }
 
     /// Checks every group (options, membership, element types) and caches the resolved options.
-    private func validate() throws(OptimizerError) {
+    func validate() throws(OptimizerError) {
         let membership = groups.map { $0.parameters.map(ObjectIdentifier.init) }
         if membership != checkedMembership {
             try checkMembership()

@@ -126,7 +126,7 @@ public final class Parameter: @unchecked Sendable {
     /// Where this parameter lies in a larger one it is a share of, for a distributed optimizer in which each
     /// process steps a contiguous share of every tensor: rules then see `block->offset` and
     /// `block->parameter_length` as they would for the whole tensor. Nil for a parameter that is whole.
-    package var share: (offset: Int, wholeCount: Int)? {
+    var share: (offset: Int, wholeCount: Int)? {
         get { shareStorage }
         set {
             precondition(newValue.map { $0.offset >= 0 && $0.offset + count <= $0.wholeCount } ?? true,

@@ -33,10 +33,10 @@ extension DistributedOptimizer {
             let (state, disagreement) = gatherState(of: index)
             problem = problem ?? disagreement
             guard let whole, let wholeParameters, problem == nil else { continue }
-            do { try whole.setState(of: wholeParameters[index], to: state) } catch { problem = "\(error)" }
+            do { try whole.seam.setState(of: wholeParameters[index], to: state) } catch { problem = "\(error)" }
         }
         if let whole, problem == nil {
-            whole.restoreSkippedSteps(local.skippedSteps)
+            whole.seam.restoreSkippedSteps(local.skippedSteps)
             do { try whole.saveCheckpoint(to: url, schedulers: schedulers) } catch { problem = "\(error)" }
         }
         let verdict = communicator.broadcast(bytes: Array((problem ?? "").utf8), from: 0)
@@ -85,19 +85,19 @@ extension DistributedOptimizer {
         let wholeParameters = whole?.groups.flatMap(\.parameters)
         let members = parameters.enumerated().map { (parameter: $0.offset, count: $0.element.count, dtype: $0.element.dtype) }
         for bucket in Bucket.plan(members, bytes: bucketBytes) {
-            exchange.broadcast(bucket, whole: { wholeParameters?[$0].valuesAddress ?? self.parameters[$0].valuesAddress }, from: 0)
+            exchange.broadcast(bucket, whole: { DistributionSeam.values(of: wholeParameters?[$0] ?? self.parameters[$0]) }, from: 0)
         }
         for (index, parameter) in parameters.enumerated() {
             if let source = wholeParameters?[index] {
-                parameter.valuesAddress.copyMemory(from: source.valuesAddress, byteCount: parameter.count * parameter.dtype.size)
+                DistributionSeam.values(of: parameter).copyMemory(from: DistributionSeam.values(of: source), byteCount: parameter.count * parameter.dtype.size)
             }
             let wholeState = plan.steps[index] == nil ? nil : wholeParameters.flatMap { whole?.state(of: $0[index]) }
             let state = scatterState(wholeState, of: index, step: plan.steps[index])
             // The chains are the same on every rank (checked when the optimizer was built), so this fits.
-            try? local.setState(of: inner[index], to: state)
+            try? local.seam.setState(of: inner[index], to: state)
         }
         for (index, options) in plan.options.enumerated() { local.groups[index].options = options }
-        local.restoreSkippedSteps(plan.skippedSteps)
+        local.seam.restoreSkippedSteps(plan.skippedSteps)
         for (saved, scheduler) in zip(plan.schedulers, schedulers) { try? scheduler.restore(saved) }
     }
 
@@ -115,7 +115,7 @@ extension DistributedOptimizer {
     private func wholeOptimizer(copyingValues: Bool) throws -> Optimizer {
         let wholes = parameters.map { parameter -> Parameter in
             func make<T: ParameterElement>(_: T.Type) -> Parameter {
-                let values = UnsafeMutableBufferPointer(start: parameter.valuesAddress.assumingMemoryBound(to: T.self), count: parameter.count)
+                let values = UnsafeMutableBufferPointer(start: DistributionSeam.values(of: parameter).assumingMemoryBound(to: T.self), count: parameter.count)
                 return copyingValues ? Parameter(parameter.name, values: Array(values)) : try! Parameter(parameter.name, wrapping: values)
             }
             return parameter.dtype == .float32 ? make(Float.self) : make(Double.self)
@@ -165,7 +165,7 @@ extension DistributedOptimizer {
             slots[key] = gathered
         }
         for scalar in summaries[owner]?.scalars ?? [] { slots[scalar.key] = [Double(bitPattern: scalar.bits)] }
-        return (communicator.rank == 0 ? ParameterState(step: step, slots: slots) : nil, nil)
+        return (communicator.rank == 0 ? DistributionSeam.state(step: step, slots: slots) : nil, nil)
     }
 
     /// This rank's part of parameter `index`'s state, from the whole state that only rank 0 has: all of it in
@@ -198,10 +198,10 @@ extension DistributedOptimizer {
                 slots[key] = mine
             }
         }
-        return ParameterState(step: step, slots: slots)
+        return DistributionSeam.state(step: step, slots: slots)
     }
 
-    private var slotShapes: [(key: String, shape: StateSlot.Shape)] { local.stateSlotShapes }
+    private var slotShapes: [(key: String, shape: StateSlot.Shape)] { local.seam.stateSlotShapes }
 }
 
 /// What rank 0 found in a checkpoint that every rank needs besides the tensors.

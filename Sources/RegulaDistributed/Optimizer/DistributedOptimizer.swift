@@ -152,7 +152,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         // The ranks start from rank 0's values.
         let members = parameters.enumerated().map { (parameter: $0.offset, count: $0.element.count, dtype: $0.element.dtype) }
         for bucket in Bucket.plan(members, bytes: bucketBytes) {
-            exchange.broadcast(bucket, whole: { self.parameters[$0].valuesAddress }, from: 0)
+            exchange.broadcast(bucket, whole: { DistributionSeam.values(of: self.parameters[$0]) }, from: 0)
         }
     }
 
@@ -169,14 +169,14 @@ public final class DistributedOptimizer: @unchecked Sendable {
     /// A parameter over `elements` of `whole`'s values, reading its gradient from `gradient`.
     private static func part(of whole: Parameter, elements: Range<Int>, gradient: UnsafeMutableRawPointer, isShare: Bool) -> Parameter {
         func make<T: ParameterElement>(_: T.Type) -> Parameter {
-            let values = UnsafeMutableBufferPointer(start: whole.valuesAddress.assumingMemoryBound(to: T.self) + elements.lowerBound,
+            let values = UnsafeMutableBufferPointer(start: DistributionSeam.values(of: whole).assumingMemoryBound(to: T.self) + elements.lowerBound,
                                                     count: elements.count)
             // The element type matches and the memory is the optimizer's own: this cannot throw.
             return try! Parameter(whole.name, wrapping: values,
                                   gradient: UnsafeBufferPointer(start: gradient.assumingMemoryBound(to: T.self), count: elements.count))
         }
         let part = whole.dtype == .float32 ? make(Float.self) : make(Double.self)
-        if isShare { part.share = (elements.lowerBound, whole.count) }
+        if isShare { DistributionSeam.makeShare(part, offset: elements.lowerBound, wholeCount: whole.count) }
         return part
     }
 
@@ -219,7 +219,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         let buckets = Bucket.plan(members, bytes: bucketBytes)
         let rank = communicator.rank
         for bucket in buckets {
-            exchange.reduceScatter(bucket, whole: { self.parameters[$0].gradientAddress! }, target: { index in
+            exchange.reduceScatter(bucket, whole: { DistributionSeam.gradient(of: self.parameters[$0])! }, target: { index in
                 let first = self.mode == .sharded ? self.layout.share(of: self.parameters[index].count, rank: rank).lowerBound : 0
                 return TensorExchange.Place(base: self.gradients[index], first: first)
             })
@@ -243,14 +243,14 @@ public final class DistributedOptimizer: @unchecked Sendable {
     /// Runs this rank's step and agrees with the others on what becomes of it.
     private func runLocalStep() throws(DistributedError) -> StepOutcome {
         let agreement = StepAgreement(communicator: communicator)
-        local.reductionExchange = mode == .sharded ? agreement : nil
-        defer { local.reductionExchange = nil }
+        local.seam.reductionExchange = mode == .sharded ? agreement : nil
+        defer { local.seam.reductionExchange = nil }
         // Rules that never fail and no check for non-finite values: once the options pass (and they are the
         // same on every rank, checked before), no rank can fail, so nothing needs agreeing or journaling.
         let certain = local.rules.allSatisfy(\.neverFails) && local.nonFiniteSteps == .proceed
         do {
             if certain { return try local.step() }
-            return try local.step(agreeing: agreement.agree)
+            return try local.seam.step(agreeing: agreement.agree)
         } catch {
             if case .failed(let rank, let words) = agreement.verdict {
                 throw DistributedError(communicator.size > 1 ? "the step failed on rank \(rank), so no rank took it: \(words)" : words,
@@ -264,7 +264,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
     private func gatherParameters(_ present: [Int]) {
         let members = present.map { (parameter: $0, count: parameters[$0].count, dtype: parameters[$0].dtype) }
         for bucket in Bucket.plan(members, bytes: bucketBytes) {
-            exchange.allGather(bucket, whole: { self.parameters[$0].valuesAddress })
+            exchange.allGather(bucket, whole: { DistributionSeam.values(of: self.parameters[$0]) })
         }
     }
 
@@ -273,11 +273,11 @@ public final class DistributedOptimizer: @unchecked Sendable {
     /// takes that rank's scalar slots, so all ranks (and a checkpoint) hold what one process would. Rules that
     /// advance them in `prepare` leave them equal everywhere already; chains without scalar slots skip this.
     private func synchronizeScalarSlots(_ present: [Int]) {
-        let width = local.scalarSlotCount
+        let width = local.seam.stateSlotShapes.count { $0.shape == .scalar }
         guard width > 0, !present.isEmpty else { return }
         var mine = [Double](repeating: 0, count: present.count * width)
         for (position, index) in present.enumerated() {
-            local.withScalarSlots(of: inner[index]) { slots in
+            local.seam.withScalarSlots(of: inner[index]) { slots in
                 for slot in 0..<width { mine[position * width + slot] = slots[slot] }
             }
         }
@@ -285,7 +285,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         for (position, index) in present.enumerated() {
             let count = parameters[index].count
             let owner = (0..<communicator.size).first { !layout.share(of: count, rank: $0).isEmpty } ?? 0
-            local.withScalarSlots(of: inner[index]) { slots in
+            local.seam.withScalarSlots(of: inner[index]) { slots in
                 for slot in 0..<width { slots[slot] = all[owner * mine.count + position * width + slot] }
             }
         }
@@ -316,4 +316,9 @@ public struct StepTimes: Sendable, Equatable {
     public var bytesSent = 0
     /// Seconds outside MPI: packing buckets, averaging, and running the chain.
     public var computeSeconds: Double { seconds - communicationSeconds }
+}
+
+extension Optimizer {
+    /// The way into this optimizer beyond its public API, which only a distributed optimizer needs.
+    var seam: DistributionSeam { DistributionSeam(self) }
 }

@@ -53,8 +53,8 @@ final class StepAgreement: ReductionExchange, @unchecked Sendable {
         }
     }
 
-    /// This rank's outcome in, the one every rank takes out (see ``Optimizer/step(agreeing:)``).
-    func agree(_ local: Optimizer.LocalStep) -> Optimizer.LocalStep {
+    /// This rank's outcome in, the one every rank takes out (see ``DistributionSeam/step(agreeing:)``).
+    func agree(_ local: DistributionSeam.LocalStep) -> DistributionSeam.LocalStep {
         if verdict == nil {
             var message: [UInt8]
             switch local {

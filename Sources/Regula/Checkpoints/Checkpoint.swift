@@ -22,48 +22,48 @@ extension Optimizer {
     ///   largest a checkpoint holds, which ``loadCheckpoint(from:schedulers:requireChecksums:)`` would
     ///   refuse), or the file cannot be written; the file at `url` is then left as it was.
     public func saveCheckpoint(to url: URL, schedulers: [LearningRateScheduler] = []) throws(CheckpointError) {
-        lock.lock()
-        defer { lock.unlock() }
-        let parameters = groups.flatMap(\.parameters)
-        if let repeated = duplicates(in: parameters.map(\.name)).first {
-            throw CheckpointError("two parameters are named \(quoted(repeated)); a checkpoint needs unique names")
-        }
-        var file = SafeTensors()
-        var entries: [CheckpointMetadata.ParameterEntry] = []
-        for (group, parameter) in groups.flatMap({ group in group.parameters.map { (group, $0) } }) {
-            let state = states[ObjectIdentifier(parameter)]
-            for tensor in checkpointTensors(of: parameter, state: state) {
-                guard file.tensors[tensor.name] == nil else {
-                    throw CheckpointError("two tensors would be named \(quoted(tensor.name)); rename parameter \(quoted(parameter.name))")
-                }
-                let bytes: Data
-                if let memory = tensor.memory {
-                    bytes = Data(bytes: memory, count: tensor.byteCount)
-                } else if state != nil, isSwitchedOn(tensor, options: group.options) != nil,
-                          let start = startValue(of: tensor, options: group.options) {
-                    // Turned on, but no step has made it yet: the next step would start it at this value.
-                    bytes = Self.filled(start, count: tensor.count, dtype: tensor.dtype)
-                } else {
-                    continue   // a slot no option has turned on
-                }
-                let refusal = bytes.withUnsafeBytes {
-                    valueProblem($0, of: tensor, label: label(of: tensor, parameter: parameter))
-                }
-                if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
-                file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
+        try withStoredStates { (stored) throws(CheckpointError) in
+            let parameters = groups.flatMap(\.parameters)
+            if let repeated = duplicates(in: parameters.map(\.name)).first {
+                throw CheckpointError("two parameters are named \(quoted(repeated)); a checkpoint needs unique names")
             }
-            entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int(clamping: $0.step) }))
+            var file = SafeTensors()
+            var entries: [CheckpointMetadata.ParameterEntry] = []
+            for (group, parameter) in groups.flatMap({ group in group.parameters.map { (group, $0) } }) {
+                let state = stored(parameter)
+                for tensor in checkpointTensors(of: parameter, state: state) {
+                    guard file.tensors[tensor.name] == nil else {
+                        throw CheckpointError("two tensors would be named \(quoted(tensor.name)); rename parameter \(quoted(parameter.name))")
+                    }
+                    let bytes: Data
+                    if let memory = tensor.memory {
+                        bytes = Data(bytes: memory, count: tensor.byteCount)
+                    } else if state != nil, isSwitchedOn(tensor, options: group.options) != nil,
+                              let start = startValue(of: tensor, options: group.options) {
+                        // Turned on, but no step has made it yet: the next step would start it at this value.
+                        bytes = Self.filled(start, count: tensor.count, dtype: tensor.dtype)
+                    } else {
+                        continue   // a slot no option has turned on
+                    }
+                    let refusal = bytes.withUnsafeBytes {
+                        valueProblem($0, of: tensor, label: label(of: tensor, parameter: parameter))
+                    }
+                    if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
+                    file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
+                }
+                entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int(clamping: $0.step) }))
+            }
+            let metadata = CheckpointMetadata(
+                rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
+                groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options) },
+                parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
+            try metadata.checkCounts()
+            file.metadata[Self.formatKey] = metadata.format
+            file.metadata[Self.metadataKey] = metadata.text
+            let bytes: Data
+            do { bytes = try file.encoded() } catch { throw error as? CheckpointError ?? CheckpointError("cannot encode the checkpoint: \(error)") }
+            try AtomicFile.write(bytes, to: url)
         }
-        let metadata = CheckpointMetadata(
-            rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
-            groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options) },
-            parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
-        try metadata.checkCounts()
-        file.metadata[Self.formatKey] = metadata.format
-        file.metadata[Self.metadataKey] = metadata.text
-        let bytes: Data
-        do { bytes = try file.encoded() } catch { throw error as? CheckpointError ?? CheckpointError("cannot encode the checkpoint: \(error)") }
-        try AtomicFile.write(bytes, to: url)
     }
 
     /// Restores the optimizer, its parameters' values and the given schedulers from a checkpoint made by
@@ -95,7 +95,9 @@ extension Optimizer {
             }
         }
         do {
-            return try load(file, schedulers: schedulers, requireChecksums: requireChecksums)
+            return try withStoredStates { _ throws(CheckpointError) in
+                try load(file, schedulers: schedulers, requireChecksums: requireChecksums)
+            }
         } catch {
             throw CheckpointError("cannot load \(url.path): \(error.description); nothing was changed")
         }
@@ -104,9 +106,8 @@ extension Optimizer {
     /// The metadata keys of a checkpoint: the format, and the JSON of ``CheckpointMetadata``.
     private static let formatKey = "format", metadataKey = "regula"
 
+    /// Checks `file` against the optimizer and restores it, under the optimizer's lock.
     private func load(_ file: SafeTensors, schedulers: [LearningRateScheduler], requireChecksums: Bool) throws(CheckpointError) -> CheckpointIntegrity {
-        lock.lock()
-        defer { lock.unlock() }
         guard let text = file.metadata[Self.metadataKey], let format = file.metadata[Self.formatKey] else {
             throw CheckpointError("a safetensors file but not a Regula checkpoint (its metadata has no \(quoted(Self.metadataKey)) and \(quoted(Self.formatKey)) entries)")
         }
@@ -210,11 +211,8 @@ extension Optimizer {
         for (tensor, saved) in values {
             saved.bytes.copyBytes(to: tensor.create().assumingMemoryBound(to: UInt8.self), count: tensor.byteCount)
         }
-        for (parameter, state) in staged { states[ObjectIdentifier(parameter)] = state }
-        for (index, saved) in metadata.groups.enumerated() { groups[index].options = saved.options }
-        resolved = resolvedOptions
-        checkedMembership = []
-        skippedSteps = metadata.skippedSteps
+        restore(states: staged, options: metadata.groups.map(\.options), resolved: resolvedOptions,
+                skippedSteps: metadata.skippedSteps)
         // Checked above, so restoring cannot fail.
         for (saved, scheduler) in zip(metadata.schedulers, schedulers) { try? scheduler.restore(saved) }
         return file.integrity == .verified ? .verified : .unchecked

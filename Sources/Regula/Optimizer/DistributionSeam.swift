@@ -67,8 +67,8 @@ package struct DistributionSeam {
 
     /// Calls `body` with `parameter`'s scalar slots (every rule's, in chain order), if it has state.
     package func withScalarSlots(of parameter: Parameter, _ body: (UnsafeMutableBufferPointer<Double>) -> Void) {
-        optimizer.lock.withLock {
-            guard let state = optimizer.states[ObjectIdentifier(parameter)] else { return }
+        optimizer.withStoredStates { stored in
+            guard let state = stored(parameter) else { return }
             body(UnsafeMutableBufferPointer(start: state.scalars, count: optimizer.compiled.totalScalars))
         }
     }

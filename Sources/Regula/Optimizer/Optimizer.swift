@@ -78,10 +78,10 @@ public final class Optimizer: @unchecked Sendable {
     private var storedNonFiniteSteps = NonFiniteSteps.proceed
     private var storedAtomicSteps = true
     private var storedSkippedSteps = 0
-    var states: [ObjectIdentifier: SlotStorage] = [:]
-    var resolved: [ResolvedOptions] = []
+    private var states: [ObjectIdentifier: SlotStorage] = [:]
+    private var resolved: [ResolvedOptions] = []
     /// The parameters' identities per group when membership and element types were last checked.
-    var checkedMembership: [[ObjectIdentifier]] = []
+    private var checkedMembership: [[ObjectIdentifier]] = []
     /// The parameters flattened for stepping; rebuilt with the membership.
     private var plan = StepPlan()
     /// A step's work list, kept so that its memory is reused by the next step.
@@ -296,6 +296,28 @@ public final class Optimizer: @unchecked Sendable {
         storage.step = UInt64(state.step)
         states[ObjectIdentifier(parameter)] = storage
         checkedMembership = []
+    }
+
+    /// Runs `body` under the lock with `stored`, which gives a parameter's state (nil before its first step)
+    /// without copying it: how checkpoints and a distributed optimizer read the state, all at one moment.
+    func withStoredStates<Result, Failure: Error>(
+        _ body: (_ stored: (Parameter) -> SlotStorage?) throws(Failure) -> Result) throws(Failure) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body { self.states[ObjectIdentifier($0)] }
+    }
+
+    /// Puts in place what a checked checkpoint holds: each of `states` (nil for a parameter with none), every
+    /// group's `options` with their `resolved` values, and the skip count.
+    func restore(states restored: [(Parameter, SlotStorage?)], options: [[String: Double]], resolved: [ResolvedOptions],
+                 skippedSteps: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        for (parameter, state) in restored { states[ObjectIdentifier(parameter)] = state }
+        for (index, options) in options.enumerated() { storedGroups[index].options = options }
+        self.resolved = resolved
+        checkedMembership = []
+        self.skippedSteps = skippedSteps
     }
 
     /// Checks every group (options, membership, element types) and caches the resolved options.

@@ -1,31 +1,22 @@
 /// What one step changes, kept so that the step can be taken back: a journaled step that fails, or is
 /// skipped as non-finite, changes nothing.
 ///
-/// After ``rollBack(_:plan:states:)`` of a journaled step, every parameter's values, every state slot
-/// (elementwise and scalar) and every step count are exactly as they were at ``begin(journaled:)``, and no
-/// state the step created is left: neither the whole state of a parameter taking its first step nor a slot
-/// an option turned on since the last one. The work is split with ``ChainExecutor``: the transaction lays
-/// out the journal and attaches it to the work items, the executor saves each block there before touching
-/// it and puts the saved blocks back when the step is not kept; the transaction saves and restores the
-/// scalar slots and removes created state. An unjournaled step (``begin(journaled:)`` with false) keeps
-/// nothing and cannot be rolled back: a failure leaves it half done.
-///
-/// One per optimizer, used under its lock; its memory is reused from step to step.
+/// After ``rollBack(_:plan:states:)`` every parameter's values, state slots and step count are as they were
+/// at ``begin(journaled:)``, and no state the step created is left (a first step's whole state, or a slot an
+/// option turned on). The executor saves each block to the journal laid out here before touching it and puts
+/// it back when the step is not kept; the transaction restores the scalar slots and removes created state.
+/// An unjournaled step keeps nothing, and a failure leaves it half done. Used under the optimizer's lock.
 final class StepTransaction {
     private let chain: CompiledChain
-    /// Whether this step is journaled.
     private(set) var isJournaled = false
     /// Per journaled item, in item order: its scalar slots from before the step and its journal's offset.
-    private var savedScalars: [Double] = []
-    private var journalOffsets: [Int] = []
-    private var journalBytes = 0
+    private var savedScalars: [Double] = [], journalOffsets: [Int] = [], journalBytes = 0
     /// Plan entries whose whole state this step created, and slots it created in existing state.
-    private var createdStates: [Int] = []
-    private var createdSlots: [(entry: Int, slots: [Int])] = []
+    private var createdStates: [Int] = [], createdSlots: [(entry: Int, slots: [Int])] = []
 
     init(chain: CompiledChain) { self.chain = chain }
 
-    /// Starts a step's transaction, forgetting the last one.
+    /// Starts a step's transaction, forgetting the last one (but keeping its memory).
     func begin(journaled: Bool) {
         isJournaled = journaled
         savedScalars.removeAll(keepingCapacity: true)
@@ -35,28 +26,24 @@ final class StepTransaction {
         createdSlots.removeAll(keepingCapacity: true)
     }
 
-    /// Gives plan entry `index` fresh state at the start values for options `values`, to be taken away again
-    /// on roll back.
-    func createState(at index: Int, plan: inout StepPlan, states: inout [ObjectIdentifier: SlotStorage],
-                     values: UnsafePointer<Double>) {
-        let parameter = plan.parameters[index]
-        let created = SlotStorage(chain: chain, count: parameter.count, dtype: parameter.dtype, values: values)
-        states[ObjectIdentifier(parameter)] = created
-        plan.attach(created, at: index)
-        createdStates.append(index)
-    }
-
-    /// Creates in entry `index`'s state the slots options `values` turn on, to be removed again on roll back.
-    func createEnabledSlots(at index: Int, plan: StepPlan, values: UnsafePointer<Double>) {
-        let slots = plan.entries[index].state!.storage.takeUnretainedValue().createEnabledSlots(chain: chain, values: values)
-        if !slots.isEmpty { createdSlots.append((index, slots)) }
-    }
-
-    /// Saves what the step will change of `entry` beyond its blocks (its scalar slots) and reserves its part
-    /// of the journal; does nothing when the step is not journaled. Call once per work item, in item order.
-    func save(_ entry: StepPlan.Entry) {
-        guard isJournaled, let state = entry.state else { return }
-        savedScalars.append(contentsOf: UnsafeBufferPointer(start: state.scalars, count: chain.totalScalars))
+    /// Gives plan entry `index` the state the step needs with options `values`: fresh state before its first
+    /// step, or else (when `switching`) the slots an option has turned on since. Then saves what the step will
+    /// change beyond its blocks and reserves its part of the journal. Called once per work item, in order.
+    func prepare(_ index: Int, plan: inout StepPlan, states: inout [ObjectIdentifier: SlotStorage],
+                 values: UnsafePointer<Double>, switching: Bool) {
+        if plan.entries[index].state == nil {
+            let parameter = plan.parameters[index]
+            let created = SlotStorage(chain: chain, count: parameter.count, dtype: parameter.dtype, values: values)
+            states[ObjectIdentifier(parameter)] = created
+            plan.attach(created, at: index)
+            createdStates.append(index)
+        } else if switching {
+            let slots = plan.entries[index].state!.storage.takeUnretainedValue().createEnabledSlots(chain: chain, values: values)
+            if !slots.isEmpty { createdSlots.append((index, slots)) }
+        }
+        guard isJournaled else { return }
+        let entry = plan.entries[index]
+        savedScalars.append(contentsOf: UnsafeBufferPointer(start: entry.state!.scalars, count: chain.totalScalars))
         journalOffsets.append(journalBytes)
         journalBytes += WorkItem.journalBytes(count: entry.count, elementSize: entry.dtype.size, slots: chain.totalSlots)
     }
@@ -73,8 +60,8 @@ final class StepTransaction {
         for item in items { plan.entries[item.index].state!.step.pointee += 1 }
     }
 
-    /// Takes the step back, once the executor has put back the blocks it journaled: restores the scalar
-    /// slots of `items` and removes the state this step created. Does nothing to an unjournaled step.
+    /// Takes the step back once the executor has put back its journaled blocks: restores the scalar slots of
+    /// `items` and removes the state this step created. Does nothing to an unjournaled step.
     func rollBack(_ items: [WorkItem], plan: inout StepPlan, states: inout [ObjectIdentifier: SlotStorage]) {
         guard isJournaled else { return }
         let count = chain.totalScalars

@@ -1,20 +1,12 @@
-/// The one way into an optimizer and its parameters for RegulaDistributed, the distributed optimizer in
-/// another module of this package: everything it does beyond the public API goes through here (and through
-/// the ``ReductionExchange`` it hands in), and the rest of Regula stays internal.
-///
-/// Through it a distributed optimizer takes steps whose outcome every process agrees on, moves parameters'
-/// raw memory between processes, marks a parameter as a share of a larger tensor, and gathers and scatters
-/// state: whole states, the scalar slots, and the skip count a checkpoint carries. Every call on an
-/// optimizer takes its lock.
+/// The one way into an optimizer and its parameters for RegulaDistributed (another module of this package):
+/// everything it does beyond the public API goes through here and the ``ReductionExchange`` it hands in.
+/// It takes steps every process agrees on, moves parameters' raw memory, marks a parameter as a share of a
+/// larger tensor, and moves state in and out. Every call on an optimizer takes its lock.
 package struct DistributionSeam {
     /// What one process's part of a step came to, before it is kept (``step(agreeing:)``).
     package enum LocalStep: Sendable {
-        /// Every parameter with a gradient was stepped.
-        case applied
-        /// A non-finite gradient or result (with ``NonFiniteSteps/skip``).
-        case skipped(reason: String)
-        /// Options refused, or a rule failed.
-        case failed(OptimizerError)
+        /// Stepped; skipped for a non-finite value (with ``NonFiniteSteps/skip``); refused options or a failed rule.
+        case applied, skipped(reason: String), failed(OptimizerError)
     }
 
     private let optimizer: Optimizer
@@ -42,27 +34,21 @@ package struct DistributionSeam {
         return try optimizer.takeStep(agreeing: agree, vetoable: true)
     }
 
-    /// Where the optimizer's steps combine their checks and reductions with the other processes'; nil (the
-    /// default) in a single process.
+    /// Where steps combine their checks and reductions with the other processes'; nil in a single process.
     package var reductionExchange: (any ReductionExchange)? {
         get { optimizer.lock.withLock { optimizer.executor.exchange } }
         nonmutating set { optimizer.lock.withLock { optimizer.executor.exchange = newValue } }
     }
 
     /// Replaces `parameter`'s state with `state` (as ``Optimizer/state(of:)`` returns it), or clears it with
-    /// nil.
-    /// - Throws: ``OptimizerError`` when the parameter is not one of the optimizer's, or `state` names a slot
-    ///   the chain does not have, lacks one every parameter has, or holds the wrong number of values; nothing
-    ///   changes then.
+    /// nil. Throws, changing nothing, for a parameter not of the optimizer or a state that does not fit.
     package func setState(of parameter: Parameter, to state: ParameterState?) throws(OptimizerError) {
         try optimizer.setState(of: parameter, to: state)
     }
 
     /// Every state slot key of the chain (as ``ParameterState/slots`` names them) with its shape, in chain order.
     package var stateSlotShapes: [(key: String, shape: StateSlot.Shape)] {
-        zip(optimizer.compiled.rules, optimizer.compiled.slotKeys).flatMap { rule, keys in
-            zip(keys, rule.stateSlots.map(\.shape)).map { ($0, $1) }
-        }
+        zip(optimizer.compiled.rules, optimizer.compiled.slotKeys).flatMap { zip($1, $0.stateSlots.map(\.shape)).map { ($0, $1) } }
     }
 
     /// Calls `body` with `parameter`'s scalar slots (every rule's, in chain order), if it has state.
@@ -88,8 +74,7 @@ package struct DistributionSeam {
     package static func gradient(of parameter: Parameter) -> UnsafeRawPointer? { parameter.gradientStorage }
 
     /// Marks `part` as the share at `offset` of a tensor of `wholeCount` elements, so that rules see
-    /// `block->offset` and `block->parameter_length` as they would for the whole tensor.
-    /// - Precondition: the share fits in the whole tensor (misuse traps).
+    /// `block->offset` and `block->parameter_length` as for the whole tensor (a share that does not fit traps).
     package static func makeShare(_ part: Parameter, offset: Int, wholeCount: Int) {
         part.share = (offset, wholeCount)
     }

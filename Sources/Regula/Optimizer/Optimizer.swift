@@ -198,8 +198,7 @@ public final class Optimizer: @unchecked Sendable {
         }
     }
 
-    /// The step's work list: every parameter with a gradient, with state created where it has none yet (or
-    /// lacks a slot an option turned on) through the transaction, which saves what the step will change.
+    /// The step's work list: every parameter with a gradient, its state prepared by the transaction.
     private func workItems() -> [WorkItem] {
         let values = resolved.map(\.values)
         // Kept between steps, so that a step of many tensors allocates nothing.
@@ -211,13 +210,8 @@ public final class Optimizer: @unchecked Sendable {
         for index in plan.entries.indices {
             guard let gradient = plan.entries[index].gradient.pointee else { continue }
             let group = plan.entries[index].group
-            if plan.entries[index].state == nil {
-                transaction.createState(at: index, plan: &plan, states: &states, values: values[group])
-            } else if switching[group] {
-                transaction.createEnabledSlots(at: index, plan: plan, values: values[group])
-            }
+            transaction.prepare(index, plan: &plan, states: &states, values: values[group], switching: switching[group])
             let entry = plan.entries[index], state = entry.state!
-            transaction.save(entry)
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
                 elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
@@ -298,10 +292,9 @@ public final class Optimizer: @unchecked Sendable {
         checkedMembership = []
     }
 
-    /// Runs `body` under the lock with `stored`, which gives a parameter's state (nil before its first step)
-    /// without copying it: how checkpoints and a distributed optimizer read the state, all at one moment.
-    func withStoredStates<Result, Failure: Error>(
-        _ body: (_ stored: (Parameter) -> SlotStorage?) throws(Failure) -> Result) throws(Failure) -> Result {
+    /// Runs `body` under the lock with `stored`, which gives a parameter's state (nil before its first step):
+    /// how checkpoints and a distributed optimizer read the state, all at one moment.
+    func withStoredStates<R, E: Error>(_ body: (_ stored: (Parameter) -> SlotStorage?) throws(E) -> R) throws(E) -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body { self.states[ObjectIdentifier($0)] }

@@ -9,7 +9,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
 
 #include "regula_shims.h"
 
@@ -81,6 +83,7 @@ void regula_copy_streaming(void *restrict to, const void *restrict from, size_t 
 {
     char *d = to;
     const char *s = from;
+#if defined(__SSE2__)
     if ((((uintptr_t)d | (uintptr_t)s) & 15) != 0) {
         memcpy(d, s, bytes);
         return;
@@ -95,6 +98,10 @@ void regula_copy_streaming(void *restrict to, const void *restrict from, size_t 
         _mm_stream_si128((__m128i *)(d + i + 48), e);
     }
     if (i < bytes) memcpy(d + i, s + i, bytes - i);
+#else
+    /* Without SSE2 (aarch64): a plain copy, which may push the step's own data out of the cache. */
+    memcpy(d, s, bytes);
+#endif
 }
 
 /* clang, which SwiftPM compiles this with, recognizes the loop and calls memcpy, whose AVX-512 path is the

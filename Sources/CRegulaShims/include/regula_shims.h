@@ -44,7 +44,7 @@ int regula_all_non_negative(const void *data, size_t count, unsigned dtype);
 /**
  * Copies `bytes` from `from` to `to` with non-temporal stores where both are 16-byte aligned: the copy is a
  * journal read back only if a step fails, so it should not push the step's own data out of the cache, nor
- * cost a read of the destination before it is written.
+ * cost a read of the destination before it is written. Without SSE2 (aarch64) it is a plain copy.
  */
 void regula_copy_streaming(void *restrict to, const void *restrict from, size_t bytes);
 

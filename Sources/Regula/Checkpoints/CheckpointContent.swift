@@ -21,15 +21,17 @@ extension Optimizer {
     func valueProblem(_ bytes: UnsafeRawBufferPointer, of tensor: CheckpointTensor, label: String) -> String? {
         let count = bytes.count / tensor.dtype.size
         guard let base = bytes.baseAddress else { return nil }
-        if regula_all_finite(base, count, tensor.dtype.abiBit) == 0 {
-            let index = (0..<count).first { !Self.element(base, tensor.dtype, $0).isFinite } ?? 0
-            return "\(label) (tensor \(quoted(tensor.name))) holds \(Self.element(base, tensor.dtype, index)) at element \(index); "
-                + "a checkpoint holds finite values only"
+        // The C scans say whether any value is wrong; only then is the first one looked for, to name it.
+        func first(_ isWrong: (Double) -> Bool) -> String {
+            let index = (0..<count).first { isWrong(Self.element(base, tensor.dtype, $0)) } ?? 0
+            return "\(label) (tensor \(quoted(tensor.name))) holds \(Self.element(base, tensor.dtype, index)) at element \(index)"
         }
-        guard let slot = tensor.slot, slot.declared.isNonNegative, regula_all_non_negative(base, count, tensor.dtype.abiBit) == 0,
-              let index = (0..<count).first(where: { Self.element(base, tensor.dtype, $0) < 0 }) else { return nil }
-        return "\(label) (tensor \(quoted(tensor.name))) holds \(Self.element(base, tensor.dtype, index)) at element \(index), "
-            + "but rule \(quoted(slot.rule.name)) declares the slot non-negative: no step of it makes a value below 0"
+        if regula_all_finite(base, count, tensor.dtype.abiBit) == 0 {
+            return first { !$0.isFinite } + "; a checkpoint holds finite values only"
+        }
+        guard let slot = tensor.slot, slot.declared.isNonNegative, regula_all_non_negative(base, count, tensor.dtype.abiBit) == 0
+        else { return nil }
+        return first { $0 < 0 } + ", but rule \(quoted(slot.rule.name)) declares the slot non-negative: no step of it makes a value below 0"
     }
 
     /// Whether the slot behind `tensor` is turned on by an option that is on in `options`.

@@ -105,9 +105,9 @@ final class RuleWorkspace: @unchecked Sendable {
 
     /// The first slot declared non-negative that holds a value below 0, with that value, or nil.
     var negativeSlot: (slot: StateSlot, value: Double)? {
-        let elementwise = rule.stateSlots.filter { $0.shape == .elementwise }
-        let scalarSlots = rule.stateSlots.filter { $0.shape == .scalar }
-        let values = zip(elementwise, slots.map(read)) + scalarSlots.enumerated().map { ($1, [scalars[$0]]) }
+        let state = saveState()
+        let values = Array(zip(rule.stateSlots.filter { $0.shape == .elementwise }, state.slots))
+            + zip(rule.stateSlots.filter { $0.shape == .scalar }, state.scalars.map { [$0] })
         for (slot, numbers) in values where slot.isNonNegative {
             if let negative = numbers.first(where: { $0 < 0 }) { return (slot, negative) }
         }

@@ -46,7 +46,7 @@ struct ConfigCommand: ParsableCommand {
                 print(folder)
             }
             if builtinDirectory {
-                guard let folder = PluginSearchPath.builtinDirectory() else { throw BuiltinRulesNotFound() }
+                guard let folder = PluginSearchPath.builtinDirectory() else { throw RegistryError.builtinsNotFound() }
                 print(folder)
             }
             if builtinSearchPath { print(PluginSearchPath.builtinSearchFolders().joined(separator: "\n")) }

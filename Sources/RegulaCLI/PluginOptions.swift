@@ -49,7 +49,7 @@ struct PluginOptions: ParsableArguments {
 
 /// Prints each load failure on standard error: `refused: …` for a file, `warning: …` for a folder or a
 /// search-path entry that was skipped.
-func report(_ failures: [PluginLoadError]) {
+func report(_ failures: [RegistryError]) {
     for failure in failures { printError("\(failure.refusesAFile ? "refused" : "warning"): \(failure)") }
 }
 
@@ -62,7 +62,8 @@ func failingClearly<T>(_ body: () throws -> T) throws -> T {
         throw exit
     } catch {
         printError("error: \(error)")
-        if case OptimizerError.unknownRule(let name, _, _, _) = error,
+        let refusal = (error as? OptimizerError) ?? (error as? ReplayError)?.optimizerError
+        if case .unknownRule(let name, _, _, _)? = refusal,
            let example = ExampleRules.find().first(where: { $0.rule.name == name }) {
             printError("note: \(quoted(name)) is an example rule built beside regula, in \(example.file); "
                        + "load it with --plugin-dir \(example.directory)")

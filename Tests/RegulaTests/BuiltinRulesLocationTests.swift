@@ -108,13 +108,48 @@ import Testing
     }
 
     @Test func notFoundNamesEveryFolderSearchedAndTheWaysToProvideThem() {
-        let error = BuiltinRulesNotFound(environment: ["HOME": "/home/someone"])
-        #expect(!error.fromEnvironment)
+        let error = RegistryError.builtinsNotFound(environment: ["HOME": "/home/someone"])
+        guard case .builtinsNotFound(_, let fromEnvironment) = error.reason else {
+            Issue.record("expected builtinsNotFound, got \(error.reason)")
+            return
+        }
+        #expect(!fromEnvironment)
+        #expect(!error.refusesAFile)
         for folder in PluginSearchPath.builtinSearchFolders(environment: ["HOME": "/home/someone"]) {
             #expect(error.description.contains(folder))
         }
         #expect(error.description.contains("regula install --prefix"))
         #expect(error.description.contains(PluginSearchPath.builtinVariable))
+    }
+
+    /// The registry, the optimizer and a replay each throw their own type, and the built-ins' absence reaches
+    /// an optimizer's user in the optimizer's type with the registry's words.
+    @Test func theBuiltinsAbsenceIsARegistryErrorWrappedByTheOptimizerAndTheReplay() throws {
+        let empty = try TemporaryDirectory("regula-no-builtins")
+        let environment = [PluginSearchPath.builtinVariable: empty.url.path]
+        let load: () throws(RegistryError) -> Void = { try RuleRegistry().loadBuiltins(environment: environment) }
+        do {
+            try load()
+            Issue.record("an empty REGULA_BUILTIN_DIR gave rules")
+        } catch {
+            #expect(error.reason == .builtinsNotFound(searched: [empty.url.path], fromEnvironment: true))
+            #expect(error.path == empty.url.path)
+            #expect(error.description.hasPrefix("built-in rules not found: no libRegulaRule*.so in \(empty.url.path), the folder REGULA_BUILTIN_DIR names"))
+            let wrapped = OptimizerError.rulesUnavailable(error)
+            #expect(wrapped.description == error.description)
+        }
+        let spec = Data(#"{"dtype": "float64", "rules": ["sgd", "momentun"], "defaults": {"lr": 0.1}, "groups": [{"params": ["w"]}], "params": {"w": [1.0]}, "steps": [{"grads": {"w": [1.0]}}]}"#.utf8)
+        let run: () throws(ReplayError) -> ReplayResult = { try ReplaySpec(json: spec).run() }
+        do {
+            _ = try run()
+            Issue.record("a misspelt rule was accepted")
+        } catch {
+            guard case .unknownRule("momentun", suggestion: "momentum", _, _)? = error.optimizerError else {
+                Issue.record("expected the optimizer's unknownRule inside, got \(String(describing: error.optimizerError))")
+                return
+            }
+            #expect(error.description == error.optimizerError?.description)
+        }
     }
 
     /// A program copied out of the build folder, with no rules beside it, finds them in the user's standard

@@ -128,7 +128,7 @@ struct DamagedPluginTests {
         try handle.close()
         var times = [before.st_atim, before.st_mtim]
         #expect(utimensat(AT_FDCWD, plugin.path, &times, 0) == 0)
-        #expect(throws: PluginLoadError.self) { try RuleRegistry(probe: probe).loadPlugin(at: plugin.path) }
+        #expect(throws: RegistryError.self) { try RuleRegistry(probe: probe).loadPlugin(at: plugin.path) }
         do {
             try RuleRegistry(probe: probe).loadPlugin(at: plugin.path)
         } catch {

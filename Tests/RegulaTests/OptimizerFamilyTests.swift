@@ -97,7 +97,7 @@ import Testing
         }
         #expect(try a.values(as: Float.self) == b.values(as: Float.self))
         // A chain's name is taken like a rule's.
-        #expect(throws: PluginLoadError.self) {
+        #expect(throws: RegistryError.self) {
             try registry.register(NamedChain(name: "sgd", summary: "clash", rules: ["sgd"]))
         }
     }

@@ -13,7 +13,7 @@ import Testing
         do {
             try body()
             return nil
-        } catch let error as PluginLoadError {
+        } catch let error as RegistryError {
             guard case .untrusted(let why) = error.reason else { return "wrong reason: \(error.reason)" }
             return why
         } catch {

@@ -26,7 +26,7 @@ struct PluginFolderTrustTests {
         do {
             try body()
             return "loaded"
-        } catch let error as PluginLoadError {
+        } catch let error as RegistryError {
             if case .untrusted(let words) = error.reason { return words }
             return "another reason: \(error)"
         } catch {
@@ -72,7 +72,7 @@ struct PluginFolderTrustTests {
         #expect(mkfifo(fifo.path, 0o644) == 0)
         let registry = RuleRegistry()
         let refused = try registry.loadPlugins(inDirectory: folder.path)
-        #expect(refused == [PluginLoadError(path: fifo.path, reason: .notLoadable("it is a FIFO (named pipe), not a regular file"))])
+        #expect(refused == [RegistryError(path: fifo.path, reason: .notLoadable("it is a FIFO (named pipe), not a regular file"))])
         #expect(registry.rules.map(\.name) == ["scale_test"])
         let listed = try regula(["list", "--plugin-dir", folder.path])
         #expect(listed.status == 0)

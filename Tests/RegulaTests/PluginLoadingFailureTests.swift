@@ -211,7 +211,7 @@ import Testing
     @Test func missingPluginFolderIsNamedPlainly() throws {
         let folder = try TemporaryDirectory()
         let missing = folder.url.appendingPathComponent("nowhere").path
-        #expect(throws: PluginLoadError(path: missing, reason: .folderNotFound)) {
+        #expect(throws: RegistryError(path: missing, reason: .folderNotFound)) {
             try RuleRegistry().loadPlugins(inDirectory: missing)
         }
         let registry = try RuleRegistry.standard(environment: [PluginSearchPath.pathVariable: missing])
@@ -274,7 +274,7 @@ private func rateHyperparameter(default value: Double) -> String {
 /// only it, to be refused while the rules `loaded` are there; returns the refusal.
 private func refusal(of bad: URL, in folder: TemporaryDirectory, registry: RuleRegistry = RuleRegistry(),
                      loaded: [String] = ["scale_test"],
-                     sourceLocation: SourceLocation = #_sourceLocation) throws -> PluginLoadError {
+                     sourceLocation: SourceLocation = #_sourceLocation) throws -> RegistryError {
     try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
     let refused = try registry.loadPlugins(inDirectory: folder.path)
     #expect(registry.rules.map(\.name) == loaded, sourceLocation: sourceLocation)
@@ -285,7 +285,7 @@ private func refusal(of bad: URL, in folder: TemporaryDirectory, registry: RuleR
 }
 
 /// Expects the error's description to name `file` and to contain every one of `words`.
-private func expectDescription(of error: PluginLoadError, names file: URL, says words: [String],
+private func expectDescription(of error: RegistryError, names file: URL, says words: [String],
                                sourceLocation: SourceLocation = #_sourceLocation) {
     let description = "\(error)"
     #expect(description.contains(file.path), "\(description)", sourceLocation: sourceLocation)
@@ -293,7 +293,7 @@ private func expectDescription(of error: PluginLoadError, names file: URL, says 
 }
 
 /// Expects `.malformed` and a description that names `file` and says every one of `words`.
-private func expectMalformed(_ error: PluginLoadError, naming file: URL, says words: [String],
+private func expectMalformed(_ error: RegistryError, naming file: URL, says words: [String],
                              sourceLocation: SourceLocation = #_sourceLocation) {
     guard case .malformed = error.reason else {
         Issue.record("expected .malformed, got \(error.reason)", sourceLocation: sourceLocation)

@@ -139,7 +139,7 @@ struct PluginProbeTests {
             #include <regula/regula.h>
             REGULA_EXPORT const regula_plugin *regula_plugin_entry(void) { return (const regula_plugin *)(uintptr_t)16; }
             """, named: "garbage_pointer", in: folder)
-        #expect(throws: PluginLoadError(path: bad.path, reason: .malformed(
+        #expect(throws: RegistryError(path: bad.path, reason: .malformed(
             "regula_plugin_entry() returned 0x10, which does not point to readable memory holding a regula_plugin"))) {
             try RuleRegistry().loadPlugin(at: bad.path)
         }
@@ -190,7 +190,7 @@ struct PluginProbeTests {
         let folder = try TemporaryDirectory()
         let file = try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
         let registry = RuleRegistry(probe: PluginProbe(executable: folder.url.appendingPathComponent("no-such-probe").path))
-        #expect(throws: PluginLoadError.self) { try registry.loadPlugin(at: file.path) }
+        #expect(throws: RegistryError.self) { try registry.loadPlugin(at: file.path) }
         let words = "\(registry.loadFailures.first.map { "\($0)" } ?? "")"
         #expect(words.contains("no-such-probe") && words.contains("before loading anything"), "\(words)")
     }
@@ -202,7 +202,7 @@ struct PluginProbeTests {
         let broken = try folder.write("not yet a plugin", to: "libfixed.so")
         let probe = regulaProbe()
         probe.probe([broken.path])
-        #expect(throws: PluginLoadError.self) { try RuleRegistry(probe: probe).loadPlugin(at: file.path) }
+        #expect(throws: RegistryError.self) { try RuleRegistry(probe: probe).loadPlugin(at: file.path) }
         let good = try PluginCompiler.compile(PluginSource.scaleTest, named: "scale_test", in: folder)
         try FileManager.default.removeItem(at: file)
         try FileManager.default.copyItem(at: good, to: file)

@@ -10,8 +10,8 @@ import Testing
     @Test func relativeAndMissingEntriesOfThePluginPathAreReported() throws {
         let missing = "/nonexistent-regula-plugins"
         let registry = try RuleRegistry.standard(environment: [PluginSearchPath.pathVariable: "plugins::\(missing):"])
-        #expect(registry.loadFailures == [PluginLoadError(path: "plugins", reason: .relativeSearchPathEntry),
-                                          PluginLoadError(path: missing, reason: .folderNotFound)])
+        #expect(registry.loadFailures == [RegistryError(path: "plugins", reason: .relativeSearchPathEntry),
+                                          RegistryError(path: missing, reason: .folderNotFound)])
         let relative = "\(registry.loadFailures[0])"
         #expect(relative.hasPrefix("ignored REGULA_PLUGIN_PATH entry \"plugins\": it is not an absolute path"), "\(relative)")
         #expect(relative.contains("write it as \(FileManager.default.currentDirectoryPath)/plugins"), "\(relative)")

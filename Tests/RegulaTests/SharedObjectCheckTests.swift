@@ -43,7 +43,7 @@ import Testing
     // MARK: - Damage whose nature is known
 
     /// The original with `patch` applied, in a fresh folder; the refusal of the checks made before loading.
-    private func refusal(_ name: String, _ patch: (inout [UInt8]) -> Void) throws -> PluginLoadError {
+    private func refusal(_ name: String, _ patch: (inout [UInt8]) -> Void) throws -> RegistryError {
         let folder = try TemporaryDirectory()
         var bytes = [UInt8](try Data(contentsOf: SharedObjectMutationTests.original))
         patch(&bytes)
@@ -59,7 +59,7 @@ import Testing
 
     private struct CheckPassed: Error { let name: String }
 
-    private func words(_ error: PluginLoadError) -> String {
+    private func words(_ error: RegistryError) -> String {
         if case .invalidSharedObject(let words) = error.reason { return words }
         return "not .invalidSharedObject: \(error)"
     }

@@ -184,7 +184,7 @@ import Testing
 
     @Test func registeringATakenNameIsRefused() throws {
         let l1Path = try registry.rule(named: "l1").origin.description
-        #expect(throws: PluginLoadError.self) {
+        #expect(throws: RegistryError.self) {
             try registry.register(Rule(name: "l1", summary: "impostor") { _ in })
         }
         #expect(try registry.rule(named: "l1").origin.description == l1Path)

@@ -61,32 +61,3 @@ extension PluginSearchPath {
         }
     }
 }
-
-/// No folder the host searches holds the built-in rules.
-public struct BuiltinRulesNotFound: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The folders searched, in order.
-    public let searched: [String]
-    /// Whether the only folder searched came from `REGULA_BUILTIN_DIR`.
-    public let fromEnvironment: Bool
-
-    /// The error for a search in `environment`.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        searched = PluginSearchPath.builtinSearchFolders(environment: environment)
-        fromEnvironment = !(environment[PluginSearchPath.builtinVariable] ?? "").isEmpty
-    }
-
-    /// What was searched, and the ways to put the rules where they are found.
-    public var description: String {
-        let rules = "\(PluginSearchPath.builtinPrefix)*.so"
-        if fromEnvironment {
-            return "built-in rules not found: no \(rules) in \(searched.joined()), the folder "
-                + "\(PluginSearchPath.builtinVariable) names; point it at a folder that holds them, or unset it "
-                + "to search the usual places (Docs/Installing.md lists them)"
-        }
-        return "built-in rules not found: no \(rules) in any of " + searched.joined(separator: ", ") + ". "
-            + "A program built by SwiftPM against Regula has them in \(PluginSearchPath.resourceBundleName) beside "
-            + "it: copy that folder along with the program, or put them in a standard place with "
-            + "`regula install --prefix DIR` (DIR/lib/regula), or set \(PluginSearchPath.builtinVariable) to a folder "
-            + "that holds them"
-    }
-}

@@ -24,13 +24,13 @@ struct DescriptionReader {
     }
 
     /// The rules and chains the plugin describes, or the reason it breaks the contract.
-    func contents(from described: UnsafePointer<regula_plugin>?) throws(PluginLoadError) -> Contents {
+    func contents(from described: UnsafePointer<regula_plugin>?) throws(RegistryError) -> Contents {
         guard let described else { throw malformed("\(RegulaABISymbols.entry)() returned NULL") }
         let raw = UnsafeRawPointer(described)
         let major = raw.load(fromByteOffset: 0, as: UInt32.self)
         let minor = raw.load(fromByteOffset: 4, as: UInt32.self)
         guard major == RegulaABISymbols.major else {
-            throw PluginLoadError(path: object.path, reason: .incompatibleABI(pluginMajor: major, pluginMinor: minor))
+            throw RegistryError(path: object.path, reason: .incompatibleABI(pluginMajor: major, pluginMinor: minor))
         }
         let size = Int(raw.load(fromByteOffset: 8, as: UInt32.self))
         // ABI 1.0 plugins end before `toolchain` (24 bytes); the copy then reads it as NULL.
@@ -53,13 +53,13 @@ struct DescriptionReader {
         guard let first = plugin.rules else { throw malformed("rule_count is \(count) but rules is NULL") }
         let base = UnsafeRawPointer(first)
         let stride = try arrayStride(base, what: "regula_rule")
-        let rules = try (0..<count).map { index throws(PluginLoadError) in
+        let rules = try (0..<count).map { index throws(RegistryError) in
             try rule(at: base + index * stride, stride: stride, index: index)
         }
         return Contents(rules: rules, chains: chains)
     }
 
-    private func rule(at address: UnsafeRawPointer, stride: Int, index: Int) throws(PluginLoadError) -> Rule {
+    private func rule(at address: UnsafeRawPointer, stride: Int, index: Int) throws(RegistryError) -> Rule {
         let declared: regula_rule = try element(address, stride: stride, what: "rules[\(index)]")
         guard let name = try text(declared.name, what: "the name of rules[\(index)]") else {
             throw malformed("rules[\(index)] has a NULL name")
@@ -98,7 +98,7 @@ struct DescriptionReader {
         return rule
     }
 
-    private func chain(_ declared: regula_chain, label: String) throws(PluginLoadError) -> NamedChain {
+    private func chain(_ declared: regula_chain, label: String) throws(RegistryError) -> NamedChain {
         let name = try requiredName(declared.name, of: label)
         let count = Int(declared.rule_count)
         guard (1...NamedChain.maximumRules).contains(count) else {
@@ -115,7 +115,7 @@ struct DescriptionReader {
             rules.append(rule)
         }
         let defaults = try elements(declared.defaults, count: declared.default_count, limit: NamedChain.maximumDefaults,
-                                    what: "defaults of chain \(quoted(name))") { (entry: regula_chain_default, label) throws(PluginLoadError) in
+                                    what: "defaults of chain \(quoted(name))") { (entry: regula_chain_default, label) throws(RegistryError) in
             let option = try requiredName(entry.name, of: label)
             return (option, entry.value)
         }
@@ -126,7 +126,7 @@ struct DescriptionReader {
                           defaults: Dictionary(uniqueKeysWithValues: defaults), origin: .sharedObject(path: object.path))
     }
 
-    private func hyperparameter(_ declared: regula_hyperparameter, label: String) throws(PluginLoadError) -> Hyperparameter {
+    private func hyperparameter(_ declared: regula_hyperparameter, label: String) throws(RegistryError) -> Hyperparameter {
         let name = try requiredName(declared.name, of: label)
         let kind: Hyperparameter.Kind = try decoded(declared.type, [
             Int(REGULA_HYPERPARAMETER_REAL): .real, Int(REGULA_HYPERPARAMETER_INTEGER): .integer,
@@ -143,7 +143,7 @@ struct DescriptionReader {
             default: required ? nil : declared.default_value, range: declared.minimum...declared.maximum)
     }
 
-    private func slot(_ declared: regula_state_slot, label: String) throws(PluginLoadError) -> StateSlot {
+    private func slot(_ declared: regula_state_slot, label: String) throws(RegistryError) -> StateSlot {
         let name = try requiredName(declared.name, of: label)
         let shape: StateSlot.Shape = try decoded(declared.shape, [
             Int(REGULA_SLOT_ELEMENTWISE): .elementwise, Int(REGULA_SLOT_SCALAR): .scalar], "shape", of: label)
@@ -158,7 +158,7 @@ struct DescriptionReader {
                          isNonNegative: declared.flags & UInt32(REGULA_SLOT_NON_NEGATIVE) != 0)
     }
 
-    private func reduction(_ declared: regula_reduction, label: String) throws(PluginLoadError) -> Reduction {
+    private func reduction(_ declared: regula_reduction, label: String) throws(RegistryError) -> Reduction {
         let name = try requiredName(declared.name, of: label)
         let combine: Reduction.Combine = try decoded(declared.combine, [
             Int(REGULA_COMBINE_SUM): .sum, Int(REGULA_COMBINE_MAX): .max, Int(REGULA_COMBINE_MIN): .min], "combine", of: label)
@@ -171,8 +171,8 @@ struct DescriptionReader {
     /// Reads `count` versioned structs of type `Element` starting at `first`.
     private func elements<Element, Value>(
         _ first: UnsafePointer<Element>?, count: UInt32, limit: Int, what: String,
-        read: (Element, String) throws(PluginLoadError) -> Value
-    ) throws(PluginLoadError) -> [Value] {
+        read: (Element, String) throws(RegistryError) -> Value
+    ) throws(RegistryError) -> [Value] {
         guard count > 0 else { return [] }
         guard Int(count) <= limit else { throw malformed("\(what): count is \(count); allowed: 0 to \(limit)") }
         guard let first else { throw malformed("\(what): count is \(count) but the array is NULL") }
@@ -188,7 +188,7 @@ struct DescriptionReader {
     }
 
     /// The stride of an array of versioned structs: its first element's `struct_size`.
-    private func arrayStride(_ base: UnsafeRawPointer, what: String) throws(PluginLoadError) -> Int {
+    private func arrayStride(_ base: UnsafeRawPointer, what: String) throws(RegistryError) -> Int {
         try requireReadable(base, count: 4, what: "the first entry of \(what)")
         let stride = Int(base.load(as: UInt32.self))
         guard stride % 8 == 0 else { throw malformed("\(what): struct_size \(stride) is not a multiple of 8") }
@@ -199,7 +199,7 @@ struct DescriptionReader {
     ///
     /// `minimum` is the struct's size in ABI 1.0 (today's size unless a later minor appended fields); fields
     /// a smaller, older struct lacks read as zero.
-    private func versioned<T>(_ address: UnsafeRawPointer, size: Int, minimum: Int? = nil, what: String) throws(PluginLoadError) -> T {
+    private func versioned<T>(_ address: UnsafeRawPointer, size: Int, minimum: Int? = nil, what: String) throws(RegistryError) -> T {
         let current = MemoryLayout<T>.size, minimum = minimum ?? current
         guard (minimum...Self.maximumStructSize).contains(size) else {
             throw malformed("\(what): struct_size is \(size); allowed: \(minimum) to \(Self.maximumStructSize)")
@@ -213,7 +213,7 @@ struct DescriptionReader {
     }
 
     /// Reads an array element whose leading `struct_size` must equal the array's stride.
-    private func element<T>(_ address: UnsafeRawPointer, stride: Int, what: String) throws(PluginLoadError) -> T {
+    private func element<T>(_ address: UnsafeRawPointer, stride: Int, what: String) throws(RegistryError) -> T {
         try requireReadable(address, count: 4, what: what)
         let declared = Int(address.load(as: UInt32.self))
         guard declared == stride else {
@@ -241,19 +241,19 @@ struct DescriptionReader {
     /// unmapped memory. Readability is a property of whole pages, so one byte per page is asked of the kernel,
     /// and no byte past the terminator is touched.
     /// The name `pointer` points to; a NULL name is refused, naming `label`.
-    private func requiredName(_ pointer: UnsafePointer<CChar>?, of label: String) throws(PluginLoadError) -> String {
+    private func requiredName(_ pointer: UnsafePointer<CChar>?, of label: String) throws(RegistryError) -> String {
         guard let name = try text(pointer, what: "the name of \(label)") else { throw malformed("\(label) has a NULL name") }
         return name
     }
 
     /// The value `values` gives the C constant `code`; another code is refused, naming `label` and `what` it is.
     private func decoded<Value>(_ code: some BinaryInteger, _ values: [Int: Value], _ what: String, of label: String)
-        throws(PluginLoadError) -> Value {
+        throws(RegistryError) -> Value {
         guard let value = Int(exactly: code).flatMap({ values[$0] }) else { throw malformed("\(label) has unknown \(what) \(code)") }
         return value
     }
 
-    private func text(_ pointer: UnsafePointer<CChar>?, what: String) throws(PluginLoadError) -> String? {
+    private func text(_ pointer: UnsafePointer<CChar>?, what: String) throws(RegistryError) -> String? {
         guard let pointer else { return nil }
         let bytes = UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
         for index in 0..<Self.maximumStringBytes {
@@ -270,13 +270,13 @@ struct DescriptionReader {
     }
 
     /// Refuses unless `count` bytes at `address` can be read.
-    private func requireReadable(_ address: UnsafeRawPointer, count: Int, what: String) throws(PluginLoadError) {
+    private func requireReadable(_ address: UnsafeRawPointer, count: Int, what: String) throws(RegistryError) {
         guard SharedObject.isReadable(address, count: count) else {
             throw malformed("\(what) at 0x\(String(UInt(bitPattern: address), radix: 16)) (\(count) bytes) is not readable memory")
         }
     }
 
-    private func malformed(_ problem: String) -> PluginLoadError {
-        PluginLoadError(path: object.path, reason: .malformed(problem))
+    private func malformed(_ problem: String) -> RegistryError {
+        RegistryError(path: object.path, reason: .malformed(problem))
     }
 }

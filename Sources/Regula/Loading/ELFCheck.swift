@@ -22,14 +22,14 @@ import Musl
 /// probe. A file that passes can still hold broken code: it runs as the user (Docs/ABI.md, section 13).
 enum ELFCheck {
     /// Checks the sealed copy of `file`.
-    /// - Throws: ``PluginLoadError/Reason/invalidSharedObject(_:)`` saying what is wrong and where.
-    static func check(_ file: PluginFile) throws(PluginLoadError) {
+    /// - Throws: ``RegistryError/Reason/invalidSharedObject(_:)`` saying what is wrong and where.
+    static func check(_ file: PluginFile) throws(RegistryError) {
         let image = try ELFImage(path: file.path, descriptor: file.descriptor, size: file.stamp.size)
         try checkLoads(image)
         try checkRelocations(image, try dynamicEntries(image))
     }
 
-    private static func checkLoads(_ image: ELFImage) throws(PluginLoadError) {
+    private static func checkLoads(_ image: ELFImage) throws(RegistryError) {
         let loads = image.loads
         guard !loads.isEmpty else { throw image.problem("it has no loadable (PT_LOAD) segment") }
         let page = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 4096))
@@ -58,7 +58,7 @@ enum ELFCheck {
         }
     }
 
-    private static func checkInsideFile(_ segment: ELFImage.Segment, _ image: ELFImage) throws(PluginLoadError) {
+    private static func checkInsideFile(_ segment: ELFImage.Segment, _ image: ELFImage) throws(RegistryError) {
         let size = UInt64(image.bytes.count)
         guard segment.offset <= size, segment.fileSize <= size - segment.offset else {
             let end = segment.offset.addingReportingOverflow(segment.fileSize)
@@ -69,7 +69,7 @@ enum ELFCheck {
     }
 
     /// The dynamic entries up to `DT_NULL`, by tag; the last of a tag wins, as in glibc.
-    private static func dynamicEntries(_ image: ELFImage) throws(PluginLoadError) -> [UInt64: UInt64] {
+    private static func dynamicEntries(_ image: ELFImage) throws(RegistryError) -> [UInt64: UInt64] {
         let dynamics = image.segments.filter { $0.type == ELFImage.dynamic }
         guard let dynamic = dynamics.first else {
             throw image.problem("it has no dynamic section (PT_DYNAMIC), which every shared object has")
@@ -99,16 +99,16 @@ enum ELFCheck {
 
     /// Every write the loader makes while relocating (`DT_RELA`, `DT_JMPREL`, `DT_RELR`) lands in a writable
     /// segment, every relative pointer points into the image, and every function it calls is in the code.
-    private static func checkRelocations(_ image: ELFImage, _ dynamic: [UInt64: UInt64]) throws(PluginLoadError) {
+    private static func checkRelocations(_ image: ELFImage, _ dynamic: [UInt64: UInt64]) throws(RegistryError) {
         let textRelocations = dynamic[22] != nil || (dynamic[30] ?? 0) & 0x4 != 0
         func isCode(_ address: UInt64) -> Bool { image.load(holding: address)?.isExecutable == true }
-        func checkWritable(_ address: UInt64, _ what: String) throws(PluginLoadError) {
+        func checkWritable(_ address: UInt64, _ what: String) throws(RegistryError) {
             guard let load = image.load(holding: address, count: 8), load.isWritable || textRelocations else {
                 throw image.problem("\(what) writes to 0x\(hex(address)), outside every writable segment")
             }
         }
         /// The file offsets of the entries of the table at `tag`'s address, `sizeTag`'s value long.
-        func entries(_ tag: UInt64, size sizeTag: UInt64, of entry: UInt64, _ name: String) throws(PluginLoadError) -> [UInt64] {
+        func entries(_ tag: UInt64, size sizeTag: UInt64, of entry: UInt64, _ name: String) throws(RegistryError) -> [UInt64] {
             guard let address = dynamic[tag] else { return [] }
             let size = dynamic[sizeTag] ?? 0
             guard size % entry == 0, let start = image.fileOffset(of: address, count: size) else {

@@ -38,7 +38,7 @@ struct ELFImage {
     var loads: [Segment] { segments.filter { $0.type == Self.load } }
 
     /// Reads the file open at `descriptor` (`size` bytes) and its program headers.
-    init(path: String, descriptor: Int32, size: UInt64) throws(PluginLoadError) {
+    init(path: String, descriptor: Int32, size: UInt64) throws(RegistryError) {
         self.path = path
         let file = FileDescriptor(rawValue: descriptor)
         var bytes = [UInt8](repeating: 0, count: Int(size))
@@ -48,7 +48,7 @@ struct ELFImage {
                 try file.read(fromAbsoluteOffset: Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]))
             }
             guard let got, got > 0 else {
-                throw PluginLoadError(path: path, reason: .notLoadable("cannot read its copy: it ended at byte \(done) of \(size)"))
+                throw RegistryError(path: path, reason: .notLoadable("cannot read its copy: it ended at byte \(done) of \(size)"))
             }
             done += got
         }
@@ -57,8 +57,8 @@ struct ELFImage {
     }
 
     /// A refusal of this file as not a well-formed shared object, for `words`.
-    func problem(_ words: String) -> PluginLoadError {
-        PluginLoadError(path: path, reason: .invalidSharedObject(words))
+    func problem(_ words: String) -> RegistryError {
+        RegistryError(path: path, reason: .invalidSharedObject(words))
     }
 
     /// The little-endian integer at file offset `offset`; the caller has checked that it lies inside the file.
@@ -84,7 +84,7 @@ struct ELFImage {
     // MARK: - Header and program headers
 
     /// Checks the identification and the header, and reads the program headers.
-    private func readSegments() throws(PluginLoadError) -> [Segment] {
+    private func readSegments() throws(RegistryError) -> [Segment] {
         let size = UInt64(bytes.count)
         guard size > 0 else { throw problem("the file is empty (a copy that has not started?)") }
         guard bytes.prefix(4).elementsEqual([0x7F, 0x45, 0x4C, 0x46].prefix(bytes.count)) else {
@@ -124,7 +124,7 @@ struct ELFImage {
 
     /// Checks that a header table has entries of the ELF64 size, a sane count, and lies inside the file.
     private func checkTable(_ name: String, offset: UInt64, sizeAt: UInt64, countAt: UInt64, entrySize: UInt64,
-                            limit: Int) throws(PluginLoadError) -> Int {
+                            limit: Int) throws(RegistryError) -> Int {
         let declaredSize: UInt16 = integer(at: sizeAt), count: UInt16 = integer(at: countAt)
         guard UInt64(declaredSize) == entrySize else {
             throw problem("its \(name) entries are \(declaredSize) bytes; ELF64 \(name)s are \(entrySize)")

@@ -95,28 +95,28 @@ final class PluginFile {
     func keepOpen() { keptOpen = true }
 
     /// Opens the file at `path` (absolute, symlinks already resolved) after checking who may have changed it.
-    static func open(_ path: String) throws(PluginLoadError) -> PluginFile {
+    static func open(_ path: String) throws(RegistryError) -> PluginFile {
         try checkFolders(above: path)
         var named = stat()
         guard lstat(path, &named) == 0 else {
-            throw PluginLoadError(path: path, reason: .notLoadable("cannot read it: \(errorText())"))
+            throw RegistryError(path: path, reason: .notLoadable("cannot read it: \(errorText())"))
         }
         guard named.st_mode & S_IFMT == S_IFREG else {
-            throw PluginLoadError(path: path, reason: .notLoadable("it is \(kind(of: named.st_mode)), not a regular file"))
+            throw RegistryError(path: path, reason: .notLoadable("it is \(kind(of: named.st_mode)), not a regular file"))
         }
         let descriptor = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else {
-            throw PluginLoadError(path: path, reason: .notLoadable("cannot open it: \(errorText())"))
+            throw RegistryError(path: path, reason: .notLoadable("cannot open it: \(errorText())"))
         }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             let words = errorText()
             close(descriptor)
-            throw PluginLoadError(path: path, reason: .notLoadable("cannot read it: \(words)"))
+            throw RegistryError(path: path, reason: .notLoadable("cannot read it: \(words)"))
         }
         let file = PluginFile(path: path, descriptor: descriptor, stamp: FileStamp(status))
         guard status.st_mode & S_IFMT == S_IFREG, file.stamp.isSameFile(as: FileStamp(named)) else {
-            throw PluginLoadError(path: path, reason: .notLoadable("it was replaced while it was being opened"))
+            throw RegistryError(path: path, reason: .notLoadable("it was replaced while it was being opened"))
         }
         try checkTrust(of: status, what: "the file", path: path)
         try file.sealedCopy()
@@ -125,27 +125,27 @@ final class PluginFile {
 
     /// Puts the file's bytes in a sealed memory file, checked to be those of the version ``stamp`` describes,
     /// and reads that copy from now on.
-    private func sealedCopy() throws(PluginLoadError) {
+    private func sealedCopy() throws(RegistryError) {
         guard stamp.size <= Self.maximumSize else {
-            throw PluginLoadError(path: path, reason: .notLoadable(
+            throw RegistryError(path: path, reason: .notLoadable(
                 "it is \(stamp.size) bytes; allowed: at most \(Self.maximumSize >> 20) MiB for a plugin file"))
         }
         var fingerprint: UInt64 = 0
         let copy = regula_sealed_copy(descriptor, Int(stamp.size), "regula-plugin", &fingerprint)
         guard copy >= 0 else {
-            throw PluginLoadError(path: path, reason: .notLoadable("cannot read it: \(errorText())"))
+            throw RegistryError(path: path, reason: .notLoadable("cannot read it: \(errorText())"))
         }
         var after = stat()
         guard fstat(descriptor, &after) == 0, FileStamp(after) == stamp else {
             close(copy)
-            throw PluginLoadError(path: path, reason: .notLoadable(
+            throw RegistryError(path: path, reason: .notLoadable(
                 "it changed while it was being read (is it still being written?); try again once it is complete"))
         }
         (source, descriptor, self.fingerprint) = (descriptor, copy, fingerprint)
     }
 
     /// Checks every folder from `/` down to the one holding `path`, as ssh's `StrictModes` does.
-    private static func checkFolders(above path: String) throws(PluginLoadError) {
+    private static func checkFolders(above path: String) throws(RegistryError) {
         let components = path.split(separator: "/", omittingEmptySubsequences: true).dropLast()
         var folder = ""
         for (index, component) in ([""] + components.map(String.init)).enumerated() {
@@ -153,10 +153,10 @@ final class PluginFile {
             let shown = folder.isEmpty ? "/" : folder
             var status = stat()
             guard lstat(shown, &status) == 0 else {
-                throw PluginLoadError(path: path, reason: .notLoadable("cannot read the folder \(shown): \(errorText())"))
+                throw RegistryError(path: path, reason: .notLoadable("cannot read the folder \(shown): \(errorText())"))
             }
             guard status.st_mode & S_IFMT == S_IFDIR else {
-                throw PluginLoadError(path: path, reason: .notLoadable("\(shown) is no longer a folder (it changed while loading)"))
+                throw RegistryError(path: path, reason: .notLoadable("\(shown) is no longer a folder (it changed while loading)"))
             }
             let what = index == components.count ? "its folder \(shown)" : "the folder \(shown) above it"
             try checkTrust(of: status, what: what, path: path)
@@ -165,17 +165,17 @@ final class PluginFile {
 
     /// Refuses what anyone but this user or root could have written. A folder writable by others passes
     /// only with the sticky bit, which keeps them from removing or renaming what they do not own.
-    private static func checkTrust(of status: stat, what: String, path: String) throws(PluginLoadError) {
+    private static func checkTrust(of status: stat, what: String, path: String) throws(RegistryError) {
         let owner = status.st_uid
         guard owner == getuid() || owner == 0 else {
-            throw PluginLoadError(path: path, reason: .untrusted(
+            throw RegistryError(path: path, reason: .untrusted(
                 "\(what) is owned by user \(owner), neither you (\(getuid())) nor root"))
         }
         let writableByOthers = status.st_mode & (S_IWGRP | S_IWOTH)
         let isFolder = status.st_mode & S_IFMT == S_IFDIR
         guard writableByOthers == 0 || (isFolder && status.st_mode & S_ISVTX != 0) else {
             let who = status.st_mode & S_IWOTH != 0 ? "anyone" : "its group"
-            throw PluginLoadError(path: path, reason: .untrusted(
+            throw RegistryError(path: path, reason: .untrusted(
                 "\(what) is writable by \(who) (mode \(String(status.st_mode & 0o7777, radix: 8))); allowed: writable by "
                     + "its owner only, e.g. chmod go-w\(isFolder ? " (or, for a shared folder like /tmp, the sticky bit)" : "")"))
         }

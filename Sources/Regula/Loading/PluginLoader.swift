@@ -1,5 +1,5 @@
 // Loading/ is everything between a path and a plugin's checked rules: search paths, the trust and ELF checks,
-// the sealed copy, probe processes, dlopen, reading the description; every refusal is a PluginLoadError. It
+// the sealed copy, probe processes, dlopen, reading the description; every refusal is a RegistryError. It
 // uses Boundary/ (the ABI's constants, RuleKernel) to hand the rules over; Boundary/ does not use it.
 import Foundation
 
@@ -12,29 +12,29 @@ package enum PluginLoader {
     ///     refused if that process crashes, exits or hangs.
     ///   - describing: Take what the file declares from the probe process and load nothing here; the rules
     ///     returned can be shown but not run. Needs a probe.
-    static func contents(inFileAt path: String, probe: PluginProbe? = nil, describing: Bool = false) throws(PluginLoadError) -> DescriptionReader.Contents {
+    static func contents(inFileAt path: String, probe: PluginProbe? = nil, describing: Bool = false) throws(RegistryError) -> DescriptionReader.Contents {
         let given = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.fileExists(atPath: given.path) else {
-            throw PluginLoadError(path: given.path, reason: .notFound)
+            throw RegistryError(path: given.path, reason: .notFound)
         }
         let absolute = resolved(path)
         if describing, let probe {
             return try probe.describe(try SharedObject.checkBeforeLoading(absolute))
         }
-        let object = try SharedObject.open(absolute) { file throws(PluginLoadError) in try probe?.vet(file) }
+        let object = try SharedObject.open(absolute) { file throws(RegistryError) in try probe?.vet(file) }
         let contents = try DescriptionReader(object: object).contents(from: try object.pluginDescription())
         var problems = contents.rules.flatMap(\.declarationProblems) + contents.chains.flatMap(\.declarationProblems)
         problems += duplicates(in: contents.rules.map(\.name) + contents.chains.map(\.name))
             .map { "the name \(quoted($0)) appears twice in this file" }
         if !problems.isEmpty {
-            throw PluginLoadError(path: absolute, reason: .malformed(problems.joined(separator: "; ")))
+            throw RegistryError(path: absolute, reason: .malformed(problems.joined(separator: "; ")))
         }
         return contents
     }
 
     /// Runs, on the file at `path`, only the checks made before the dynamic loader may see it (who could have
     /// written it, its ELF structure, its entry symbol), loading and running nothing. A test hook.
-    package static func checkWithoutLoading(_ path: String) throws(PluginLoadError) {
+    package static func checkWithoutLoading(_ path: String) throws(RegistryError) {
         try SharedObject.checkBeforeLoading(resolved(path))
     }
 }

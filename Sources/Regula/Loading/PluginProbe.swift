@@ -65,28 +65,28 @@ public final class PluginProbe: @unchecked Sendable {
 
     /// What `file` declares, as the probe process that loaded it reported; refused like ``vet(_:)`` when it
     /// did not load there. Nothing of the file is loaded into this process.
-    func describe(_ file: PluginFile) throws(PluginLoadError) -> DescriptionReader.Contents {
+    func describe(_ file: PluginFile) throws(RegistryError) -> DescriptionReader.Contents {
         try vet(file)
         guard let report = lock.withLock({ verdicts[file.stamp]?.report }) else {
-            throw PluginLoadError(path: file.path, reason: .probeFailed("the probe process (\(executable)) loaded it but did not describe it"))
+            throw RegistryError(path: file.path, reason: .probeFailed("the probe process (\(executable)) loaded it but did not describe it"))
         }
         return try report.contents()
     }
 
     /// Refuses `file` unless its version loaded in a probe process; probes it first if needed.
-    func vet(_ file: PluginFile) throws(PluginLoadError) {
+    func vet(_ file: PluginFile) throws(RegistryError) {
         if lock.withLock({ verdicts[file.stamp] }) == nil { runProbes([file.path]) }
         switch lock.withLock({ verdicts[file.stamp] }) {
         case .some(let verdict) where verdict.refusal == nil:
             if let probed = verdict.fingerprint, probed != file.fingerprint {
-                throw PluginLoadError(path: file.path, reason: .probeFailed(
+                throw RegistryError(path: file.path, reason: .probeFailed(
                     "its bytes are not the ones the probe process loaded (it was rewritten in place since?); try again once it is complete"))
             }
             return
         case .some(let verdict):
-            throw PluginLoadError(path: file.path, reason: .probeFailed(verdict.refusal ?? ""))
+            throw RegistryError(path: file.path, reason: .probeFailed(verdict.refusal ?? ""))
         case .none:
-            throw PluginLoadError(path: file.path, reason: .probeFailed("it changed while a probe process was loading it; try again"))
+            throw RegistryError(path: file.path, reason: .probeFailed("it changed while a probe process was loading it; try again"))
         }
     }
 
@@ -106,7 +106,7 @@ public final class PluginProbe: @unchecked Sendable {
         for (index, path) in paths.enumerated() {
             let stamp = FileStamp(path: resolved(path)).map { "\($0)" } ?? "-"
             channel.send("begin\t\(index)\t\(stamp)")
-            let report = ProbeReport { () throws(PluginLoadError) in try PluginLoader.contents(inFileAt: path) }
+            let report = ProbeReport { () throws(RegistryError) in try PluginLoader.contents(inFileAt: path) }
             SwiftMetadataWalk.run()
             let fingerprint = SharedObject.fingerprint(ofLoaded: resolved(path)).map { String($0) } ?? "-"
             channel.send("describe\t\(index)\t\(fingerprint)\t\(report.line)")

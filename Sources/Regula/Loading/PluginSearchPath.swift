@@ -18,8 +18,8 @@ public enum PluginSearchPath {
 
     /// One error for each entry of `REGULA_PLUGIN_PATH` that is not an absolute path, and so is not searched.
     /// Empty entries (as in `a::b`, or a trailing colon) are skipped without a word.
-    public static func ignoredEntries(environment: [String: String] = ProcessInfo.processInfo.environment) -> [PluginLoadError] {
-        entries(environment).filter { !$0.hasPrefix("/") }.map { PluginLoadError(path: $0, reason: .relativeSearchPathEntry) }
+    public static func ignoredEntries(environment: [String: String] = ProcessInfo.processInfo.environment) -> [RegistryError] {
+        entries(environment).filter { !$0.hasPrefix("/") }.map { RegistryError(path: $0, reason: .relativeSearchPathEntry) }
     }
 
     private static func entries(_ environment: [String: String]) -> [String] {
@@ -34,19 +34,19 @@ public enum PluginSearchPath {
     }
 
     /// The plugin files in `directory`, in name order; those whose name starts with `prefix` if one is given.
-    /// - Throws: ``PluginLoadError`` naming the folder when it does not exist or cannot be read.
-    static func pluginFiles(in directory: String, prefix: String = "") throws(PluginLoadError) -> [String] {
+    /// - Throws: ``RegistryError`` naming the folder when it does not exist or cannot be read.
+    static func pluginFiles(in directory: String, prefix: String = "") throws(RegistryError) -> [String] {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder) else {
-                throw PluginLoadError(path: directory, reason: .folderNotFound)
+                throw RegistryError(path: directory, reason: .folderNotFound)
             }
             let why = !isFolder.boolValue ? "it is not a folder"
                 : access(directory, R_OK | X_OK) != 0 ? errorText() : "it cannot be listed"
-            throw PluginLoadError(path: directory, reason: .folderUnreadable(why))
+            throw RegistryError(path: directory, reason: .folderUnreadable(why))
         }
         return names
             .filter { $0.hasSuffix(".so") && $0.hasPrefix(prefix) }

@@ -7,7 +7,7 @@ enum ProbeReport: Codable {
     /// The file loaded; what it declares, its kernels left behind in the probe process.
     case contents(rules: [DescribedRule], chains: [NamedChain])
     /// The file was refused after the probe process loaded it (its description breaks the contract, …).
-    case refused(PluginLoadError)
+    case refused(RegistryError)
 
     /// A rule's declaration without its code; ``rule`` turns it back into a ``Rule`` that can be listed,
     /// looked up and inspected, and that an optimizer refuses.
@@ -41,7 +41,7 @@ enum ProbeReport: Codable {
     }
 
     /// The report of a load that gave `contents` or failed with `error`.
-    init(_ load: () throws(PluginLoadError) -> DescriptionReader.Contents) {
+    init(_ load: () throws(RegistryError) -> DescriptionReader.Contents) {
         do {
             let contents = try load()
             self = .contents(rules: contents.rules.map(DescribedRule.init), chains: contents.chains)
@@ -51,7 +51,7 @@ enum ProbeReport: Codable {
     }
 
     /// The contents described, or the refusal rethrown.
-    func contents() throws(PluginLoadError) -> DescriptionReader.Contents {
+    func contents() throws(RegistryError) -> DescriptionReader.Contents {
         switch self {
         case .contents(let rules, let chains): DescriptionReader.Contents(rules: rules.map(\.rule), chains: chains)
         case .refused(let error): throw error

@@ -55,7 +55,7 @@ final class SharedObject: @unchecked Sendable {
     /// A file not loaded yet must pass, in order: the checks of ``PluginFile/open(_:)`` on who could have
     /// written it, the ELF checks, and `vet`; only then is the
     /// loader handed `/proc/self/fd/N`, so the file checked is the file loaded, even if the path is swapped.
-    static func open(_ path: String, vet: (PluginFile) throws(PluginLoadError) -> Void) throws(PluginLoadError) -> SharedObject {
+    static func open(_ path: String, vet: (PluginFile) throws(RegistryError) -> Void) throws(RegistryError) -> SharedObject {
         let file = try PluginFile.open(path)
         let identity = FileIdentity(file.stamp)
         if let existing = lock.withLock({ opened[identity] }) { return existing }
@@ -69,7 +69,7 @@ final class SharedObject: @unchecked Sendable {
             let words = dlerror().map { String(cString: $0) } ?? "dlopen failed"
             // dlerror repeats the path it was given first; keep only what follows it.
             let reason = words.hasPrefix(procPath + ": ") ? String(words.dropFirst(procPath.count + 2)) : words
-            throw PluginLoadError(path: path, reason: .notLoadable(reason))
+            throw RegistryError(path: path, reason: .notLoadable(reason))
         }
         file.keepOpen()
         let object = SharedObject(path: path, handle: handle)
@@ -82,7 +82,7 @@ final class SharedObject: @unchecked Sendable {
     /// could have written it and its ELF structure. Nothing of the file is loaded or run.
     /// - Returns: The file, open, as it was checked.
     @discardableResult
-    static func checkBeforeLoading(_ path: String) throws(PluginLoadError) -> PluginFile {
+    static func checkBeforeLoading(_ path: String) throws(RegistryError) -> PluginFile {
         let file = try PluginFile.open(path)
         try ELFCheck.check(file)
         return file
@@ -93,13 +93,13 @@ final class SharedObject: @unchecked Sendable {
     /// The pointer the entry returns is checked to be readable (the `regula_plugin` it points to, as far as
     /// its `struct_size` says) before anything reads it, so a garbage pointer is refused with words. Where the
     /// description's own pointers lead is read by ``DescriptionReader``, unchecked: see Docs/ABI.md, section 13.
-    func pluginDescription() throws(PluginLoadError) -> UnsafePointer<regula_plugin>? {
+    func pluginDescription() throws(RegistryError) -> UnsafePointer<regula_plugin>? {
         // dlsym also finds the entry of a library the file links; only the file's own counts.
         guard let symbol = dlsym(handle, RegulaABISymbols.entry), case let kind = regula_symbol_kind(handle, symbol), kind != -2
-        else { throw PluginLoadError(path: path, reason: .missingEntrySymbol) }
+        else { throw RegistryError(path: path, reason: .missingEntrySymbol) }
         // Exporting the description itself as a data symbol is the classic mistake; calling data would crash.
         guard kind != 0 else {
-            throw PluginLoadError(path: path, reason: .malformed(
+            throw RegistryError(path: path, reason: .malformed(
                 "\(RegulaABISymbols.entry) is data, not a function; export a function that returns the description "
                     + "(REGULA_EXPORT_PLUGIN does)"))
         }
@@ -112,7 +112,7 @@ final class SharedObject: @unchecked Sendable {
             if (24...4096).contains(size) { readable = Self.isReadable(raw, count: size) }
         }
         guard readable else {
-            throw PluginLoadError(path: path, reason: .malformed(
+            throw RegistryError(path: path, reason: .malformed(
                 "\(RegulaABISymbols.entry)() returned 0x\(String(UInt(bitPattern: raw), radix: 16)), which does not point "
                     + "to readable memory holding a regula_plugin"))
         }

@@ -98,11 +98,11 @@ public final class Optimizer: @unchecked Sendable {
     ///   - registry: Where rule names are looked up; `nil` for ``RuleRegistry/shared()``.
     /// - Throws: ``OptimizerError`` naming an unknown rule or option, a missing or out-of-range value, a
     ///   refused combination, a parameter in two groups or an element type a rule does not support;
-    ///   ``BuiltinRulesNotFound`` when the shared registry cannot find the built-ins.
+    ///   ``OptimizerError/rulesUnavailable(_:)`` when `registry` is nil and the shared one cannot be built.
     public init(_ groups: [ParamGroup], rules: [String], defaults: [String: Double] = [:],
-                registry: RuleRegistry? = nil) throws {
+                registry: RuleRegistry? = nil) throws(OptimizerError) {
         guard !rules.isEmpty else { throw OptimizerError.emptyChain }
-        let registry = try registry ?? RuleRegistry.shared()
+        let registry = if let registry { registry } else { try Self.sharedRegistry() }
         let (expanded, chainDefaults) = try registry.expand(rules)
         if let described = expanded.first(where: \.kernel.isDescription) {
             throw OptimizerError.ruleOnlyDescribed(described.name, origin: "\(described.origin)")
@@ -115,7 +115,7 @@ public final class Optimizer: @unchecked Sendable {
         try chain.checkRanges(chainDefaults, group: nil)
         try chain.checkNames(defaults, group: nil)
         try chain.checkRanges(defaults, group: nil)
-        storedGroups = try groups.enumerated().map { index, group in
+        storedGroups = try groups.enumerated().map { (index, group) throws(OptimizerError) in
             ParamGroup(group.parameters, options: try chain.filled(group.options, defaults: defaults, group: index))
         }
         self.chain = chain
@@ -132,15 +132,20 @@ public final class Optimizer: @unchecked Sendable {
         chain.rules.forEach { $0.kernel.usage.add(-1) }
     }
 
+    /// ``RuleRegistry/shared()``, its failure told as the optimizer's.
+    private static func sharedRegistry() throws(OptimizerError) -> RuleRegistry {
+        do { return try RuleRegistry.shared() } catch { throw .rulesUnavailable(error) }
+    }
+
     /// Builds an optimizer with a single group of `parameters`.
     public convenience init(_ parameters: [Parameter], rules: [String], defaults: [String: Double] = [:],
-                            registry: RuleRegistry? = nil) throws {
+                            registry: RuleRegistry? = nil) throws(OptimizerError) {
         try self.init([ParamGroup(parameters)], rules: rules, defaults: defaults, registry: registry)
     }
 
     /// Adds a group, its missing options filled from ``defaults`` (torch's `add_param_group`).
     /// - Throws: ``OptimizerError`` as the initializer does; the optimizer is then unchanged.
-    public func addGroup(_ group: ParamGroup) throws {
+    public func addGroup(_ group: ParamGroup) throws(OptimizerError) {
         lock.lock()
         defer { lock.unlock() }
         let filled = ParamGroup(group.parameters,

@@ -40,6 +40,9 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case gradientOverlapsValues(parameter: String)
     /// A rule's kernel failed; the step stopped there.
     case kernelFailed(rule: String, parameter: String, status: Int32, message: String)
+    /// An optimizer built without a registry found no rules to look its names up in: building
+    /// ``RuleRegistry/shared()`` failed (most often, the built-in rules are nowhere to be found).
+    case rulesUnavailable(RegistryError)
 
     /// A sentence naming what was wrong and what is allowed.
     public var description: String {
@@ -94,6 +97,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
                 + "a gradient needs memory of its own"
         case .kernelFailed(let rule, let parameter, let status, let message):
             return "rule \(rule) failed on parameter \(quoted(parameter)) (status \(status)): \(message)"
+        case .rulesUnavailable(let error):
+            return error.description
         }
     }
 

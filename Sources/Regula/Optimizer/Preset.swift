@@ -98,12 +98,12 @@ extension Optimizer {
     /// override them.
     /// - Throws: ``OptimizerError`` for a value out of range or a refused combination (a beta of 1, Nesterov
     ///   without momentum).
-    public convenience init(_ groups: [ParamGroup], preset: Preset, registry: RuleRegistry? = nil) throws {
+    public convenience init(_ groups: [ParamGroup], preset: Preset, registry: RuleRegistry? = nil) throws(OptimizerError) {
         try self.init(groups, rules: preset.rules, defaults: preset.defaults, registry: registry)
     }
 
     /// The same, with all `parameters` in one group.
-    public convenience init(_ parameters: [Parameter], preset: Preset, registry: RuleRegistry? = nil) throws {
+    public convenience init(_ parameters: [Parameter], preset: Preset, registry: RuleRegistry? = nil) throws(OptimizerError) {
         try self.init([ParamGroup(parameters)], preset: preset, registry: registry)
     }
 }

@@ -230,5 +230,14 @@ extension ReplaySpec {
 public struct ReplayError: Error, Sendable, CustomStringConvertible {
     /// What is wrong and where.
     public let description: String
-    init(_ description: String) { self.description = description }
+    /// The optimizer's refusal, when the spec's rules or options were refused or one of its steps failed.
+    public let optimizerError: OptimizerError?
+    init(_ description: String) {
+        self.description = description
+        optimizerError = nil
+    }
+    init(_ description: String, optimizerError: OptimizerError) {
+        self.description = description
+        self.optimizerError = optimizerError
+    }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// in Swift.
 ///
 /// A registry is safe to use from several threads. Loading never takes the host down: a file that cannot
-/// be loaded is refused with a ``PluginLoadError`` naming it, and everything else still loads.
+/// be loaded is refused with a ``RegistryError`` naming it, and everything else still loads.
 ///
 /// ```swift
 /// let registry = try RuleRegistry.standard()          // built-ins + REGULA_PLUGIN_PATH
@@ -16,7 +16,7 @@ public final class RuleRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var rulesByName: [String: Rule] = [:]
     private var chainsByName: [String: NamedChain] = [:]
-    private var failures: [PluginLoadError] = []
+    private var failures: [RegistryError] = []
     /// Loads each plugin file in a separate process first, when set; see ``PluginProbe``.
     public let probe: PluginProbe?
     /// Whether plugin files are only described by the probe, never loaded here (``init(describingWith:)``).
@@ -44,7 +44,8 @@ public final class RuleRegistry: @unchecked Sendable {
     ///
     /// Plugins on the path that cannot be loaded, missing folders and relative entries (which are not
     /// searched) are listed in ``loadFailures``.
-    /// - Throws: ``BuiltinRulesNotFound`` when no folder the host searches holds the built-in shared objects.
+    /// - Throws: ``RegistryError`` (``RegistryError/Reason/builtinsNotFound(searched:fromEnvironment:)``) when no
+    ///   folder the host searches holds the built-in shared objects, or when a built-in cannot be loaded.
     /// - Parameters:
     ///   - environment: Where `REGULA_BUILTIN_DIR`, `REGULA_PLUGIN_PATH` and `HOME` are read.
     ///   - conflict: What a plugin on the path does to a rule of the same name loaded before it
@@ -54,7 +55,7 @@ public final class RuleRegistry: @unchecked Sendable {
     ///     (``init(describingWith:)``).
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
                                 onConflict conflict: NameConflict = .refuse, probe: PluginProbe? = nil,
-                                describingOnly: Bool = false) throws -> RuleRegistry {
+                                describingOnly: Bool = false) throws(RegistryError) -> RuleRegistry {
         let registry = probe.map { describingOnly ? RuleRegistry(describingWith: $0) : RuleRegistry(probe: $0) } ?? RuleRegistry()
         try registry.loadBuiltins(environment: environment)
         registry.record(PluginSearchPath.ignoredEntries(environment: environment))
@@ -84,7 +85,7 @@ public final class RuleRegistry: @unchecked Sendable {
     }
 
     /// Every file refused so far, in the order it was met.
-    public var loadFailures: [PluginLoadError] { lock.withLock { failures } }
+    public var loadFailures: [RegistryError] { lock.withLock { failures } }
 
     /// The rule called `name`.
     /// - Throws: ``OptimizerError/unknownRule(_:suggestion:available:isChain:)`` naming the rules there are.
@@ -133,12 +134,13 @@ public final class RuleRegistry: @unchecked Sendable {
     }
 
     /// Loads the built-in rules from ``PluginSearchPath/builtinDirectory(environment:)``.
+    /// - Throws: ``RegistryError``: the built-ins are nowhere to be found, or one of them cannot be loaded.
     @discardableResult
-    public func loadBuiltins(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [Rule] {
+    public func loadBuiltins(environment: [String: String] = ProcessInfo.processInfo.environment) throws(RegistryError) -> [Rule] {
         guard let directory = PluginSearchPath.builtinDirectory(environment: environment),
               let files = try? PluginSearchPath.pluginFiles(in: directory, prefix: PluginSearchPath.builtinPrefix),
               !files.isEmpty
-        else { throw BuiltinRulesNotFound(environment: environment) }
+        else { throw RegistryError.builtinsNotFound(environment: environment) }
         probe?.probe(files)
         var loaded: [Rule] = []
         for file in files { loaded += try loadPlugin(at: file) }
@@ -153,11 +155,11 @@ public final class RuleRegistry: @unchecked Sendable {
     ///   - conflict: What to do when a rule's name is already taken: refuse the whole file (the
     ///     default), keep the rule already there, or replace it with the new one.
     /// - Returns: The rules it added.
-    /// - Throws: ``PluginLoadError`` when the file is not a well-formed, trusted plugin of this ABI, or (with
+    /// - Throws: ``RegistryError`` when the file is not a well-formed, trusted plugin of this ABI, or (with
     ///   `.refuse`) when one of its rule names is taken; the registry is then unchanged and the error is also
     ///   kept in ``loadFailures``.
     @discardableResult
-    public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [Rule] {
+    public func loadPlugin(at path: String, onConflict conflict: NameConflict = .refuse) throws(RegistryError) -> [Rule] {
         do {
             let contents = try PluginLoader.contents(inFileAt: path, probe: probe, describing: describesOnly)
             let source = contents.rules.first.map { "\($0.origin)" } ?? contents.chains.first.map { "\($0.origin)" } ?? path
@@ -171,10 +173,10 @@ public final class RuleRegistry: @unchecked Sendable {
     /// Loads every `.so` file in `directory`, in name order.
     ///
     /// - Returns: The files refused; each is also kept in ``loadFailures``. The others are loaded.
-    /// - Throws: ``PluginLoadError`` naming the folder when it does not exist or cannot be read.
+    /// - Throws: ``RegistryError`` naming the folder when it does not exist or cannot be read.
     @discardableResult
-    public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) -> [PluginLoadError] {
-        var refused: [PluginLoadError] = []
+    public func loadPlugins(inDirectory directory: String, onConflict conflict: NameConflict = .refuse) throws(RegistryError) -> [RegistryError] {
+        var refused: [RegistryError] = []
         let files = try PluginSearchPath.pluginFiles(in: directory)
         probe?.probe(files)
         for file in files {
@@ -184,19 +186,19 @@ public final class RuleRegistry: @unchecked Sendable {
     }
 
     /// Adds a rule defined in Swift.
-    /// - Throws: ``PluginLoadError/Reason/duplicateRule(name:alreadyFrom:)`` when the name is taken and
+    /// - Throws: ``RegistryError/Reason/duplicateRule(name:alreadyFrom:)`` when the name is taken and
     ///   `conflict` is `.refuse`.
-    public func register(_ rule: Rule, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) {
+    public func register(_ rule: Rule, onConflict conflict: NameConflict = .refuse) throws(RegistryError) {
         _ = try add([rule], chains: [], from: "\(rule.origin)", onConflict: conflict)
     }
 
     /// Adds a named chain defined in Swift. Its rules are looked up when an optimizer uses it.
-    /// - Throws: ``PluginLoadError`` when the chain is malformed, or when its name is taken (by a rule or a
+    /// - Throws: ``RegistryError`` when the chain is malformed, or when its name is taken (by a rule or a
     ///   chain) and `conflict` is `.refuse`.
-    public func register(_ chain: NamedChain, onConflict conflict: NameConflict = .refuse) throws(PluginLoadError) {
+    public func register(_ chain: NamedChain, onConflict conflict: NameConflict = .refuse) throws(RegistryError) {
         let problems = chain.declarationProblems
         guard problems.isEmpty else {
-            throw PluginLoadError(path: "\(chain.origin)", reason: .malformed(problems.joined(separator: "; ")))
+            throw RegistryError(path: "\(chain.origin)", reason: .malformed(problems.joined(separator: "; ")))
         }
         _ = try add([], chains: [chain], from: "\(chain.origin)", onConflict: conflict)
     }
@@ -227,7 +229,7 @@ public final class RuleRegistry: @unchecked Sendable {
 
     /// Adds rules and chains from one source, all or nothing. Rules and chains share one namespace.
     private func add(_ rules: [Rule], chains: [NamedChain], from source: String,
-                     onConflict conflict: NameConflict) throws(PluginLoadError) -> [Rule] {
+                     onConflict conflict: NameConflict) throws(RegistryError) -> [Rule] {
         lock.lock()
         defer { lock.unlock() }
         func existing(_ name: String) -> String? {
@@ -246,7 +248,7 @@ public final class RuleRegistry: @unchecked Sendable {
         if conflict == .refuse {
             for name in rules.map(\.name) + chains.map(\.name) {
                 if let other = existing(name) {
-                    throw PluginLoadError(path: source, reason: .duplicateRule(name: name, alreadyFrom: other))
+                    throw RegistryError(path: source, reason: .duplicateRule(name: name, alreadyFrom: other))
                 }
             }
         }
@@ -263,7 +265,7 @@ public final class RuleRegistry: @unchecked Sendable {
         return added
     }
 
-    private func record(_ errors: [PluginLoadError]) {
+    private func record(_ errors: [RegistryError]) {
         lock.withLock { failures += errors }
     }
 }
@@ -302,9 +304,9 @@ extension RuleRegistry {
     private static let sharedRegistry = Mutex<RuleRegistry?>(nil)
 
     /// The process-wide registry: ``RuleRegistry/standard(environment:onConflict:probe:describingOnly:)`` built once, on first use.
-    /// - Throws: ``BuiltinRulesNotFound`` if the built-ins are missing (and tries again next time).
-    public static func shared() throws -> RuleRegistry {
-        try sharedRegistry.withLock { shared in
+    /// - Throws: ``RegistryError`` if the built-ins are missing (and tries again next time).
+    public static func shared() throws(RegistryError) -> RuleRegistry {
+        try sharedRegistry.withLock { (shared) throws(RegistryError) -> RuleRegistry in
             if let shared { return shared }
             let registry = try standard()
             shared = registry

@@ -50,7 +50,7 @@ extension Rule {
                 prepare: (@Sendable (RuleBlock, UnsafeMutableBufferPointer<Double>) throws -> Void)? = nil,
                 check: (@Sendable ([Double]) throws -> Void)? = nil,
                 kernel: @escaping @Sendable (RuleBlock) throws -> Void,
-                fileID: String = #fileID, line: Int = #line) throws {
+                fileID: String = #fileID, line: Int = #line) throws(RuleDeclarationError) {
         let hyperparameterCount = hyperparameters.count
         /// The block at argument 0, as Swift sees it.
         func view(_ arguments: UnsafeMutablePointer<UnsafeMutableRawPointer?>, reductionCount: Int) -> RuleBlock {
@@ -60,7 +60,7 @@ extension Rule {
         }
         /// A libffi closure taking `argumentCount` pointers, the last of them the host's message buffer.
         func closure(_ argumentCount: Int, _ body: @escaping (UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws -> Void)
-            throws -> FFIClosure {
+            throws(RuleDeclarationError) -> FFIClosure {
             let made = FFIClosure(argumentCount: argumentCount) { arguments in
                 let message = FFIClosure.argument(argumentCount - 1, of: arguments, as: UnsafeMutablePointer<regula_message>.self)
                 return reportingFailure(into: message) { try body(arguments) }
@@ -73,13 +73,13 @@ extension Rule {
             UnsafeMutableBufferPointer(start: FFIClosure.argument(1, of: arguments, as: UnsafeMutablePointer<Double>.self), count: count)
         }
         let kernelClosure = try closure(2) { try kernel(view($0, reductionCount: reductions.count)) }
-        let reduceClosure = try reduce.map { reduce in
+        let reduceClosure = try reduce.map { (reduce) throws(RuleDeclarationError) in
             try closure(3) { try reduce(view($0, reductionCount: 0), doubles($0, count: reductions.count)) }
         }
-        let prepareClosure = try prepare.map { prepare in
+        let prepareClosure = try prepare.map { (prepare) throws(RuleDeclarationError) in
             try closure(3) { try prepare(view($0, reductionCount: 0), doubles($0, count: scratchCount)) }
         }
-        let checkClosure = try check.map { check in
+        let checkClosure = try check.map { (check) throws(RuleDeclarationError) in
             try closure(3) { arguments in
                 let values = FFIClosure.argument(0, of: arguments, as: UnsafePointer<Double>.self)
                 try check(Array(UnsafeBufferPointer(start: values, count: hyperparameterCount)))

@@ -18,11 +18,11 @@ struct InstallPlan {
     var pkgConfigFolder: URL { prefix.appendingPathComponent("lib/pkgconfig") }
 
     /// The plan for `prefix`.
-    /// - Throws: ``BuiltinRulesNotFound`` when this regula has no rules to install, or ``CommandError`` when
+    /// - Throws: ``RegistryError`` (built-ins not found) when this regula has no rules to install, or ``CommandError`` when
     ///   a file to copy is missing or the prefix cannot be written.
     init(prefix: URL) throws {
         self.prefix = prefix
-        guard let rules = PluginSearchPath.builtinDirectory() else { throw BuiltinRulesNotFound() }
+        guard let rules = PluginSearchPath.builtinDirectory() else { throw RegistryError.builtinsNotFound() }
         let ruleFolder = URL(fileURLWithPath: rules)
         let ruleNames = ((try? FileManager.default.contentsOfDirectory(atPath: rules)) ?? []).filter { name in
             name.hasSuffix(".so") && [PluginSearchPath.builtinPrefix, PluginSearchPath.examplePrefix].contains { name.hasPrefix($0) }

@@ -1,8 +1,13 @@
 import Foundation
 
-/// Why a shared object could not be loaded as a Regula plugin, or why a plugin folder or search-path entry
-/// was skipped. The registry and other plugins are unaffected.
-public struct PluginLoadError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
+/// Why a ``RuleRegistry`` refused something: a shared object that could not be loaded as a Regula plugin, a
+/// rule or chain defined in Swift whose name is taken or whose declaration is malformed, a plugin folder or
+/// search-path entry that was skipped, or built-in rules that are nowhere to be found. The registry and the
+/// rules already in it are unaffected.
+///
+/// Every call of the registry that can fail throws this type, and an ``Optimizer`` built without a registry
+/// passes it on inside ``OptimizerError/rulesUnavailable(_:)``.
+public struct RegistryError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     /// What went wrong.
     public enum Reason: Sendable, Equatable, Codable {
         /// No file or directory at the path.
@@ -32,6 +37,9 @@ public struct PluginLoadError: Error, Sendable, Equatable, Codable, CustomString
         case folderUnreadable(String)
         /// An entry of `REGULA_PLUGIN_PATH` that is not an absolute path, and so was not searched.
         case relativeSearchPathEntry
+        /// No folder the host searches holds the built-in rules: the folders searched, in order, and whether
+        /// the only one came from `REGULA_BUILTIN_DIR`. ``RegistryError/path`` is the first of them.
+        case builtinsNotFound(searched: [String], fromEnvironment: Bool)
     }
 
     /// The absolute path of the refused file or folder, or the search-path entry as written.
@@ -45,19 +53,40 @@ public struct PluginLoadError: Error, Sendable, Equatable, Codable, CustomString
         self.reason = reason
     }
 
-    /// Whether a plugin file was refused (rather than a folder or search-path entry skipped).
+    /// The error for built-in rules found in none of the folders searched with `environment`.
+    public static func builtinsNotFound(environment: [String: String] = ProcessInfo.processInfo.environment) -> RegistryError {
+        let searched = PluginSearchPath.builtinSearchFolders(environment: environment)
+        return RegistryError(path: searched.first ?? "", reason: .builtinsNotFound(
+            searched: searched, fromEnvironment: !(environment[PluginSearchPath.builtinVariable] ?? "").isEmpty))
+    }
+
+    /// Whether a plugin file was refused (rather than a folder or search-path entry skipped, or the built-ins
+    /// missing).
     public var refusesAFile: Bool {
         switch reason {
-        case .folderNotFound, .folderUnreadable, .relativeSearchPathEntry: false
+        case .folderNotFound, .folderUnreadable, .relativeSearchPathEntry, .builtinsNotFound: false
         default: true
         }
     }
 
     /// `cannot load plugin PATH: REASON`, `plugin folder PATH does not exist`, `cannot read plugin folder PATH:
-    /// REASON`, or `ignored REGULA_PLUGIN_PATH entry "ENTRY": REASON`.
+    /// REASON`, `ignored REGULA_PLUGIN_PATH entry "ENTRY": REASON`, or `built-in rules not found: …` with
+    /// every folder searched and the ways to put the rules where they are found.
     public var description: String {
         let why: String
         switch reason {
+        case .builtinsNotFound(let searched, let fromEnvironment):
+            let rules = "\(PluginSearchPath.builtinPrefix)*.so"
+            if fromEnvironment {
+                return "built-in rules not found: no \(rules) in \(searched.joined()), the folder "
+                    + "\(PluginSearchPath.builtinVariable) names; point it at a folder that holds them, or unset it "
+                    + "to search the usual places (Docs/Installing.md lists them)"
+            }
+            return "built-in rules not found: no \(rules) in any of " + searched.joined(separator: ", ") + ". "
+                + "A program built by SwiftPM against Regula has them in \(PluginSearchPath.resourceBundleName) beside "
+                + "it: copy that folder along with the program, or put them in a standard place with "
+                + "`regula install --prefix DIR` (DIR/lib/regula), or set \(PluginSearchPath.builtinVariable) to a folder "
+                + "that holds them"
         case .folderNotFound:
             return "plugin folder \(path) does not exist"
         case .folderUnreadable(let words):
@@ -90,3 +119,7 @@ public struct PluginLoadError: Error, Sendable, Equatable, Codable, CustomString
         return "cannot load plugin \(path): \(why)"
     }
 }
+
+/// The name ``RegistryError`` had before it covered rules defined in Swift and the built-ins' absence.
+@available(*, deprecated, renamed: "RegistryError")
+public typealias PluginLoadError = RegistryError

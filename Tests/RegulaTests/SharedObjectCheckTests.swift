@@ -1,5 +1,5 @@
 import Foundation
-import Regula
+@testable import Regula
 import RegulaTestSupport
 import Testing
 

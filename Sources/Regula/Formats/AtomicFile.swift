@@ -8,7 +8,7 @@ import SystemPackage
 /// the data goes to a temporary file in the same folder, is flushed to disk, and is renamed over the target.
 /// A call that a signal interrupts (`EINTR`) is made again: swift-system retries its own calls, and this
 /// type retries `fsync` and `rename`, which swift-system does not wrap.
-package enum AtomicFile {
+enum AtomicFile {
     static func write(_ data: Data, to url: URL) throws(CheckpointError) {
         let folder = FilePath(url.deletingLastPathComponent().path)
         removeAbandonedPartials(of: url)

@@ -5,7 +5,7 @@ extension JSONValue {
     /// every array of numbers only becomes one ``numbers(_:)`` of correctly rounded doubles (what a replay
     /// spec's tensors need); without it, numbers keep their text (what a checkpoint header's checksum needs).
     /// - Throws: ``JSONSyntaxError`` for anything else (``JSONReader`` lists what it refuses).
-    package init(parsing bytes: some ContiguousBytes, packingNumberArrays: Bool = false) throws(JSONSyntaxError) {
+    init(parsing bytes: some ContiguousBytes, packingNumberArrays: Bool = false) throws(JSONSyntaxError) {
         let result = bytes.withUnsafeBytes { raw in
             var reader = JSONReader(raw.bindMemory(to: UInt8.self), packingNumberArrays: packingNumberArrays)
             return Result { () throws(JSONSyntaxError) in try reader.document() }
@@ -20,10 +20,10 @@ extension JSONValue {
 /// a key repeated in one object, `NaN` and `Infinity` (which Python's `json` writes but JSON has not),
 /// invalid UTF-8, lone surrogate escapes, control characters in strings, leading zeros, text after the
 /// document and nesting deeper than ``maximumDepth`` are refused with the line, column and key path.
-package struct JSONReader {
+struct JSONReader {
     /// How deeply arrays and objects may nest: serde_json's limit, with which Python's safetensors reads a
     /// header, so every header it reads is read here. A replay spec needs five levels, a checkpoint four.
-    package static let maximumDepth = 128
+    static let maximumDepth = 128
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private let packingNumberArrays: Bool

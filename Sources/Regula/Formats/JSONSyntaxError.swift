@@ -1,12 +1,12 @@
 /// Bytes that are not one strict JSON document: what is wrong, where (line, column and the path of keys
 /// and indices from the top of the document) and, when it helps, what is allowed.
-package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong.
-    package let message: String
+    let message: String
     /// 1-based line and column (in characters) of the offending text.
-    package let line: Int, column: Int
+    let line: Int, column: Int
     /// Keys and indices from the top of the document, innermost last: `groups`, `[1]`, `lr`.
-    package private(set) var path: [String] = []
+    private(set) var path: [String] = []
 
     init(_ message: String, line: Int, column: Int) {
         self.message = message
@@ -22,13 +22,13 @@ package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConverti
     }
 
     /// `groups[1].lr`, or nil at the top of the document.
-    package var location: String? {
+    var location: String? {
         guard let first = path.first else { return nil }
         return path.dropFirst().reduce(first) { $0 + ($1.hasPrefix("[") ? $1 : "." + $1) }
     }
 
     /// `line 3, column 17, at groups[1].lr: message`.
-    package var description: String {
+    var description: String {
         "line \(line), column \(column)\(location.map { ", at \($0)" } ?? ""): \(message)"
     }
 }

@@ -7,7 +7,7 @@
 /// Written back with ``serialized``, a value gives compact JSON with the same escapes Python's
 /// `json.dumps(value, separators=(",", ":"), ensure_ascii=False)` produces, so a reader in Python can recompute
 /// a checksum over it (Docs/Checkpoints.md).
-package indirect enum JSONValue: Equatable, Sendable {
+indirect enum JSONValue: Equatable, Sendable {
     /// An object's members in document order; keys are unique.
     case object([Member])
     case array([JSONValue])
@@ -21,9 +21,9 @@ package indirect enum JSONValue: Equatable, Sendable {
     case null
 
     /// One `"key": value` pair of an object.
-    package struct Member: Equatable, Sendable {
-        package var key: String
-        package var value: JSONValue
+    struct Member: Equatable, Sendable {
+        var key: String
+        var value: JSONValue
     }
 
     /// A whole number.
@@ -38,7 +38,7 @@ package indirect enum JSONValue: Equatable, Sendable {
     }
 
     /// An object from `(key, value)` pairs in the order given.
-    package static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+    static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
         .object(pairs.map { Member(key: $0.key, value: $0.value) })
     }
 
@@ -80,7 +80,7 @@ extension JSONValue {
     /// Compact UTF-8 JSON: no spaces, members in order, numbers as written, strings escaped as Python's
     /// `json.dumps(..., ensure_ascii=False)` escapes them (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other
     /// control characters as `\u00xx`; everything else as is).
-    package var serialized: [UInt8] {
+    var serialized: [UInt8] {
         var out: [UInt8] = []
         write(to: &out)
         return out

@@ -10,14 +10,14 @@ import Foundation
 /// safetensors refuses (a header that is not one JSON object, a key given twice, a shape or byte range that
 /// is negative, fractional or too large, tensors that overlap or leave gaps, bytes after the last tensor)
 /// and, when checksums are present, any header or tensor that does not match them.
-package struct SafeTensors {
+struct SafeTensors {
     /// One tensor: its element type and its values' raw bytes.
-    package struct Tensor {
-        package let dtype: DType
-        package let bytes: Data
+    struct Tensor {
+        let dtype: DType
+        let bytes: Data
         var count: Int { bytes.count / dtype.size }
 
-        package init(dtype: DType, bytes: Data) {
+        init(dtype: DType, bytes: Data) {
             self.dtype = dtype
             self.bytes = bytes
         }
@@ -32,10 +32,10 @@ package struct SafeTensors {
         case unchecked
     }
 
-    package var tensors: [String: Tensor] = [:]
+    var tensors: [String: Tensor] = [:]
     /// String metadata. The checksum entry (``TensorChecksums/metadataKey``) is not part of it: ``encoded()``
     /// adds it and ``init(decoding:)`` checks and removes it.
-    package var metadata: [String: String] = [:]
+    var metadata: [String: String] = [:]
     /// The tensors' names in the order their data lies in the file that was read (empty for a new value).
     private(set) var fileOrder: [String] = []
     /// How the file that was read was checked (``Integrity/unchecked`` for a new value).
@@ -50,7 +50,7 @@ package struct SafeTensors {
     /// the tensors one after the other in name order. The metadata gains the checksums of the header and of
     /// every tensor.
     /// - Throws: ``CheckpointError`` when a tensor is named `__metadata__`.
-    package func encoded() throws -> Data {
+    func encoded() throws -> Data {
         let names = tensors.keys.sorted()
         if names.contains(Self.metadataName) { throw CheckpointError("a tensor cannot be named \(quoted(Self.metadataName))") }
         var entries: [JSONValue.Member] = []
@@ -82,7 +82,7 @@ package struct SafeTensors {
     /// Reads a file's bytes, checking every length, range and checksum before keeping anything.
     /// - Throws: ``CheckpointError`` saying what is wrong with the file: the first problem met, reading the
     ///   header in file order, so the same file always gets the same answer.
-    package init(decoding file: Data) throws(CheckpointError) {
+    init(decoding file: Data) throws(CheckpointError) {
         let (header, data) = try Self.split(file)
         guard var entries = header.members else { throw CheckpointError("the header is \(header.kind), not a JSON object: corrupt file") }
         // The metadata, and the checksum of the header, before anything in it is believed.

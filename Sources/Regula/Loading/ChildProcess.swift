@@ -13,7 +13,7 @@ import SystemPackage
 /// and, past a deadline, kills with `SIGKILL`.
 package final class ChildProcess {
     /// What reading the next line gave.
-    package enum Event: Equatable {
+    enum Event: Equatable {
         /// One line, without its newline.
         case line(String)
         /// Standard output was closed: the child ended (or closed it).
@@ -97,7 +97,7 @@ package final class ChildProcess {
     }
 
     /// The next line of standard output, waiting at most `seconds` for it.
-    package func nextLine(within seconds: Double) -> Event {
+    func nextLine(within seconds: Double) -> Event {
         let deadline = Date(timeIntervalSinceNow: seconds)
         while true {
             if let newline = pending.firstIndex(of: 10) {
@@ -125,7 +125,7 @@ package final class ChildProcess {
         /// No line came within the deadline, so the child was killed.
         package var timedOut: Bool
         /// The last line the child wrote to standard error (``ChildProcess/lastErrorLine``).
-        package var lastWords: String?
+        var lastWords: String?
 
         package init(termination: Termination, timedOut: Bool = false, lastWords: String? = nil) {
             self.termination = termination
@@ -178,14 +178,14 @@ package final class ChildProcess {
 
     /// Kills the child with `SIGKILL` and waits for it.
     @discardableResult
-    package func kill() -> Termination {
+    func kill() -> Termination {
         if let termination { return termination }
         Glibc.kill(pid, SIGKILL)
         return reap(blocking: true) ?? .signalled(SIGKILL)
     }
 
     /// The last non-empty line the child wrote to standard error, at most 300 characters, or nil.
-    package var lastErrorLine: String? {
+    var lastErrorLine: String? {
         let lines = String(decoding: errorTail, as: UTF8.self).split(separator: "\n")
         guard let last = lines.last(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return nil }
         return String(last.trimmingCharacters(in: .whitespaces).prefix(300))

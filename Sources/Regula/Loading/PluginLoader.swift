@@ -4,7 +4,7 @@
 import Foundation
 
 /// Opens one shared object and turns it into checked ``Rule`` and ``NamedChain`` values, or says why it cannot.
-package enum PluginLoader {
+enum PluginLoader {
     /// The rules and chains in the shared object at `path`, each well formed and with a name unique in the file.
     ///
     /// - Parameters:
@@ -34,7 +34,7 @@ package enum PluginLoader {
 
     /// Runs, on the file at `path`, only the checks made before the dynamic loader may see it (who could have
     /// written it, its ELF structure, its entry symbol), loading and running nothing. A test hook.
-    package static func checkWithoutLoading(_ path: String) throws(RegistryError) {
+    static func checkWithoutLoading(_ path: String) throws(RegistryError) {
         try SharedObject.checkBeforeLoading(resolved(path))
     }
 }

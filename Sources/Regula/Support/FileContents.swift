@@ -28,7 +28,7 @@ package enum FileContents {
     /// The most bytes read from a pipe, a device or standard input, whose length is not known before reading:
     /// 256 MiB, six times the largest spec the tests replay. Without a bound, an endless stream (`/dev/zero`)
     /// would be read until memory ran out; a regular file may be as long as the machine's memory.
-    package static let maximumStreamBytes = 1 << 28
+    static let maximumStreamBytes = 1 << 28
 
     /// Reads a stream to its end, refusing it past ``maximumStreamBytes``.
     private static func readStream(_ descriptor: Int32, name: String) throws(FileReadError) -> Data {
@@ -57,11 +57,11 @@ package enum FileContents {
     /// The largest file ``RegularFile`` opens: the machine's physical memory,
     /// since the whole file is held in memory at once. A larger length cannot be loaded here, and asking for
     /// that much memory would end the process instead of refusing the file.
-    package static var maximumRegularFileSize: UInt64 { ProcessInfo.processInfo.physicalMemory }
+    static var maximumRegularFileSize: UInt64 { ProcessInfo.processInfo.physicalMemory }
 
     /// A regular file open for reading: never a named pipe, a device or a socket, which may block forever
     /// (a FIFO with no writer) or never end (`/dev/zero`). Closed when it goes away.
-    package struct RegularFile: ~Copyable {
+    struct RegularFile: ~Copyable {
         /// The path it was opened at.
         package let url: URL
         /// Its length in bytes when it was opened.
@@ -91,7 +91,7 @@ package enum FileContents {
 
     /// Checks that `url` is a regular file that ``RegularFile`` would open, without reading it.
     /// - Throws: ``FileReadError`` saying what the path is instead.
-    package static func checkRegularFile(_ url: URL) throws(FileReadError) {
+    static func checkRegularFile(_ url: URL) throws(FileReadError) {
         _ = try RegularFile(url)
     }
 

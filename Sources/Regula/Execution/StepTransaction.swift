@@ -57,7 +57,10 @@ final class StepTransaction {
 
     /// Keeps the step: each of `items` has taken one more step.
     func commit(_ items: [WorkItem], plan: StepPlan) {
-        for item in items { plan.entries[item.index].state!.step.pointee += 1 }
+        for (position, item) in items.enumerated() {
+            if position + StepPlan.prefetchDistance < items.count { plan.prefetch(items[position + StepPlan.prefetchDistance].index) }
+            plan.entries[item.index].state!.step.pointee += 1
+        }
     }
 
     /// Takes the step back once the executor has put back its journaled blocks: restores the scalar slots of

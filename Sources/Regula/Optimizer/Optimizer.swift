@@ -213,6 +213,7 @@ public final class Optimizer: @unchecked Sendable {
             compiled.conditionalSlots.contains { compiled.elementwiseSlots[$0].isEnabled(groupValues) }
         }
         for index in plan.entries.indices {
+            plan.prefetch(index + StepPlan.prefetchDistance)
             guard let gradient = plan.entries[index].gradient.pointee else { continue }
             let group = plan.entries[index].group
             transaction.prepare(index, plan: &plan, states: &states, values: values[group], switching: switching[group])

@@ -49,9 +49,10 @@ extension Optimizer {
                         valueProblem($0, of: tensor, label: label(of: tensor, parameter: parameter))
                     }
                     if let refusal { throw CheckpointError("cannot save: \(refusal) (the run diverged?); nothing was written") }
-                    file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes)
+                    file.tensors[tensor.name] = SafeTensors.Tensor(dtype: tensor.dtype, bytes: bytes, shape: tensor.shape)
                 }
-                entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, step: state.map { Int(clamping: $0.step) }))
+                entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, shape: parameter.shape,
+                                     step: state.map { Int(clamping: $0.step) }))
             }
             let metadata = CheckpointMetadata(
                 rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
@@ -165,6 +166,9 @@ extension Optimizer {
         for (parameter, entry) in zip(parameters, metadata.parameters) {
             guard entry.dtype == parameter.dtype, entry.count == parameter.count else {
                 throw CheckpointError("parameter \(quoted(parameter.name)) is \(entry.count) \(entry.dtype) values in the checkpoint but \(parameter.count) \(parameter.dtype) here")
+            }
+            if let shape = entry.shape, shape != parameter.shape {
+                throw CheckpointError("parameter \(quoted(parameter.name)) has shape \(shape) in the checkpoint but \(parameter.shape) here")
             }
             let state = entry.step.map { _ in newState(for: parameter) }
             let tensors = checkpointTensors(of: parameter, state: state)

@@ -6,6 +6,8 @@ struct CheckpointTensor {
     let name: String
     let dtype: DType
     let count: Int
+    /// Its shape in the file: the parameter's for its values and elementwise slots, `[1]` for a scalar slot.
+    let shape: [Int]
     /// Whether a checkpoint may lack it: a state slot that exists only once an option has turned it on.
     let optional: Bool
     /// For a state slot, the key it is reported under and the rule and declaration behind it; nil for a
@@ -30,7 +32,7 @@ extension Optimizer {
 
     /// The tensor of `parameter`'s values.
     func valuesTensor(of parameter: Parameter) -> CheckpointTensor {
-        CheckpointTensor(name: "param/\(parameter.name)", dtype: parameter.dtype, count: parameter.count,
+        CheckpointTensor(name: "param/\(parameter.name)", dtype: parameter.dtype, count: parameter.count, shape: parameter.shape,
                          optional: false, slot: nil, memory: parameter.storage, create: { parameter.storage })
     }
 
@@ -44,13 +46,13 @@ extension Optimizer {
             case .elementwise:
                 // A slot an option turns on is absent until a step ran with the option on.
                 let optional = compiled.elementwiseSlots[index].enabledBy != nil
-                tensors.append(.init(name: name, dtype: parameter.dtype, count: parameter.count, optional: optional,
+                tensors.append(.init(name: name, dtype: parameter.dtype, count: parameter.count, shape: parameter.shape, optional: optional,
                                      slot: slot, memory: memory, create: {
                                          if state.elementwise[index] == nil { state.create(index, value: 0) }
                                          return state.elementwise[index]!
                                      }))
             case .scalar:
-                tensors.append(.init(name: name, dtype: .float64, count: 1, optional: false, slot: slot, memory: memory,
+                tensors.append(.init(name: name, dtype: .float64, count: 1, shape: [1], optional: false, slot: slot, memory: memory,
                                      create: { memory! }))
             }
         }

@@ -17,6 +17,9 @@ struct CheckpointMetadata {
         var name: String
         var dtype: DType
         var count: Int
+        /// The parameter's shape; nil in a file written before parameters had shapes, which then loads into
+        /// a parameter of any shape with as many values.
+        var shape: [Int]?
         /// Steps taken, or nil when the parameter has no state yet.
         var step: Int?
     }
@@ -82,6 +85,7 @@ struct CheckpointMetadata {
                 var members: [JSONValue.Member] = [.init(key: "count", value: .integer(entry.count)),
                                                      .init(key: "dtype", value: .string(entry.dtype.rawValue)),
                                                      .init(key: "name", value: .string(entry.name))]
+                if let shape = entry.shape { members.append(.init(key: "shape", value: .array(shape.map(JSONValue.integer)))) }
                 if let step = entry.step { members.append(.init(key: "step", value: .integer(step))) }
                 return .object(members)
             }),
@@ -135,15 +139,26 @@ struct CheckpointMetadata {
         }
         parameters = try read.array(root["parameters"], at: "parameters").enumerated().map { index, entry throws(CheckpointError) in
             let place = "parameters[\(index)]"
-            let fields = try read.object(entry, at: place, keys: ["name", "dtype", "count", "step"], required: ["name", "dtype", "count"])
+            let fields = try read.object(entry, at: place, keys: ["name", "dtype", "count", "shape", "step"], required: ["name", "dtype", "count"])
             let dtypeName = try read.string(fields["dtype"], at: "\(place).dtype")
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw CheckpointError("\(place).dtype is \(quoted(dtypeName)); allowed: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var step: Int?
             if let value = fields["step"], value != .null { step = try read.integer(value, at: "\(place).step", in: counts) }
+            let count = try read.integer(fields["count"], at: "\(place).count", in: 0...Int.max)
+            var shape: [Int]?
+            if let value = fields["shape"] {
+                let sizes = try read.array(value, at: "\(place).shape").enumerated().map { axis, size throws(CheckpointError) in
+                    try read.integer(size, at: "\(place).shape[\(axis)]", in: 0...count)
+                }
+                guard (1...Parameter.maximumRank).contains(sizes.count), sizes.reduce(1, *) == count else {
+                    throw CheckpointError("\(place).shape \(sizes) is not the shape of \(count) values: corrupt file")
+                }
+                shape = sizes
+            }
             return ParameterEntry(name: try read.string(fields["name"], at: "\(place).name"), dtype: dtype,
-                                  count: try read.integer(fields["count"], at: "\(place).count", in: 0...Int.max), step: step)
+                                  count: count, shape: shape, step: step)
         }
         schedulers = try read.array(root["schedulers"], at: "schedulers").enumerated().map { index, entry throws(CheckpointError) in
             let place = "schedulers[\(index)]"

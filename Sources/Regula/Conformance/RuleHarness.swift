@@ -20,6 +20,8 @@ final class RuleWorkspace: @unchecked Sendable {
     let scalars: UnsafeMutablePointer<Double>
     /// What the rule's prepare function writes for the current step.
     let scratch: UnsafeMutablePointer<Double>
+    /// The parameter's shape as kernels see it: flat, `[count]`.
+    let shape: UnsafeMutablePointer<Int>
     /// The hyperparameter values slots start from (`initial_from`); empty for the declared initial values.
     let startingValues: [Double]
     private var guarded: [GuardedMemory] = []
@@ -52,6 +54,8 @@ final class RuleWorkspace: @unchecked Sendable {
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
         scalars = buffer(max(scalarCount, 1) * 8).assumingMemoryBound(to: Double.self)
         scratch = buffer(max(rule.scratchCount, 1) * 8).assumingMemoryBound(to: Double.self)
+        shape = buffer(8).assumingMemoryBound(to: Int.self)
+        shape.pointee = count
         self.guarded = guarded
         self.plain = plain
         resetState()
@@ -194,6 +198,8 @@ final class RuleWorkspace: @unchecked Sendable {
             parameter.hyperparameters = values.baseAddress
             parameter.scalar_slots = scalars
             parameter.rule_data = rule.kernel.ruleData
+            parameter.rank = 1
+            parameter.shape = UnsafePointer(shape)
             scratch.update(repeating: 0, count: rule.scratchCount)
             return withUnsafePointer(to: parameter) { rule.kernel.prepare($0, scratch: scratch, messages: messages) }
                 .map { "status \($0.status): \($0.words)" }
@@ -234,6 +240,8 @@ final class RuleWorkspace: @unchecked Sendable {
                     block.rule_data = rule.kernel.ruleData
                     block.reductions = reductions == nil || rule.reductions.isEmpty ? nil : reduced.baseAddress
                     block.scratch = rule.kernel.prepare == nil ? nil : UnsafePointer(scratch)
+                    block.rank = 1
+                    block.shape = UnsafePointer(shape)
                     return withUnsafePointer(to: block) { body($0, messages) }.map { "status \($0.status): \($0.words)" }
                 }
             }

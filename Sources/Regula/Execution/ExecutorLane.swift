@@ -179,7 +179,8 @@ final class ExecutorLane: @unchecked Sendable {
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: place.length,
             offset: item.shareOffset + place.start, parameter_length: item.wholeCount, step: item.step, update: update,
             param: item.param + place.offset, grad: item.gradient + place.offset, hyperparameters: nil,
-            elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil, scratch: nil)
+            elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil, scratch: nil,
+            rank: UInt32(item.rank), shape: item.shape)
     }
 
     /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).
@@ -214,7 +215,8 @@ final class ExecutorLane: @unchecked Sendable {
             struct_size: UInt32(MemoryLayout<regula_block>.size), dtype: item.dtype, length: 0, offset: 0,
             parameter_length: item.wholeCount, step: item.step, update: nil, param: nil, grad: nil,
             hyperparameters: UnsafePointer(item.hyperparameters + link.hyperparameterOffset), elementwise_slots: nil,
-            scalar_slots: item.scalars + link.scalarOffset, rule_data: link.ruleData, reductions: nil, scratch: nil)
+            scalar_slots: item.scalars + link.scalarOffset, rule_data: link.ruleData, reductions: nil, scratch: nil,
+            rank: UInt32(item.rank), shape: item.shape)
         let scratch = item.scratch! + link.scratchOffset
         scratch.update(repeating: 0, count: link.scratchCount)
         message.pointee.text[0] = 0

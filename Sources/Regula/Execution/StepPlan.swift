@@ -15,6 +15,9 @@ struct StepPlan {
         /// Where the parameter lies in the tensor it is a share of (offset 0 and its own count when whole).
         let shareOffset: Int
         let wholeCount: Int
+        /// The shape kernels see (the whole tensor's for a share) and its number of sizes.
+        let shape: UnsafePointer<Int>
+        let rank: Int
         /// The parameter's state once it has taken a step, as the raw addresses a step reads (no reference
         /// counting per tensor), and the storage itself, unretained (the optimizer's `states` keeps it alive).
         var state: State?
@@ -61,6 +64,7 @@ struct StepPlan {
                 entries.append(Entry(gradient: parameter.gradientCell, param: parameter.storage, count: parameter.count,
                                      dtype: parameter.dtype, group: index, shareOffset: parameter.share?.offset ?? 0,
                                      wholeCount: parameter.share?.wholeCount ?? parameter.count,
+                                     shape: UnsafePointer(parameter.shapeCell), rank: parameter.shapeCellRank,
                                      state: states[ObjectIdentifier(parameter)].map(State.init)))
             }
         }

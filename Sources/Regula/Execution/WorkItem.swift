@@ -22,6 +22,9 @@ struct WorkItem: @unchecked Sendable {
     /// `parameter_length` (0 and `count` for a whole parameter).
     var shareOffset = 0
     var wholeCount: Int
+    /// The shape kernels see (``StepPlan/Entry/shape``) and its number of sizes.
+    var shape: UnsafePointer<Int>
+    var rank: Int
     /// This step's scratch (what prepare functions wrote) and combined reductions for the item, laid out per
     /// ``CompiledChain/Link``; set by the executor.
     var scratch: UnsafeMutablePointer<Double>?

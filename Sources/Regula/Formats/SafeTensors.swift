@@ -15,11 +15,15 @@ struct SafeTensors {
     struct Tensor {
         let dtype: DType
         let bytes: Data
+        /// Row-major sizes that multiply to ``count``.
+        let shape: [Int]
         var count: Int { bytes.count / dtype.size }
 
-        init(dtype: DType, bytes: Data) {
+        /// A tensor of `bytes`; flat unless `shape` is given (whose sizes must multiply to the element count).
+        init(dtype: DType, bytes: Data, shape: [Int]? = nil) {
             self.dtype = dtype
             self.bytes = bytes
+            self.shape = shape ?? [bytes.count / dtype.size]
         }
     }
 
@@ -59,7 +63,7 @@ struct SafeTensors {
             let tensor = tensors[name]!
             entries.append(.init(key: name, value: .object([
                 "dtype": .string(Self.dtypeNames[tensor.dtype]!),
-                "shape": .array([.integer(tensor.count)]),
+                "shape": .array(tensor.shape.map(JSONValue.integer)),
                 "data_offsets": .array([.integer(offset), .integer(offset + tensor.bytes.count)]),
             ])))
             offset += tensor.bytes.count
@@ -122,7 +126,7 @@ struct SafeTensors {
                     throw CheckpointError("tensor \(quoted(entry.name)) does not match its checksum (recorded \(CRC32C.hex(expected)), computed \(CRC32C.hex(computed))): its data is damaged")
                 }
             }
-            tensors[entry.name] = Tensor(dtype: entry.dtype, bytes: Data(bytes))
+            tensors[entry.name] = Tensor(dtype: entry.dtype, bytes: Data(bytes), shape: entry.shape)
         }
         fileOrder = layout.map(\.name)
         integrity = checksums == nil ? .unchecked : .verified
@@ -214,6 +218,7 @@ struct SafeTensors {
     private struct Entry {
         let name: String
         let dtype: DType
+        let shape: [Int]
         let range: Range<Int>
 
         init(_ entry: JSONValue.Member, dataCount: Int) throws(CheckpointError) {
@@ -224,7 +229,7 @@ struct SafeTensors {
             guard let dtype = SafeTensors.dtypeNames.first(where: { $0.value == dtypeName })?.key else {
                 throw CheckpointError("\(place) has dtype \(quoted(dtypeName)); allowed: F32, F64")
             }
-            var elements = 1
+            var elements = 1, sizes: [Int] = []
             let shape = try SafeTensors.read.array(fields["shape"], at: "\(place) shape")
             let shapeText = String(decoding: JSONValue.array(shape).serialized, as: UTF8.self)
             for (axis, dimension) in shape.enumerated() {
@@ -232,6 +237,7 @@ struct SafeTensors {
                 let (product, overflow) = elements.multipliedReportingOverflow(by: size)
                 guard !overflow else { throw CheckpointError("\(place) has shape \(shapeText), more elements than a file can hold: corrupt file") }
                 elements = product
+                sizes.append(size)
             }
             let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
             guard !overflow else { throw CheckpointError("\(place) has shape \(shapeText), more bytes than a file can hold: corrupt file") }
@@ -249,6 +255,7 @@ struct SafeTensors {
             }
             name = entry.key
             self.dtype = dtype
+            self.shape = sizes
             range = begin..<end
         }
     }

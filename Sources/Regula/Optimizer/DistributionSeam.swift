@@ -73,9 +73,9 @@ package struct DistributionSeam {
     /// The first element of `parameter`'s gradient, or nil when it has none this step.
     package static func gradient(of parameter: Parameter) -> UnsafeRawPointer? { parameter.gradientStorage }
 
-    /// Marks `part` as the share at `offset` of a tensor of `wholeCount` elements, so that rules see
-    /// `block->offset` and `block->parameter_length` as for the whole tensor (a share that does not fit traps).
-    package static func makeShare(_ part: Parameter, offset: Int, wholeCount: Int) {
-        part.share = (offset, wholeCount)
+    /// Marks `part` as the share at `offset` of the tensor `whole`, so that rules see `block->offset`,
+    /// `block->parameter_length` and `block->shape` as for the whole tensor (a share that does not fit traps).
+    package static func makeShare(_ part: Parameter, offset: Int, of whole: Parameter) {
+        part.becomeShare(offset: offset, of: whole.shape)
     }
 }

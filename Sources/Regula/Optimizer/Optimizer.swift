@@ -173,6 +173,16 @@ public final class Optimizer: @unchecked Sendable {
         return try takeStep(agreeing: { $0 }, vetoable: false)
     }
 
+    /// Calls `closure`, which computes the loss and sets the gradients, then takes one step (torch's
+    /// `step(closure)`); a closure that fails ends the call before the step, with nothing changed by it.
+    /// - Returns: The closure's loss, computed before the step, and the step's outcome.
+    /// - Throws: ``OptimizerError``: the closure's (such as a gradient of the wrong length), or the step's.
+    @discardableResult
+    public func step(closure: () throws(OptimizerError) -> Double) throws(OptimizerError) -> (loss: Double, outcome: StepOutcome) {
+        let loss = try closure()
+        return (loss, try step())
+    }
+
     /// One step over the validated options; `agree` turns this process's outcome into the one taken (the
     /// identity in a single process). A `vetoable` step is journaled, since another process may undo it.
     func takeStep(agreeing agree: (DistributionSeam.LocalStep) -> DistributionSeam.LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
@@ -222,7 +232,7 @@ public final class Optimizer: @unchecked Sendable {
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
                 elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
                 hyperparameters: values[group], journal: nil, index: index, shareOffset: entry.shareOffset,
-                wholeCount: entry.wholeCount))
+                wholeCount: entry.wholeCount, shape: entry.shape, rank: entry.rank))
         }
         return items
     }

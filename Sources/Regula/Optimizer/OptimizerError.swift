@@ -32,6 +32,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case parameterInSeveralGroups(String, groups: [Int])
     /// A rule of the chain cannot handle the parameter's element type.
     case unsupportedDType(rule: String, dtype: DType, parameter: String)
+    /// A shape that cannot be the parameter's: its sizes, the parameter's element count, and why.
+    case shapeRefused(parameter: String, shape: [Int], count: Int, reason: String)
     /// A gradient whose element count differs from its parameter's.
     case gradientLength(parameter: String, expected: Int, got: Int)
     /// A parameter's values or gradient read or written as another element type than the one it holds.
@@ -99,6 +101,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
             return "rule \(rule) failed on parameter \(quoted(parameter)) (status \(status)): \(message)"
         case .rulesUnavailable(let error):
             return error.description
+        case .shapeRefused(let parameter, let shape, _, let reason):
+            return "shape \(shape) refused for parameter \(quoted(parameter)): \(reason)"
         }
     }
 

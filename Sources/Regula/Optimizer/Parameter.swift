@@ -1,4 +1,10 @@
-/// A tensor the optimizer updates: flat float32 or float64 values and, when it has one, their gradient.
+import RegulaABI
+
+/// A tensor the optimizer updates: float32 or float64 values in row-major order, their shape and, when it has
+/// one, their gradient.
+///
+/// A parameter without a shape is flat (one dimension). Rules see the shape of the parameter they step
+/// (`regula_block.shape`), so a rule that treats a matrix as a matrix (`muon`) can tell its rows from its columns.
 ///
 /// A parameter either owns its storage (``init(_:values:)``) or wraps memory its caller owns
 /// (``init(_:wrapping:gradient:)``), so a tensor library can hand its buffers over without a copy. A class:
@@ -13,6 +19,14 @@ public final class Parameter: @unchecked Sendable {
     public let dtype: DType
     /// Number of elements.
     public let count: Int
+    /// The sizes of the dimensions, row-major (the last varies fastest); they multiply to ``count``. `[count]`
+    /// for a flat parameter.
+    public let shape: [Int]
+    /// The shape kernels see, at a fixed address: the parameter's own, or for a share of a larger tensor
+    /// (a distributed optimizer's), the whole tensor's.
+    private(set) var shapeCell: UnsafeMutablePointer<Int>
+    /// The number of sizes at ``shapeCell``.
+    private(set) var shapeCellRank: Int
     /// Alignment of the memory a parameter allocates: one cache line.
     static let alignment = 64
     /// Start of the values.
@@ -33,11 +47,29 @@ public final class Parameter: @unchecked Sendable {
     /// Host-owned gradient memory, allocated on the first ``setGradient(_:)``.
     private var ownedGradient: UnsafeMutableRawPointer?
 
-    /// A parameter that owns a copy of `values` and has no gradient yet.
-    public init<T: ParameterElement>(_ name: String, values: [T]) {
+    /// A flat parameter that owns a copy of `values` and has no gradient yet.
+    public convenience init<T: ParameterElement>(_ name: String, values: [T]) {
+        self.init(name, owning: values, shape: [values.count])
+    }
+
+    /// A parameter of `shape` (row-major) that owns a copy of `values` and has no gradient yet.
+    /// - Throws: ``OptimizerError/shapeRefused(parameter:shape:count:reason:)`` when the sizes do not multiply
+    ///   to the number of values, a size is negative, or there are no dimensions or more than ``maximumRank``.
+    public convenience init<T: ParameterElement>(_ name: String, values: [T], shape: [Int]) throws(OptimizerError) {
+        try Self.check(shape, count: values.count, name: name)
+        self.init(name, owning: values, shape: shape)
+    }
+
+    /// The most dimensions a parameter may have (`REGULA_MAX_RANK`).
+    public static let maximumRank = Int(REGULA_MAX_RANK)
+
+    private init<T: ParameterElement>(_ name: String, owning values: [T], shape: [Int]) {
         self.name = name
         dtype = T.dtype
         count = values.count
+        self.shape = shape
+        shapeCell = Self.cell(holding: shape)
+        shapeCellRank = shape.count
         // Cache-line aligned, as the gradient and the state slots are: a block then never straddles one
         // more line than it must, and vector loads never split across lines.
         storage = UnsafeMutableRawPointer.allocate(byteCount: max(values.count, 1) * MemoryLayout<T>.stride,
@@ -50,17 +82,23 @@ public final class Parameter: @unchecked Sendable {
     ///
     /// The optimizer writes updated values into `values` in place. `gradient`, if given, is read at each
     /// step and must have as many elements as `values`.
+    /// `shape`, when given, is checked as ``init(_:values:shape:)`` checks it; nil makes the parameter flat.
     public init<T: ParameterElement>(_ name: String, wrapping values: UnsafeMutableBufferPointer<T>,
-                                     gradient: UnsafeBufferPointer<T>? = nil) throws(OptimizerError) {
+                                     shape: [Int]? = nil, gradient: UnsafeBufferPointer<T>? = nil) throws(OptimizerError) {
+        if let shape { try Self.check(shape, count: values.count, name: name) }
         self.name = name
         dtype = T.dtype
         count = values.count
+        self.shape = shape ?? [values.count]
+        shapeCell = Self.cell(holding: self.shape)
+        shapeCellRank = self.shape.count
         storage = UnsafeMutableRawPointer(values.baseAddress ?? UnsafeMutablePointer<T>.allocate(capacity: 1))
         ownsStorage = values.baseAddress == nil
         if let gradient { try setGradient(wrapping: gradient) }
     }
 
     deinit {
+        shapeCell.deallocate()
         if ownsStorage { storage.deallocate() }
         ownedGradient?.deallocate()
         gradientCell.deallocate()
@@ -126,15 +164,45 @@ public final class Parameter: @unchecked Sendable {
     /// Where this parameter lies in a larger one it is a share of, for a distributed optimizer in which each
     /// process steps a contiguous share of every tensor: rules then see `block->offset` and
     /// `block->parameter_length` as they would for the whole tensor. Nil for a parameter that is whole.
-    var share: (offset: Int, wholeCount: Int)? {
-        get { shareStorage }
-        set {
-            precondition(newValue.map { $0.offset >= 0 && $0.offset + count <= $0.wholeCount } ?? true,
-                         "a share of \(count) elements at \(newValue!.offset) does not fit in \(newValue!.wholeCount)")
-            shareStorage = newValue
+    var share: (offset: Int, wholeCount: Int)? { shareStorage }
+    private var shareStorage: (offset: Int, wholeCount: Int)?
+
+    /// Makes this parameter the share at `offset` of a tensor of `wholeShape`, which kernels then see.
+    func becomeShare(offset: Int, of wholeShape: [Int]) {
+        let wholeCount = wholeShape.reduce(1, *)
+        precondition(offset >= 0 && offset + count <= wholeCount,
+                     "a share of \(count) elements at \(offset) does not fit in \(wholeCount)")
+        shareStorage = (offset, wholeCount)
+        shapeCell.deallocate()
+        shapeCell = Self.cell(holding: wholeShape)
+        shapeCellRank = wholeShape.count
+    }
+
+    /// Why `shape` cannot be the shape of `count` elements, thrown naming the parameter.
+    private static func check(_ shape: [Int], count: Int, name: String) throws(OptimizerError) {
+        func refuse(_ reason: String) -> OptimizerError {
+            .shapeRefused(parameter: name, shape: shape, count: count, reason: reason)
+        }
+        guard !shape.isEmpty else { throw refuse("a shape needs at least one dimension; a single number is [1]") }
+        guard shape.count <= maximumRank else { throw refuse("at most \(maximumRank) dimensions are allowed") }
+        if let negative = shape.first(where: { $0 < 0 }) { throw refuse("a size cannot be negative (\(negative))") }
+        var product = 1
+        for size in shape {
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            guard !overflow else { throw refuse("the sizes multiply past \(Int.max)") }
+            product = next
+        }
+        guard product == count else {
+            throw refuse("its sizes multiply to \(product), but the parameter has \(count) value\(count == 1 ? "" : "s")")
         }
     }
-    private var shareStorage: (offset: Int, wholeCount: Int)?
+
+    /// `shape` copied to memory of its own, for the step plan to hand to kernels.
+    private static func cell(holding shape: [Int]) -> UnsafeMutablePointer<Int> {
+        let cell = UnsafeMutablePointer<Int>.allocate(capacity: max(shape.count, 1))
+        cell.initialize(from: shape, count: shape.count)
+        return cell
+    }
 
     private func checkElementType<T: ParameterElement>(_: T.Type) throws(OptimizerError) {
         guard T.dtype == dtype else { throw .wrongElementType(parameter: name, holds: dtype, used: T.dtype) }

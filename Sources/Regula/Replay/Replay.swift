@@ -9,12 +9,16 @@ extension ReplaySpec {
     ///   when a step fails, its `set` makes an option invalid, or its gradients file cannot be read or does not
     ///   fit the parameters.
     public func run(registry: RuleRegistry? = nil) throws(ReplayError) -> ReplayResult {
-        let named = Dictionary(uniqueKeysWithValues: parameters.map { name, tensor in
-            switch tensor {
-            case .float32(let values): (name, Parameter(name, values: values))
-            case .float64(let values): (name, Parameter(name, values: values))
+        var named: [String: Parameter] = [:]
+        try refusing("spec.shapes: ") { () throws(OptimizerError) in
+            for (name, tensor) in parameters {
+                let shape = shapes[name] ?? [tensor.count]
+                named[name] = switch tensor {
+                case .float32(let values): try Parameter(name, values: values, shape: shape)
+                case .float64(let values): try Parameter(name, values: values, shape: shape)
+                }
             }
-        })
+        }
         let optimizer = try refusing("") { () throws(OptimizerError) in
             try Optimizer(groups.map { ParamGroup($0.parameters.map { named[$0]! }, options: $0.options) },
                           rules: rules, defaults: defaults, registry: registry)

@@ -43,6 +43,9 @@ public struct ReplaySpec: Sendable {
     public var groups: [(parameters: [String], options: [String: Double])]
     /// Initial values by parameter name.
     public var parameters: [String: ReplayTensor]
+    /// Shapes by parameter name (row-major, the values in that order); a parameter without one is flat. From
+    /// the spec's `"shapes"`, or from the tensors of a safetensors `params` file.
+    public var shapes: [String: [Int]]
     /// The steps, in order.
     public var steps: [Step]
 
@@ -81,7 +84,7 @@ public struct ReplaySpec: Sendable {
         if let inner = document["spec"], inner.members != nil { document = inner }
         let reader = JSONFieldReader<ReplayError>()
         let files = SpecFiles(folder: folder ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
-        let root = try reader.object(document, at: "spec", keys: ["dtype", "rules", "defaults", "groups", "params", "steps"])
+        let root = try reader.object(document, at: "spec", keys: ["dtype", "rules", "defaults", "groups", "params", "shapes", "steps"])
 
         var named: DType?
         if let value = root["dtype"] {
@@ -92,8 +95,9 @@ public struct ReplaySpec: Sendable {
         rules = try reader.strings(root["rules"], at: "spec.rules")
         defaults = try reader.numbers(root["defaults"] ?? .object([]), at: "spec.defaults")
 
+        var fileShapes: [String: [Int]] = [:]
         if case .string(let path)? = root["params"] {
-            (self.parameters, self.dtype) = try files.parameters(path, dtype: named)
+            (self.parameters, fileShapes, self.dtype) = try files.parameters(path, dtype: named)
         } else {
             let dtype = named ?? .float32
             var parameters: [String: ReplayTensor] = [:]
@@ -106,6 +110,7 @@ public struct ReplaySpec: Sendable {
         if let (first, second) = NameNormalization.firstClash(in: parameters.keys.sorted()) {
             throw ReplayError("spec.params defines two parameters whose names read alike: " + NameNormalization.clash(first, second))
         }
+        shapes = try Self.shapes(root["shapes"], of: parameters, fromFile: fileShapes, reader)
         let groups = try Self.groups(root["groups"], of: parameters, reader)
         self.groups = groups
         steps = try reader.array(root["steps"], at: "spec.steps").enumerated().map { index, entry throws(ReplayError) in
@@ -222,6 +227,30 @@ extension ReplaySpec {
         throw ReplayError("\(place) names parameter \(NameNormalization.spelled(name)), but spec.params defines "
                           + "\(NameNormalization.spelled(defined)), a different string that reads as the same name (equal "
                           + "after Unicode NFKC normalization); spell both the same way")
+    }
+
+    /// `spec.shapes`: for each parameter named, whole numbers that multiply to its number of values. A
+    /// safetensors `params` file brings its own shapes, which a `shapes` entry must then repeat.
+    private static func shapes(_ value: JSONValue?, of parameters: [String: ReplayTensor], fromFile: [String: [Int]],
+                               _ reader: JSONFieldReader<ReplayError>) throws(ReplayError) -> [String: [Int]] {
+        var shapes = fromFile
+        for (name, sizes) in try reader.object(value ?? .object([]), at: "spec.shapes") {
+            let place = "spec.shapes.\(name)"
+            guard let values = parameters[name] else {
+                throw ReplayError("\(place) names no parameter; spec.params defines \(parameters.keys.sorted().map(quoted).joined(separator: ", "))")
+            }
+            let shape = try reader.array(sizes, at: place).enumerated().map { axis, size throws(ReplayError) in
+                try reader.integer(size, at: "\(place)[\(axis)]", in: 0...Int.max)
+            }
+            if let recorded = fromFile[name], recorded != shape {
+                throw ReplayError("\(place) is \(shape), but the params file records shape \(recorded) for \(quoted(name))")
+            }
+            do { _ = try Parameter(name, values: [Double](repeating: 0, count: values.count), shape: shape) } catch {
+                throw ReplayError("\(place): \(error)", optimizerError: error)
+            }
+            shapes[name] = shape
+        }
+        return shapes
     }
 }
 

@@ -20,15 +20,16 @@ struct SpecFiles {
 
     /// The parameters in the safetensors file at `path`, and their element type: `dtype` when the spec
     /// names one (every tensor must have it), else the one all the tensors share.
-    func parameters(_ path: String, dtype named: DType?) throws(ReplayError) -> ([String: ReplayTensor], DType) {
+    func parameters(_ path: String, dtype named: DType?) throws(ReplayError) -> ([String: ReplayTensor], [String: [Int]], DType) {
         let place = "spec.params"
         let url = try existing(path, at: place)
         let file = try Self.read(url, at: place)
         let names = file.tensors.keys.sorted()
         let dtype = named ?? names.first.map { file.tensors[$0]!.dtype } ?? .float32
-        var parameters: [String: ReplayTensor] = [:]
+        var parameters: [String: ReplayTensor] = [:], shapes: [String: [Int]] = [:]
         for name in names {
             let tensor = file.tensors[name]!
+            shapes[name] = tensor.shape
             guard tensor.dtype == dtype else {
                 throw ReplayError(named == nil
                     ? "\(place): \(url.path) mixes \(Self.fileName(dtype)) tensors (\(quoted(names[0]))) and "
@@ -39,7 +40,7 @@ struct SpecFiles {
             }
             parameters[name] = try ReplayTensor(bytes: tensor.bytes, as: dtype, at: "\(place) (\(url.path)) tensor \(quoted(name))")
         }
-        return (parameters, dtype)
+        return (parameters, shapes, dtype)
     }
 
     /// The gradients in the safetensors file at `url`, for the step at `place`: each tensor must be the

@@ -31,6 +31,11 @@ public struct RuleBlock {
     public var parameterCount: Int { raw.pointee.parameter_length }
     /// Steps the parameter took before this one: 0 on its first.
     public var step: Int { Int(raw.pointee.step) }
+    /// The parameter's shape, row-major (`[parameterCount]` for a flat parameter); its sizes multiply to
+    /// ``parameterCount``.
+    public var shape: UnsafeBufferPointer<Int> {
+        UnsafeBufferPointer(start: raw.pointee.shape, count: Int(raw.pointee.rank))
+    }
 
     /// The update `d` flowing through the chain, read and write.
     public func update<T: ParameterElement>(as type: T.Type) -> UnsafeMutableBufferPointer<T> {

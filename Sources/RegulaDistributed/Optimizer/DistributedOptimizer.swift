@@ -176,7 +176,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
                                   gradient: UnsafeBufferPointer(start: gradient.assumingMemoryBound(to: T.self), count: elements.count))
         }
         let part = whole.dtype == .float32 ? make(Float.self) : make(Double.self)
-        if isShare { DistributionSeam.makeShare(part, offset: elements.lowerBound, wholeCount: whole.count) }
+        if isShare { DistributionSeam.makeShare(part, offset: elements.lowerBound, of: whole) }
         return part
     }
 

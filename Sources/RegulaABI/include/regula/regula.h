@@ -48,7 +48,8 @@ extern "C" {
  * 1.1 appended `regula_plugin.toolchain`.
  * 1.2 appended per-parameter `prepare` and scratch, slots that start from an option or exist only when an
  * option is on, reductions over every parameter of a step, named chains, and two rule flags.
- * 1.3 appended `regula_state_slot.flags`: what a slot's values must be (REGULA_SLOT_NON_NEGATIVE).
+ * 1.3 appended `regula_state_slot.flags`: what a slot's values must be (REGULA_SLOT_NON_NEGATIVE), and
+ * the parameter's shape in every block (`regula_block.rank`, `regula_block.shape`).
  */
 #define REGULA_ABI_MINOR 3u
 
@@ -261,7 +262,16 @@ typedef struct regula_block {
     /* ABI 1.2: read only when struct_size covers it (a 1.2 host always sets it) */
     const double *scratch;             /**< what the rule's `prepare` wrote for this parameter in this step
                                             (`scratch_count` values); NULL for a rule without `prepare` */
+    /* ABI 1.3: read only when struct_size covers it (a 1.3 host always sets them) */
+    uint32_t rank;                     /**< the parameter's number of dimensions, 1 to REGULA_MAX_RANK; 1 for a
+                                            flat parameter */
+    const size_t *shape;               /**< `rank` sizes, row-major (the last dimension varies fastest); their
+                                            product is `parameter_length`. A block covers elements
+                                            `offset .. offset + length` of that row-major order. */
 } regula_block;
+
+/** The most dimensions a parameter may have (ABI 1.3). */
+#define REGULA_MAX_RANK 8u
 
 /**
  * Transforms one block. [any thread]: the host may run blocks of the same rule concurrently, always on
@@ -284,7 +294,7 @@ typedef regula_status (*regula_check_fn)(const double *values, void *rule_data, 
  * (ABI 1.2). [any thread], never twice at once for the same parameter.
  *
  * `parameter` describes the whole parameter but covers no elements: `length` and `offset` are 0, `update`,
- * `param`, `grad`, `elementwise_slots`, `reductions` and `scratch` are NULL; `parameter_length`, `step`,
+ * `param`, `grad`, `elementwise_slots`, `reductions` and `scratch` are NULL; `parameter_length`, `rank`, `shape`, `step`,
  * `dtype`, `hyperparameters` and `rule_data` are as for a block. `parameter->scalar_slots` is writable here
  * (and is the place to advance a running value such as NAdam's product of momentum coefficients), and
  * `scratch` (`scratch_count` doubles, zeroed) receives values every block of the parameter then reads in

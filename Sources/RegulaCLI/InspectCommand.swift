@@ -23,9 +23,12 @@ struct InspectCommand: ParsableCommand {
             do {
                 // A registry of its own for each file: what the file declares, whatever the others hold, as its
                 // probe process reports it; no plugin code is loaded into this process.
-                let rules = try RuleRegistry(describingWith: probe).loadPlugin(at: file)
-                print("\(file): a Regula plugin with \(rules.count) rule\(rules.count == 1 ? "" : "s")")
+                let registry = RuleRegistry(describingWith: probe)
+                let rules = try registry.loadPlugin(at: file), chains = registry.chains
+                let counted = chains.isEmpty ? "" : " and \(chains.count) named chain\(chains.count == 1 ? "" : "s")"
+                print("\(file): a Regula plugin with \(rules.count) rule\(rules.count == 1 ? "" : "s")\(counted)")
                 for rule in rules { RuleListing.lines(for: rule).forEach { print($0) } }
+                for chain in chains { RuleListing.lines(for: chain).forEach { print($0) } }
             } catch {
                 printError("error: \(error)")
                 refused = true

@@ -19,6 +19,16 @@ import Testing
         #expect(output.standardOutput.contains("state momentum_buffer (elementwise"))
     }
 
+    /// A plugin's named chains are part of what it declares: LAMB's plugin holds two rules and the chain.
+    @Test func inspectShowsTheNamedChainsOfAFile() throws {
+        let file = TestPaths.binDirectory.appendingPathComponent("libRegulaRuleLamb.so").path
+        let output = try regula(["inspect", file])
+        #expect(output.status == 0, "\(output.standardError)")
+        #expect(output.standardOutput.contains("\(file): a Regula plugin with 2 rules and 1 named chain"))
+        #expect(output.standardOutput.contains("lamb  chain  from "))
+        #expect(output.standardOutput.contains("runs scale_by_adam > add_decayed_weights > scale_by_trust_ratio > sgd"))
+    }
+
     @Test func configPrintsAnIncludeFlagThatFindsTheHeaderAndTheBuiltinsFlags() throws {
         let output = try regula(["config", "--cflags"])
         #expect(output.status == 0)

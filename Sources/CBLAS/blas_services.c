@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* CBLAS's enum values, as cblas.h numbers them. */
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
@@ -18,7 +19,7 @@ typedef void (*sbgemm_fn)(int order, int ta, int tb, int m, int n, int k, float 
 
 /* The loaded BLAS: filled once by load() under pthread_once, never changed after. */
 static struct {
-    const char *file;  /* NULL until loaded */
+    const char *file;  /* NULL until loaded; the process's own copy of the name, never freed */
     sgemm_fn sgemm;
     dgemm_fn dgemm;
     sbgemm_fn sbgemm;  /* NULL when the library has none */
@@ -30,7 +31,7 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
 static int loaded(void);
 
-/* How many bytes a stored matrix spans, into *bytes; 0 when that fits in one C object, else -1. */
+/* Sets *bytes to the bytes a stored matrix spans: returns 0 when they fit in one C object, else -1. */
 static int span(size_t rows, size_t columns, size_t stride, size_t element, size_t *bytes) {
     size_t elements;
     if (rows == 0 || columns == 0) return *bytes = 0, 0;
@@ -150,7 +151,9 @@ static void load(void) {
     blas.threads = (int (*)(void))found[3];
     blas.sbgemm = (sbgemm_fn)dlsym(library, "cblas_sbgemm");
     if (blas.sbgemm) table.gemm_bf16 = gemm_bf16;
-    blas.file = file;
+    /* REGULA_BLAS_LIBRARY's value may change after this; the name kept must not. */
+    blas.file = file == named ? strdup(named) : file;
+    if (!blas.file) blas.file = "REGULA_BLAS_LIBRARY";
 }
 
 static int loaded(void) {

@@ -9,7 +9,7 @@ import RegulaABI
 /// several parameters' GEMMs at once from its own threads, give the BLAS 1 thread (``setBLASThreadCount(_:)``),
 /// so the calls do not fight over the same cores; when one parameter's GEMM runs alone, give it every core.
 package enum HostServices {
-    /// The host's table, valid for the life of the process. Never `nil`-like: when OpenBLAS cannot be loaded its
+    /// The host's table, valid for the life of the process, and always there: when OpenBLAS cannot be loaded its
     /// GEMMs fail with ``blasLoadError``'s words, and `gemm_bf16` is `nil` unless the library has `cblas_sbgemm`.
     package static var table: UnsafePointer<regula_services> { regula_blas_services() }
 

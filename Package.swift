@@ -7,6 +7,8 @@
 //   Sources/CFFI        libffi, reached only by the host's C boundary
 //   Sources/CRegulaShims  host-internal C helpers (cache prefetch, ELF symbol kinds)
 //   Sources/Regula      the host: loading, registry, optimizer, execution
+//   Sources/CBLAS       OpenBLAS's GEMMs behind the host services table, loaded with dlopen when first asked for
+//                       (nothing is built against cblas.h or links libopenblas)
 //   Sources/CMPI        Open MPI's ABI, loaded with dlopen at run time by RegulaDistributed (nothing is built
 //                       against mpi.h or links libmpi: building and testing need only libffi)
 //   Sources/RegulaDistributed  data-parallel and sharded steps over MPI (the core library does not use MPI)
@@ -78,7 +80,8 @@ let package = Package(
                        providers: [.apt(["libffi-dev"])]),
         // Built for this machine, like the plugins: its copy loop runs on every block.
         .target(name: "CRegulaShims", path: "Sources/CRegulaShims", cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
-        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims",
+        .target(name: "CBLAS", dependencies: ["RegulaABI"], path: "Sources/CBLAS"),
+        .target(name: "Regula", dependencies: ["RegulaABI", "CFFI", "CRegulaShims", "CBLAS",
                                               .product(name: "SystemPackage", package: "swift-system")], path: "Sources/Regula",
                 plugins: ["BuildBuiltinRules"]),
         .plugin(name: "BuildBuiltinRules", capability: .buildTool(), path: "Sources/BuildBuiltinRules"),

@@ -26,7 +26,8 @@ _Static_assert(offsetof(regula_reduction, scope) == 32, "regula_reduction.scope 
 _Static_assert(sizeof(regula_reduction) == 40, "regula_reduction changed size");
 _Static_assert(offsetof(regula_block, rank) == 112, "regula_block.rank moved (ABI 1.3)");
 _Static_assert(offsetof(regula_block, shape) == 120, "regula_block.shape moved (ABI 1.3)");
-_Static_assert(sizeof(regula_block) == 128, "regula_block changed size");
+_Static_assert(offsetof(regula_block, services) == 128, "regula_block.services moved (ABI 1.3)");
+_Static_assert(sizeof(regula_block) == 136, "regula_block changed size");
 _Static_assert(offsetof(regula_block, reductions) == 96, "regula_block.reductions moved");
 _Static_assert(offsetof(regula_block, rule_data) == 88, "regula_block.rule_data moved");
 _Static_assert(offsetof(regula_block, scratch) == 104, "regula_block.scratch moved (ABI 1.2)");

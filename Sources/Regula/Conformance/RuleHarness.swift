@@ -200,6 +200,7 @@ final class RuleWorkspace: @unchecked Sendable {
             parameter.rule_data = rule.kernel.ruleData
             parameter.rank = 1
             parameter.shape = UnsafePointer(shape)
+            parameter.services = HostServices.table
             scratch.update(repeating: 0, count: rule.scratchCount)
             return withUnsafePointer(to: parameter) { rule.kernel.prepare($0, scratch: scratch, messages: messages) }
                 .map { "status \($0.status): \($0.words)" }
@@ -242,6 +243,7 @@ final class RuleWorkspace: @unchecked Sendable {
                     block.scratch = rule.kernel.prepare == nil ? nil : UnsafePointer(scratch)
                     block.rank = 1
                     block.shape = UnsafePointer(shape)
+                    block.services = HostServices.table
                     return withUnsafePointer(to: block) { body($0, messages) }.map { "status \($0.status): \($0.words)" }
                 }
             }

@@ -180,7 +180,7 @@ final class ExecutorLane: @unchecked Sendable {
             offset: item.shareOffset + place.start, parameter_length: item.wholeCount, step: item.step, update: update,
             param: item.param + place.offset, grad: item.gradient + place.offset, hyperparameters: nil,
             elementwise_slots: nil, scalar_slots: nil, rule_data: nil, reductions: nil, scratch: nil,
-            rank: UInt32(item.rank), shape: item.shape)
+            rank: UInt32(item.rank), shape: item.shape, services: HostServices.table)
     }
 
     /// Folds block `blockIndex` of `item` into ``partials`` for rule `index` (partials set to identity first).
@@ -216,7 +216,7 @@ final class ExecutorLane: @unchecked Sendable {
             parameter_length: item.wholeCount, step: item.step, update: nil, param: nil, grad: nil,
             hyperparameters: UnsafePointer(item.hyperparameters + link.hyperparameterOffset), elementwise_slots: nil,
             scalar_slots: item.scalars + link.scalarOffset, rule_data: link.ruleData, reductions: nil, scratch: nil,
-            rank: UInt32(item.rank), shape: item.shape)
+            rank: UInt32(item.rank), shape: item.shape, services: HostServices.table)
         let scratch = item.scratch! + link.scratchOffset
         scratch.update(repeating: 0, count: link.scratchCount)
         message.pointee.text[0] = 0

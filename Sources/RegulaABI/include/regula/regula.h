@@ -48,8 +48,9 @@ extern "C" {
  * 1.1 appended `regula_plugin.toolchain`.
  * 1.2 appended per-parameter `prepare` and scratch, slots that start from an option or exist only when an
  * option is on, reductions over every parameter of a step, named chains, and two rule flags.
- * 1.3 appended `regula_state_slot.flags`: what a slot's values must be (REGULA_SLOT_NON_NEGATIVE), and
- * the parameter's shape in every block (`regula_block.rank`, `regula_block.shape`).
+ * 1.3 appended `regula_state_slot.flags`: what a slot's values must be (REGULA_SLOT_NON_NEGATIVE), the
+ * parameter's shape in every block (`regula_block.rank`, `regula_block.shape`), and the host services table
+ * `regula_services` (matrix products) that every block points to (`regula_block.services`).
  */
 #define REGULA_ABI_MINOR 3u
 
@@ -231,6 +232,57 @@ typedef struct regula_reduction {
 } regula_reduction;
 
 /* ---------------------------------------------------------------------------------------------------
+ * Host services: arithmetic the host provides, so that a plugin links nothing but libc (ABI 1.3)
+ * ------------------------------------------------------------------------------------------------- */
+
+/**
+ * Whether a GEMM operand is used as stored or transposed. A fixed-width integer rather than a C enum, as every
+ * code in this header is: an enum's size is the compiler's choice (-fshort-enums changes it), and a value
+ * outside the two below is refused in words instead of being undefined.
+ */
+typedef uint32_t regula_transpose;
+#define REGULA_NO_TRANSPOSE 0u  /**< op(X) = X */
+#define REGULA_TRANSPOSE 1u     /**< op(X) = X transposed */
+
+/**
+ * Matrix products the host computes for rules (ABI 1.3), backed by the host's BLAS (OpenBLAS), so that every
+ * rule gets the same one and no plugin links a BLAS. Owned by the host, static: valid for the life of the
+ * process. Every function is [any thread].
+ *
+ * Every GEMM computes C = alpha * op(A) * op(B) + beta * C over row-major matrices: op(A) is m x k, op(B) is
+ * k x n, C is m x n. `lda`, `ldb` and `ldc` are row strides in elements: the distance between the starts of
+ * two consecutive stored rows, at least the stored row's length (A stored m x k when not transposed, k x m
+ * when transposed; B likewise k x n or n x k; C n). When beta is 0, C is not read (NaN there is overwritten).
+ * An empty product (m or n 0) does nothing and may pass NULL pointers; k 0 scales C by beta.
+ *
+ * A GEMM refuses, with REGULA_ERROR_INVALID_ARGUMENT and words in `message` (which may be NULL), a NULL
+ * matrix, a transpose code other than the two above, a stride smaller than its row, a size or stride above
+ * INT_MAX (the BLAS takes int), and a matrix whose extent in bytes overflows size_t; nothing is written
+ * then. When the host's BLAS cannot be loaded, every GEMM fails with REGULA_ERROR_INTERNAL and words naming
+ * the files tried. A matrix product must not alias C with A or B.
+ */
+typedef struct regula_services {
+    uint32_t struct_size;  /**< sizeof(regula_services) as the host was compiled; read a field only when it covers it */
+    /** C = alpha * op(A) * op(B) + beta * C in float32 (cblas_sgemm). */
+    regula_status (*gemm_f32)(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k, float alpha,
+                              const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                              size_t ldc, regula_message *message);
+    /** C = alpha * op(A) * op(B) + beta * C in float64 (cblas_dgemm). */
+    regula_status (*gemm_f64)(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k, double alpha,
+                              const double *a, size_t lda, const double *b, size_t ldb, double beta, double *c,
+                              size_t ldc, regula_message *message);
+    /**
+     * The same with bfloat16 inputs (the upper 16 bits of a float32, as uint16_t), products accumulated and C
+     * kept in float32 (OpenBLAS's cblas_sbgemm). Never NULL: where the host's BLAS has no such function
+     * (Debian 12's OpenBLAS 0.3.21 has none) it returns REGULA_ERROR_INTERNAL with words and writes nothing, so
+     * a rule can fall back to gemm_f32 on widened values.
+     */
+    regula_status (*gemm_bf16)(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k, float alpha,
+                               const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, float beta, float *c,
+                               size_t ldc, regula_message *message);
+} regula_services;
+
+/* ---------------------------------------------------------------------------------------------------
  * The block: what a kernel is handed
  * ------------------------------------------------------------------------------------------------- */
 
@@ -268,6 +320,8 @@ typedef struct regula_block {
     const size_t *shape;               /**< `rank` sizes, row-major (the last dimension varies fastest); their
                                             product is `parameter_length`. A block covers elements
                                             `offset .. offset + length` of that row-major order. */
+    const regula_services *services;   /**< the host's services (matrix products), never NULL; the same table
+                                            for every block, valid while the plugin is loaded */
 } regula_block;
 
 /** The most dimensions a parameter may have (ABI 1.3). */

@@ -1,0 +1,42 @@
+import CBLAS
+import RegulaABI
+
+/// The services the host hands rules (`regula_services`, ABI 1.3): matrix products computed by OpenBLAS, loaded
+/// with dlopen the first time anything here is asked for (`REGULA_BLAS_LIBRARY`, else `libopenblas.so.0`, else
+/// `libopenblas.so`).
+///
+/// Threads: OpenBLAS has one thread count for the whole process, used by every call. When the executor runs
+/// several parameters' GEMMs at once from its own threads, give the BLAS 1 thread (``setBLASThreadCount(_:)``),
+/// so the calls do not fight over the same cores; when one parameter's GEMM runs alone, give it every core.
+package enum HostServices {
+    /// The host's table, valid for the life of the process, and always there: when OpenBLAS cannot be loaded its
+    /// GEMMs fail with ``blasLoadError``'s words, and `gemm_bf16` is `nil` unless the library has `cblas_sbgemm`.
+    package static var table: UnsafePointer<regula_services> { regula_blas_services() }
+
+    /// Why OpenBLAS could not be loaded (the files tried and what to do), or `nil` when it is loaded.
+    package static var blasLoadError: String? { regula_blas_load_error().map { String(cString: $0) } }
+
+    /// The file OpenBLAS was loaded from, as dlopen was given it, or `nil` when it could not be loaded.
+    package static var blasLibrary: String? { regula_blas_library().map { String(cString: $0) } }
+
+    /// How many threads each BLAS call may use, or 0 when OpenBLAS could not be loaded.
+    package static var blasThreadCount: Int { Int(regula_blas_threads()) }
+
+    /// Sets how many threads every BLAS call of the process may use from now on.
+    ///
+    /// Throws when `count` is not between 1 and `Int32.max`, or when OpenBLAS could not be loaded; nothing
+    /// changes then.
+    package static func setBLASThreadCount(_ count: Int) throws(HostServiceError) {
+        guard (1...Int(Int32.max)).contains(count) else {
+            throw HostServiceError(description: "a BLAS thread count of \(count); allowed: 1 or more")
+        }
+        if let blasLoadError { throw HostServiceError(description: blasLoadError) }
+        _ = regula_blas_set_threads(Int32(count))
+    }
+}
+
+/// Why a host service could not do what it was asked, in words.
+package struct HostServiceError: Error, CustomStringConvertible {
+    /// What was wrong and what is allowed.
+    package let description: String
+}

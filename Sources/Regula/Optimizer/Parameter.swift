@@ -7,7 +7,7 @@ import RegulaABI
 /// (`regula_block.shape`), so a rule that treats a matrix as a matrix (`muon`) can tell its rows from its columns.
 ///
 /// A parameter either owns its storage (``init(_:values:)``) or wraps memory its caller owns
-/// (``init(_:wrapping:gradient:)``), so a tensor library can hand its buffers over without a copy. A class:
+/// (``init(_:wrapping:shape:gradient:)``), so a tensor library can hand its buffers over without a copy. A class:
 /// the optimizer keys its state by the parameter's identity, as torch does.
 ///
 /// Reading or writing with the wrong element type (`values(as: Double.self)` on a float32 parameter) throws

@@ -83,9 +83,15 @@ public final class Parameter: @unchecked Sendable {
     /// The optimizer writes updated values into `values` in place. `gradient`, if given, is read at each
     /// step and must have as many elements as `values`.
     /// `shape`, when given, is checked as ``init(_:values:shape:)`` checks it; nil makes the parameter flat.
-    public init<T: ParameterElement>(_ name: String, wrapping values: UnsafeMutableBufferPointer<T>,
-                                     shape: [Int]? = nil, gradient: UnsafeBufferPointer<T>? = nil) throws(OptimizerError) {
+    public convenience init<T: ParameterElement>(_ name: String, wrapping values: UnsafeMutableBufferPointer<T>,
+                                                 shape: [Int]? = nil, gradient: UnsafeBufferPointer<T>? = nil) throws(OptimizerError) {
+        // Checked before any memory of the parameter exists, so a refused shape leaves nothing behind.
         if let shape { try Self.check(shape, count: values.count, name: name) }
+        try self.init(name, wrappingChecked: values, shape: shape, gradient: gradient)
+    }
+
+    private init<T: ParameterElement>(_ name: String, wrappingChecked values: UnsafeMutableBufferPointer<T>,
+                                      shape: [Int]?, gradient: UnsafeBufferPointer<T>?) throws(OptimizerError) {
         self.name = name
         dtype = T.dtype
         count = values.count

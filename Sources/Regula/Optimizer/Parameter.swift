@@ -185,7 +185,7 @@ public final class Parameter: @unchecked Sendable {
     }
 
     /// Why `shape` cannot be the shape of `count` elements, thrown naming the parameter.
-    private static func check(_ shape: [Int], count: Int, name: String) throws(OptimizerError) {
+    static func check(_ shape: [Int], count: Int, name: String) throws(OptimizerError) {
         func refuse(_ reason: String) -> OptimizerError {
             .shapeRefused(parameter: name, shape: shape, count: count, reason: reason)
         }

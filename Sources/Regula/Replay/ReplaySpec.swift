@@ -245,7 +245,7 @@ extension ReplaySpec {
             if let recorded = fromFile[name], recorded != shape {
                 throw ReplayError("\(place) is \(shape), but the params file records shape \(recorded) for \(quoted(name))")
             }
-            do { _ = try Parameter(name, values: [Double](repeating: 0, count: values.count), shape: shape) } catch {
+            do { try Parameter.check(shape, count: values.count, name: name) } catch {
                 throw ReplayError("\(place): \(error)", optimizerError: error)
             }
             shapes[name] = shape

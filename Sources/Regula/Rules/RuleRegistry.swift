@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The rules an optimizer can select by name: the built-ins, plugins from directories, and rules defined
 /// in Swift.
@@ -300,17 +299,20 @@ public enum UnloadError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension RuleRegistry {
-    /// The registry ``shared()`` built, once it has.
-    private static let sharedRegistry = Mutex<RuleRegistry?>(nil)
+    /// Guards ``sharedRegistry``. An `NSLock` (a pthread mutex) rather than `Synchronization.Mutex`: the
+    /// thread sanitizer sees a pthread mutex's ordering, not the futex under `Mutex` on Linux.
+    private static let sharedLock = NSLock()
+    /// The registry ``shared()`` built, once it has; read and written only under ``sharedLock``.
+    nonisolated(unsafe) private static var sharedRegistry: RuleRegistry?
 
     /// The process-wide registry: ``RuleRegistry/standard(environment:onConflict:probe:describingOnly:)`` built once, on first use.
     /// - Throws: ``RegistryError`` if the built-ins are missing (and tries again next time).
     public static func shared() throws(RegistryError) -> RuleRegistry {
-        try sharedRegistry.withLock { (shared) throws(RegistryError) -> RuleRegistry in
-            if let shared { return shared }
-            let registry = try standard()
-            shared = registry
-            return registry
-        }
+        sharedLock.lock()
+        defer { sharedLock.unlock() }
+        if let sharedRegistry { return sharedRegistry }
+        let registry = try standard()
+        sharedRegistry = registry
+        return registry
     }
 }

@@ -92,9 +92,9 @@ let package = Package(
             dependencies: ["Regula", "RegulaDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/RegulaCLI",
             exclude: ["Resources/README.md"],
-            resources: [.copy("Resources/breast_cancer.csv")]),
+            resources: [.copy("Resources/breast_cancer.csv"), .copy("Resources/digits.csv")]),
         .target(name: "RegulaTestSupport", dependencies: ["Regula"], path: "Tests/RegulaTestSupport"),
-        .testTarget(name: "RegulaTests", dependencies: ["Regula", "RegulaTestSupport"], path: "Tests/RegulaTests"),
+        .testTarget(name: "RegulaTests", dependencies: ["Regula", "RegulaCLI", "RegulaTestSupport"], path: "Tests/RegulaTests"),
         // Launched by RegulaDistributedTests under mpirun: runs distributed steps and writes what each rank got.
         .executableTarget(name: "RegulaDistributedProbe", dependencies: ["Regula", "RegulaDistributed"],
                           path: "Tests/RegulaDistributedProbe"),

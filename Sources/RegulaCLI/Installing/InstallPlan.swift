@@ -31,10 +31,7 @@ struct InstallPlan {
         let headerNames = ((try? FileManager.default.contentsOfDirectory(atPath: header.path)) ?? []).filter { $0.hasSuffix(".h") }.sorted()
         guard !headerNames.isEmpty else { throw CommandError("no regula/regula.h in \(header.deletingLastPathComponent().path) to install") }
         guard let executable = Self.runningExecutable() else { throw CommandError("cannot find the running regula (/proc/self/exe)") }
-        guard let data = Dataset.breastCancerFile() else {
-            throw CommandError("the breast-cancer data regula train uses is not beside this regula (looked in "
-                                   + Dataset.breastCancerPlaces().map(\.path).joined(separator: ", ") + ")")
-        }
+        let data = try Dataset.embeddedNames.map { try Dataset.embeddedFile($0) }
 
         let rulesTarget = prefix.appendingPathComponent(PluginSearchPath.installedRulesFolder)
         var items = ruleNames.map {
@@ -47,8 +44,9 @@ struct InstallPlan {
         items.append(Item(destination: prefix.appendingPathComponent("lib/pkgconfig/regula.pc"), source: nil,
                           contents: Data(Self.pkgConfig(prefix: prefix).utf8), executable: false))
         items.append(Item(destination: prefix.appendingPathComponent("bin/regula"), source: executable, contents: nil, executable: true))
-        items.append(Item(destination: prefix.appendingPathComponent("share/regula/\(data.lastPathComponent)"), source: data,
-                          contents: nil, executable: false))
+        items += data.map {
+            Item(destination: prefix.appendingPathComponent("share/regula/\($0.lastPathComponent)"), source: $0, contents: nil, executable: false)
+        }
         self.items = items
         try checkWritable()
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A classification data set: standardized features (zero mean, unit variance per column) and 0/1 labels.
+/// A classification data set: standardized features (zero mean, unit variance per column) and labels 0, 1, ….
 struct Dataset {
     let name: String
     /// Row-major, `rows × features`.
@@ -11,31 +11,39 @@ struct Dataset {
 
     /// The embedded breast-cancer data (Resources/breast_cancer.csv).
     static func breastCancer() throws -> Dataset {
-        guard let url = breastCancerFile() else {
-            throw CommandError("the embedded breast_cancer.csv is missing: it is looked for in "
-                                    + breastCancerPlaces().map(\.path).joined(separator: " and ")
-                                    + "; build regula with SwiftPM or install it with `regula install`")
-        }
-        return try load(url, name: "breast cancer (569 × 30, embedded)")
+        try load(try embeddedFile("breast_cancer.csv"), name: "breast cancer (569 × 30, embedded)")
     }
 
-    /// Where the embedded data may be: in the resource bundle SwiftPM puts beside `regula`, or in
+    /// The embedded digits data (Resources/digits.csv): 8 × 8 images, labels 0 to 9.
+    static func digits() throws -> Dataset {
+        try load(try embeddedFile("digits.csv"), name: "digits (1797 × 64, embedded)", classes: 10)
+    }
+
+    /// The files embedded in regula, which `regula install` copies beside it.
+    static let embeddedNames = ["breast_cancer.csv", "digits.csv"]
+
+    /// Where embedded data may be: in the resource bundle SwiftPM puts beside `regula`, or in
     /// `../share/regula` (the layout of `regula install`). `Bundle.module` is not used: it stops the process
     /// when its bundle is missing.
-    static func breastCancerPlaces() -> [URL] {
+    static func embeddedPlaces(_ name: String) -> [URL] {
         let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        return [folder.appendingPathComponent("Regula_RegulaCLI.resources/breast_cancer.csv"),
-                folder.deletingLastPathComponent().appendingPathComponent("share/regula/breast_cancer.csv")]
+        return [folder.appendingPathComponent("Regula_RegulaCLI.resources/" + name),
+                folder.deletingLastPathComponent().appendingPathComponent("share/regula/" + name)]
     }
 
-    /// The first of ``breastCancerPlaces()`` that exists.
-    static func breastCancerFile() -> URL? {
-        breastCancerPlaces().first { FileManager.default.fileExists(atPath: $0.path) }
+    /// The first of ``embeddedPlaces(_:)`` that exists, or a refusal naming where it was looked for.
+    static func embeddedFile(_ name: String) throws -> URL {
+        guard let url = embeddedPlaces(name).first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw CommandError("the embedded \(name) is missing: it is looked for in "
+                                    + embeddedPlaces(name).map(\.path).joined(separator: " and ")
+                                    + "; build regula with SwiftPM or install it with `regula install`")
+        }
+        return url
     }
 
-    /// Reads a CSV of numbers whose last column is a 0/1 label. A first line that is not all numbers, or that
+    /// Reads a CSV of numbers whose last column is a label, 0 to `classes` − 1. A first line that is not all numbers, or that
     /// has another column count (like the breast-cancer file's `569,30,malignant,benign`), is a header.
-    static func load(_ url: URL, name: String? = nil) throws -> Dataset {
+    static func load(_ url: URL, name: String? = nil, classes: Int = 2) throws -> Dataset {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw CommandError("cannot read \(url.path)")
         }
@@ -55,8 +63,9 @@ struct Dataset {
             guard numbers.allSatisfy({ $0 != nil && $0!.isFinite }) else {
                 throw CommandError("\(url.path), data row \(index + 1): not all columns are numbers")
             }
-            guard numbers.last! == 0 || numbers.last! == 1 else {
-                throw CommandError("\(url.path), data row \(index + 1): the label (last column) is \(numbers.last!!); allowed: 0 or 1")
+            guard let label = numbers.last!, label >= 0, label < Double(classes), label.rounded() == label else {
+                throw CommandError("\(url.path), data row \(index + 1): the label (last column) is \(numbers.last!!); allowed: "
+                                       + (classes == 2 ? "0 or 1" : "a whole number from 0 to \(classes - 1)"))
             }
             features += numbers.dropLast().map { $0! }
             labels.append(numbers.last!!)

@@ -1,35 +1,60 @@
 import Foundation
 
-/// A model trained by full-batch gradient steps: a weight vector (regularized) and a bias (not regularized).
+/// One parameter of a problem's model, as the optimizer is given it.
+struct ModelParameter {
+    let name: String
+    /// Row-major; `[n]` for a vector. Kept for `Parameter(name, values:, shape:)`.
+    let shape: [Int]
+    /// Whether the chain's penalties (weight decay, L1) apply: they do to weights, not to biases.
+    let isPenalized: Bool
+    let initialValues: [Double]
+}
+
+/// A model trained by full-batch gradient steps, one step per epoch, over named parameters.
 protocol TrainingProblem {
     var title: String { get }
-    var weightCount: Int { get }
-    /// Samples in the data.
+    /// Samples trained on.
     var rowCount: Int { get }
-    /// The loss and its gradients at `weights`, `bias`, summed over the samples `rows` (a distributed run
-    /// gives each rank a share of them).
-    func evaluate(weights: [Double], bias: Double, rows: Range<Int>) -> (loss: Double, weights: [Double], bias: Double)
+    /// The model's parameters, in the order ``evaluate(_:rows:)`` takes and returns them.
+    var parameters: [ModelParameter] { get }
+    /// The configurations compared on this problem, one column of the table each; nil for the L1 chains the
+    /// command compares (or `--rules` names).
+    var runs: [TrainingRun]? { get }
+    /// Epochs trained when `--epochs` is not given.
+    var standardEpochs: Int { get }
+    /// The loss and its gradients at `values` (one array per parameter), summed over the samples `rows` (a
+    /// distributed run gives each rank a share of them).
+    func evaluate(_ values: [[Double]], rows: Range<Int>) -> (loss: Double, gradients: [[Double]])
     /// What to report about a trained model, as (label, value) pairs.
-    func report(weights: [Double], bias: Double) -> [(String, String)]
+    func report(_ values: [[Double]]) -> [(String, String)]
 }
 
 extension TrainingProblem {
-    /// The mean loss and its gradients over all the data at `weights`, `bias`.
-    func evaluate(weights: [Double], bias: Double) -> (loss: Double, weights: [Double], bias: Double) {
-        let (loss, gradient, gradientBias) = evaluate(weights: weights, bias: bias, rows: 0..<rowCount)
-        let n = Double(rowCount)
-        return (loss / n, gradient.map { $0 / n }, gradientBias / n)
-    }
+    var runs: [TrainingRun]? { nil }
+    var standardEpochs: Int { 500 }
+
+    /// Elements of the penalized parameters (the weights).
+    var weightCount: Int { parameters.filter(\.isPenalized).reduce(0) { $0 + $1.initialValues.count } }
+
+    /// The mean loss over all the data at `values`.
+    func meanLoss(_ values: [[Double]]) -> Double { evaluate(values, rows: 0..<rowCount).loss / Double(rowCount) }
+}
+
+/// A weight per feature, penalized, and a bias, both starting at 0.
+private func linearModel(features: Int) -> [ModelParameter] {
+    [ModelParameter(name: "weights", shape: [features], isPenalized: true, initialValues: [Double](repeating: 0, count: features)),
+     ModelParameter(name: "bias", shape: [1], isPenalized: false, initialValues: [0])]
 }
 
 /// L1-regularized logistic regression: mean cross-entropy of sigmoid(x·w + b) against 0/1 labels.
 struct LogisticRegression: TrainingProblem {
     let data: Dataset
     var title: String { "logistic regression on \(data.name)" }
-    var weightCount: Int { data.columns }
     var rowCount: Int { data.rows }
+    var parameters: [ModelParameter] { linearModel(features: data.columns) }
 
-    func evaluate(weights: [Double], bias: Double, rows: Range<Int>) -> (loss: Double, weights: [Double], bias: Double) {
+    func evaluate(_ values: [[Double]], rows: Range<Int>) -> (loss: Double, gradients: [[Double]]) {
+        let weights = values[0], bias = values[1][0]
         var loss = 0.0, gradient = [Double](repeating: 0, count: data.columns), gradientBias = 0.0
         for row in rows {
             var z = bias
@@ -41,7 +66,7 @@ struct LogisticRegression: TrainingProblem {
             for column in 0..<data.columns { gradient[column] += error * data.features[row * data.columns + column] }
             gradientBias += error
         }
-        return (loss, gradient, gradientBias)
+        return (loss, [gradient, [gradientBias]])
     }
 
     func accuracy(weights: [Double], bias: Double) -> Double {
@@ -54,8 +79,8 @@ struct LogisticRegression: TrainingProblem {
         return Double(correct) / Double(data.rows)
     }
 
-    func report(weights: [Double], bias: Double) -> [(String, String)] {
-        [("accuracy", String(format: "%.1f %%", 100 * accuracy(weights: weights, bias: bias)))]
+    func report(_ values: [[Double]]) -> [(String, String)] {
+        [("accuracy", String(format: "%.1f %%", 100 * accuracy(weights: values[0], bias: values[1][0])))]
     }
 }
 
@@ -67,16 +92,12 @@ struct SparseRegression: TrainingProblem {
     let targets: [Double]
     let truth: [Double]
     var title: String { "sparse regression (200 × 50, 5 true non-zero coefficients)" }
-    var weightCount: Int { columns }
     var rowCount: Int { rows }
+    var parameters: [ModelParameter] { linearModel(features: columns) }
 
     init(seed: UInt64 = 42) {
-        var state = seed
-        func uniform() -> Double {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Double(state >> 11) / Double(1 << 53)
-        }
-        func normal() -> Double { (-2 * log(max(uniform(), 1e-300))).squareRoot() * cos(2 * .pi * uniform()) }
+        var random = SeededRandom(seed: seed)
+        func normal() -> Double { random.normal() }
         var truth = [Double](repeating: 0, count: 50)
         for (index, value) in zip([3, 11, 19, 28, 44], [2.5, -2.0, 1.5, -3.0, 1.8]) { truth[index] = value }
         let features = (0..<(200 * 50)).map { _ in normal() }
@@ -87,7 +108,8 @@ struct SparseRegression: TrainingProblem {
         self.truth = truth
     }
 
-    func evaluate(weights: [Double], bias: Double, rows: Range<Int>) -> (loss: Double, weights: [Double], bias: Double) {
+    func evaluate(_ values: [[Double]], rows: Range<Int>) -> (loss: Double, gradients: [[Double]]) {
+        let weights = values[0], bias = values[1][0]
         var loss = 0.0, gradient = [Double](repeating: 0, count: columns), gradientBias = 0.0
         for row in rows {
             var prediction = bias
@@ -97,10 +119,11 @@ struct SparseRegression: TrainingProblem {
             for column in 0..<columns { gradient[column] += residual * features[row * columns + column] }
             gradientBias += residual
         }
-        return (loss, gradient, gradientBias)
+        return (loss, [gradient, [gradientBias]])
     }
 
-    func report(weights: [Double], bias: Double) -> [(String, String)] {
+    func report(_ values: [[Double]]) -> [(String, String)] {
+        let weights = values[0]
         let support = Set(truth.indices.filter { truth[$0] != 0 })
         let found = Set(weights.indices.filter { weights[$0] != 0 })
         return [("true support kept", "\(support.intersection(found).count) of \(support.count)"),

@@ -6,7 +6,7 @@ struct TrainingRun {
     /// How the run is shown (`subgradient l1`).
     let label: String
     let rules: [String]
-    /// Options of the weights' group; the bias group gets the same with every penalty at 0.
+    /// Options of the weights' group; the biases' group gets the same with every penalty at 0.
     let options: [String: Double]
 
     struct Result {
@@ -14,8 +14,8 @@ struct TrainingRun {
         let rules: [String]
         let loss: Double
         let zeros: Int
-        let weights: [Double]
-        let bias: Double
+        /// The trained values, one array per parameter of the problem.
+        let values: [[Double]]
         /// (epoch, loss before that epoch's step, exactly-zero weights).
         let curve: [(epoch: Int, loss: Double, zeros: Int)]
         let report: [(String, String)]
@@ -29,20 +29,21 @@ struct TrainingRun {
     /// that can be refused is refused here, before any run of a command has trained. In an MPI job every rank
     /// calls this, and each refusal is every rank's.
     func prepare(_ problem: TrainingProblem, registry: RuleRegistry, resume: URL?, placement: TrainingPlacement) throws -> PreparedRun {
-        let weights = Parameter("weights", values: [Double](repeating: 0, count: problem.weightCount))
-        let bias = Parameter("bias", values: [0.0])
+        let parameters = problem.parameters.map { Parameter($0.name, values: $0.initialValues) }
+        let penalized = parameters.indices.filter { problem.parameters[$0].isPenalized }.map { parameters[$0] }
+        let others = parameters.indices.filter { !problem.parameters[$0].isPenalized }.map { parameters[$0] }
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
         let penalties = taken.filter { $0.hasPrefix("weight_decay") || $0 == "alpha" }
         let optimizer = try placement.optimizer(
-            [ParamGroup([weights], options: options.filter { taken.contains($0.key) }),
-             ParamGroup([bias], options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 })],
+            [ParamGroup(penalized, options: options.filter { taken.contains($0.key) }),
+             ParamGroup(others, options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 })],
             rules: rules, registry: registry)
         optimizer.nonFiniteSteps = .skip
         if let resume, try optimizer.loadCheckpoint(from: resume) == .unchecked {
             printError("note: \(resume.path) was written before checkpoints had checksums, so damage to its numbers cannot be detected; the next --checkpoint save adds them")
         }
-        return PreparedRun(run: self, problem: problem, optimizer: optimizer, placement: placement, weights: weights, bias: bias,
-                           start: optimizer.steps(of: weights))
+        return PreparedRun(run: self, problem: problem, optimizer: optimizer, placement: placement, parameters: parameters,
+                           start: optimizer.steps(of: parameters[0]))
     }
 }
 
@@ -52,8 +53,8 @@ struct PreparedRun {
     let problem: TrainingProblem
     let optimizer: any TrainingStepper
     let placement: TrainingPlacement
-    let weights: Parameter
-    let bias: Parameter
+    /// The problem's parameters, in its order.
+    let parameters: [Parameter]
     /// The epoch training starts from: 0, or the checkpoint's step count.
     let start: Int
 
@@ -66,11 +67,10 @@ struct PreparedRun {
         var skipped = 0, firstReason: String?
         let rows = placement.rows(of: problem.rowCount), n = Double(problem.rowCount), ranks = Double(placement.ranks)
         for epoch in start..<max(start, epochs) {
-            let current = try weights.values(as: Double.self)
-            let (loss, gradient, biasGradient) = problem.evaluate(weights: current, bias: try bias.values(as: Double.self)[0], rows: rows)
-            curve.append((epoch, placement.total(loss) / n, current.filter { $0 == 0 }.count))
-            try weights.setGradient(gradient.map { $0 / n * ranks })
-            try bias.setGradient([biasGradient / n * ranks])
+            let current = try values()
+            let (loss, gradients) = problem.evaluate(current, rows: rows)
+            curve.append((epoch, placement.total(loss) / n, zeros(in: current)))
+            for (parameter, gradient) in zip(parameters, gradients) { try parameter.setGradient(gradient.map { $0 / n * ranks }) }
             if case .skipped(let reason) = try optimizer.step() {
                 skipped += 1
                 firstReason = firstReason ?? reason
@@ -84,10 +84,17 @@ struct PreparedRun {
                                    + "the first: \(firstReason)")
         }
         if let checkpoint { try optimizer.saveCheckpoint(to: checkpoint) }
-        let final = try weights.values(as: Double.self), finalBias = try bias.values(as: Double.self)[0]
-        return TrainingRun.Result(label: run.label, rules: run.rules, loss: problem.evaluate(weights: final, bias: finalBias).loss,
-                                  zeros: final.filter { $0 == 0 }.count, weights: final, bias: finalBias, curve: curve,
-                                  report: problem.report(weights: final, bias: finalBias), resumedFrom: start,
+        let final = try values()
+        return TrainingRun.Result(label: run.label, rules: run.rules, loss: problem.meanLoss(final),
+                                  zeros: zeros(in: final), values: final, curve: curve,
+                                  report: problem.report(final), resumedFrom: start,
                                   skipped: skipped, stepsTaken: stepsTaken)
+    }
+
+    private func values() throws -> [[Double]] { try parameters.map { try $0.values(as: Double.self) } }
+
+    /// Exactly-zero elements of the penalized parameters (the weights).
+    private func zeros(in values: [[Double]]) -> Int {
+        zip(problem.parameters, values).filter(\.0.isPenalized).reduce(0) { $0 + $1.1.filter { $0 == 0 }.count }
     }
 }

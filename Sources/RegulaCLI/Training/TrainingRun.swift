@@ -8,6 +8,8 @@ struct TrainingRun {
     let rules: [String]
     /// Options of the weights' group; the bias group gets the same with every penalty at 0.
     let options: [String: Double]
+    /// Choices of both groups, by name; those the chain does not take are left out.
+    var choices: [String: String] = [:]
 
     struct Result {
         let label: String
@@ -33,9 +35,11 @@ struct TrainingRun {
         let bias = Parameter("bias", values: [0.0])
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
         let penalties = taken.filter { $0.hasPrefix("weight_decay") || $0 == "alpha" }
+        let choices = choices.filter { taken.contains($0.key) }
         let optimizer = try placement.optimizer(
-            [ParamGroup([weights], options: options.filter { taken.contains($0.key) }),
-             ParamGroup([bias], options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 })],
+            [ParamGroup([weights], options: options.filter { taken.contains($0.key) }, choices: choices),
+             ParamGroup([bias], options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 },
+                        choices: choices)],
             rules: rules, registry: registry)
         optimizer.nonFiniteSteps = .skip
         if let resume, try optimizer.loadCheckpoint(from: resume) == .unchecked {

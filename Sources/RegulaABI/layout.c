@@ -16,7 +16,8 @@ _Static_assert(offsetof(regula_plugin, abi_minor) == 4, "regula_plugin.abi_minor
 _Static_assert(offsetof(regula_plugin, toolchain) == 24, "regula_plugin.toolchain moved (ABI 1.1 appended it after the 1.0 fields)");
 _Static_assert(offsetof(regula_plugin, chain_count) == 32, "regula_plugin.chain_count moved (ABI 1.2)");
 _Static_assert(sizeof(regula_plugin) == 48, "regula_plugin changed size");
-_Static_assert(sizeof(regula_hyperparameter) == 56, "regula_hyperparameter changed size");
+_Static_assert(offsetof(regula_hyperparameter, choice_count) == 56, "regula_hyperparameter.choice_count moved (ABI 1.3)");
+_Static_assert(sizeof(regula_hyperparameter) == 72, "regula_hyperparameter changed size");
 _Static_assert(offsetof(regula_state_slot, initial_from) == 40, "regula_state_slot.initial_from moved (ABI 1.2)");
 _Static_assert(offsetof(regula_state_slot, flags) == 56, "regula_state_slot.flags moved (ABI 1.3)");
 _Static_assert(sizeof(regula_state_slot) == 64, "regula_state_slot changed size");

@@ -106,7 +106,7 @@ struct BenchCommand: ParsableCommand {
             let chosen = options.laid(over: Self.standardOptions.filter { taken.contains($0.key) })
             let slots = ruleList.reduce(0) { total, rule in total + rule.stateSlots.filter { $0.shape == .elementwise }.count }
             let parameters = makeParameters(elementType)
-            let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, registry: registry)
+            let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, choices: options.choices, registry: registry)
             if let threads { optimizer.threads = threads }
             optimizer.atomicSteps = !notAtomic
             var times: [UInt64] = []

@@ -29,7 +29,8 @@ extension BenchCommand {
                     return options.laid(over: Self.standardOptions.filter { taken.contains($0.key) })
                 }
                 let parameters = makeParameters(elementType)
-                let optimizer = try DistributedOptimizer(parameters, rules: chain, defaults: chosen, mode: mode,
+                let optimizer = try DistributedOptimizer([ParamGroup(parameters, choices: options.choices)], rules: chain,
+                                                         defaults: chosen, mode: mode,
                                                          communicator: communicator, bucketBytes: bucketBytes, registry: registry)
                 if let threads { optimizer.local.threads = threads }
                 var times: [StepTimes] = []

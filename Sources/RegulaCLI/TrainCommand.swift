@@ -110,14 +110,14 @@ struct TrainCommand: ParsableCommand {
                 try registry.loadPlugin(at: folder + "/\(PluginSearchPath.examplePrefix)ProxL1.so")
             }
             let chosen = options.laid(over: Self.standardOptions)
-            let given = Set(options.given.keys)
+            let given = Set(options.given.keys).union(options.choices.keys)
             let runs: [TrainingRun]
             if let rules {
                 let chain = rules.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-                runs = [TrainingRun(label: "chain", rules: chain, options: chosen)]
+                runs = [TrainingRun(label: "chain", rules: chain, options: chosen, choices: options.choices)]
             } else {
-                runs = [TrainingRun(label: "subgradient", rules: ["l1", "sgd"], options: chosen),
-                        TrainingRun(label: "proximal", rules: ["sgd", "prox_l1"], options: chosen)]
+                runs = [TrainingRun(label: "subgradient", rules: ["l1", "sgd"], options: chosen, choices: options.choices),
+                        TrainingRun(label: "proximal", rules: ["sgd", "prox_l1"], options: chosen, choices: options.choices)]
             }
             // An option given by hand that no chain takes is an error (a typo, most likely), not silently dropped.
             var allRules: [String] = []

@@ -36,7 +36,7 @@ nonisolated(unsafe) private let description: UnsafeMutablePointer<regula_plugin>
     hyperparameter.initialize(to: regula_hyperparameter(
         struct_size: UInt32(MemoryLayout<regula_hyperparameter>.size), name: text("clip_value"),
         doc: text("largest magnitude an update element may have"), type: UInt32(REGULA_HYPERPARAMETER_REAL),
-        flags: 0, default_value: 1, minimum: 0, maximum: .infinity))
+        flags: 0, default_value: 1, minimum: 0, maximum: .infinity, choice_count: 0, choices: nil))
     var rule = regula_rule()
     rule.struct_size = UInt32(MemoryLayout<regula_rule>.size)
     rule.name = text("clip_value")

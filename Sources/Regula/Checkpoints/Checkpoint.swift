@@ -56,7 +56,7 @@ extension Optimizer {
             }
             let metadata = CheckpointMetadata(
                 rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
-                groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options) },
+                groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options, choices: $0.choices) },
                 parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
             try metadata.checkCounts()
             file.metadata[Self.formatKey] = metadata.format
@@ -148,12 +148,12 @@ extension Optimizer {
         }
         var resolvedOptions: [ResolvedOptions] = []
         for (index, saved) in metadata.groups.enumerated() {
-            if let missing = chain.hyperparameterNames.first(where: { saved.options[$0] == nil }) {
+            if let missing = chain.hyperparameterNames.first(where: { saved.options[$0] == nil && saved.choices[$0] == nil }) {
                 let readers = chain.rules.filter { $0.hyperparameter(named: missing) != nil }.map { quoted($0.name) }
                 throw CheckpointError("the checkpoint's options for group \(index) lack \(quoted(missing)), which rule "
                     + "\(readers.joined(separator: ", ")) reads; a checkpoint records every option of its chain (\(chain.hyperparameterNames.joined(separator: ", ")))")
             }
-            do { resolvedOptions.append(try chain.resolve(saved.options, group: index)) } catch {
+            do { resolvedOptions.append(try chain.resolve(saved.options, choices: saved.choices, group: index)) } catch {
                 throw CheckpointError("the checkpoint's options for group \(index) are refused: \(error)")
             }
         }
@@ -215,8 +215,7 @@ extension Optimizer {
         for (tensor, saved) in values {
             saved.bytes.copyBytes(to: tensor.create().assumingMemoryBound(to: UInt8.self), count: tensor.byteCount)
         }
-        restore(states: staged, options: metadata.groups.map(\.options), resolved: resolvedOptions,
-                skippedSteps: metadata.skippedSteps)
+        restore(states: staged, resolved: resolvedOptions, skippedSteps: metadata.skippedSteps)
         // Checked above, so restoring cannot fail.
         for (saved, scheduler) in zip(metadata.schedulers, schedulers) { try? scheduler.restore(saved) }
         return file.integrity == .verified ? .verified : .unchecked

@@ -12,6 +12,8 @@ struct CheckpointMetadata {
     struct GroupEntry {
         var parameters: [String]
         var options: [String: Double]
+        /// Choices by name; written only when there are some, so files without them read as before.
+        var choices: [String: String] = [:]
     }
     struct ParameterEntry {
         var name: String
@@ -79,7 +81,10 @@ struct CheckpointMetadata {
         let json = JSONValue.object([
             "format": .string(format),
             "groups": .array(groups.map { group in
-                .object(["options": options(group.options), "parameters": .array(group.parameters.map(JSONValue.string))])
+                let choices = JSONValue.object(group.choices.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) })
+            return .object((group.choices.isEmpty ? [] : [.init(key: "choices", value: choices)])
+                           + [.init(key: "options", value: options(group.options)),
+                              .init(key: "parameters", value: .array(group.parameters.map(JSONValue.string)))])
             }),
             "parameters": .array(parameters.map { entry in
                 var members: [JSONValue.Member] = [.init(key: "count", value: .integer(entry.count)),
@@ -128,14 +133,18 @@ struct CheckpointMetadata {
         }
         groups = try read.array(root["groups"], at: "groups").enumerated().map { index, group throws(CheckpointError) in
             let place = "groups[\(index)]"
-            let fields = try read.object(group, at: place, keys: ["parameters", "options"], required: ["parameters", "options"])
+            let fields = try read.object(group, at: place, keys: ["parameters", "options", "choices"], required: ["parameters", "options"])
             let names = try read.strings(fields["parameters"], at: "\(place).parameters")
             guard let members = fields["options"]!.members else {
                 throw read.mismatch("\(place).options", "an object of numbers", fields["options"])
             }
             var options: [String: Double] = [:]
             for member in members { options[member.key] = try read.real(member.value, at: "\(place).options.\(member.key)") }
-            return GroupEntry(parameters: names, options: options)
+            var choices: [String: String] = [:]
+            for (key, value) in try read.object(fields["choices"] ?? .object([]), at: "\(place).choices") {
+                choices[key] = try read.string(value, at: "\(place).choices.\(key)")
+            }
+            return GroupEntry(parameters: names, options: options, choices: choices)
         }
         parameters = try read.array(root["parameters"], at: "parameters").enumerated().map { index, entry throws(CheckpointError) in
             let place = "parameters[\(index)]"

@@ -251,7 +251,7 @@ public enum Conformance {
     static func typical(_ hyperparameter: Hyperparameter) -> Double {
         let range = hyperparameter.range
         switch hyperparameter.kind {
-        case .boolean: return 1
+        case .boolean, .choice: return 1
         case .integer:
             return [1, 2, range.lowerBound, range.upperBound].first { range.contains($0) && $0.isFinite && $0 != 0 } ?? 0
         case .real:

@@ -104,16 +104,7 @@ struct DescriptionReader {
         guard (1...NamedChain.maximumRules).contains(count) else {
             throw malformed("chain \(quoted(name)): rule_count is \(count); allowed: 1 to \(NamedChain.maximumRules)")
         }
-        guard let names = declared.rules else { throw malformed("chain \(quoted(name)): rule_count is \(count) but rules is NULL") }
-        try requireReadable(UnsafeRawPointer(names), count: count * MemoryLayout<UnsafePointer<CChar>?>.size,
-                            what: "the rules array of chain \(quoted(name))")
-        var rules: [String] = []
-        for index in 0..<count {
-            guard let rule = try text(names[index], what: "rules[\(index)] of chain \(quoted(name))") else {
-                throw malformed("chain \(quoted(name)): rules[\(index)] is NULL")
-            }
-            rules.append(rule)
-        }
+        let rules = try strings(declared.rules, count: count, allowed: 1...NamedChain.maximumRules, what: "rules of chain \(quoted(name))")
         let defaults = try elements(declared.defaults, count: declared.default_count, limit: NamedChain.maximumDefaults,
                                     what: "defaults of chain \(quoted(name))") { (entry: regula_chain_default, label) throws(RegistryError) in
             let option = try requiredName(entry.name, of: label)
@@ -130,7 +121,7 @@ struct DescriptionReader {
         let name = try requiredName(declared.name, of: label)
         let kind: Hyperparameter.Kind = try decoded(declared.type, [
             Int(REGULA_HYPERPARAMETER_REAL): .real, Int(REGULA_HYPERPARAMETER_INTEGER): .integer,
-            Int(REGULA_HYPERPARAMETER_BOOLEAN): .boolean], "type", of: label)
+            Int(REGULA_HYPERPARAMETER_BOOLEAN): .boolean, Int(REGULA_HYPERPARAMETER_CHOICE): .choice], "type", of: label)
         if kind == .boolean, declared.minimum != 0 || declared.maximum != 1 {
             throw malformed("\(label) is boolean, so its range must be [0, 1], not [\(declared.minimum), \(declared.maximum)]")
         }
@@ -138,8 +129,15 @@ struct DescriptionReader {
             throw malformed("\(label) has minimum \(declared.minimum) above maximum \(declared.maximum)")
         }
         let required = declared.flags & UInt32(REGULA_HYPERPARAMETER_REQUIRED) != 0
+        let doc = try text(declared.doc, what: "the doc of \(label)") ?? ""
+        if kind == .choice {
+            // ABI 1.3 appended the names; the rule's declaration check judges them and the range.
+            let names = try strings(declared.choices, count: Int(declared.choice_count), allowed: 2...64, what: "choices of \(label)")
+            return Hyperparameter(name, doc: doc, choices: names, defaultIndex: required ? nil : declared.default_value,
+                                  range: declared.minimum...declared.maximum)
+        }
         return Hyperparameter(
-            name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "", kind: kind,
+            name, doc: doc, kind: kind,
             default: required ? nil : declared.default_value, range: declared.minimum...declared.maximum)
     }
 
@@ -166,6 +164,22 @@ struct DescriptionReader {
             Int(REGULA_REDUCTION_PARAMETER): .parameter, Int(REGULA_REDUCTION_STEP): .step], "scope", of: label)
         return Reduction(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          combine: combine, scope: scope)
+    }
+
+    /// The `count` strings of an array of C strings, none of them NULL; `what` names the array in refusals.
+    private func strings(_ array: UnsafePointer<UnsafePointer<CChar>?>?, count: Int, allowed: ClosedRange<Int>,
+                         what: String) throws(RegistryError) -> [String] {
+        guard allowed.contains(count) else {
+            throw malformed("\(what): count is \(count); allowed: \(allowed.lowerBound) to \(allowed.upperBound)")
+        }
+        guard let array else { throw malformed("\(what): count is \(count) but the array is NULL") }
+        try requireReadable(UnsafeRawPointer(array), count: count * MemoryLayout<UnsafePointer<CChar>?>.size, what: "the array of \(what)")
+        return try (0..<count).map { index throws(RegistryError) in
+            guard let entry = try text(array[index], what: "entry \(index) of \(what)") else {
+                throw malformed("\(what): entry \(index) is NULL")
+            }
+            return entry
+        }
     }
 
     /// Reads `count` versioned structs of type `Element` starting at `first`.
@@ -229,6 +243,7 @@ struct DescriptionReader {
         case is regula_rule.Type: 112               // 1.0; 1.2 appended prepare and scratch_count (128)
         case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56), 1.3 flags (64)
         case is regula_reduction.Type: 32           // 1.0; 1.2 appended scope (40)
+        case is regula_hyperparameter.Type: 56      // 1.0; 1.3 appended choice_count and choices (72)
         default: nil                                // unchanged since it appeared
         }
     }

@@ -4,8 +4,12 @@ struct Chain: @unchecked Sendable {
     let rules: [Rule]
     /// Defaults the named chains among the optimizer's names give, above the rules' own defaults.
     let chainDefaults: [String: Double]
+    /// The named chains' defaults for choices, by name (a chain gives a choice's default as its index).
+    let chainChoices: [String: String]
     /// Every hyperparameter name some rule declares, in first-declared order.
     let hyperparameterNames: [String]
+    /// Each choice hyperparameter's names, as the first rule declaring it lists them.
+    let choiceNames: [String: [String]]
     /// For each rule, the names its state slots are reported and checkpointed under (``slotKeys(for:)``).
     let slotKeys: [[String]]
     /// The rule and declaration behind each slot key.
@@ -17,10 +21,24 @@ struct Chain: @unchecked Sendable {
 
     init(_ rules: [Rule], chainDefaults: [String: Double] = [:]) {
         self.rules = rules
-        self.chainDefaults = chainDefaults
         var names: [String] = []
         for name in rules.flatMap({ $0.hyperparameters.map(\.name) }) where !names.contains(name) { names.append(name) }
         hyperparameterNames = names
+        var choiceNames: [String: [String]] = [:]
+        for choice in rules.flatMap(\.hyperparameters) where choice.kind == .choice && choiceNames[choice.name] == nil {
+            choiceNames[choice.name] = choice.choices
+        }
+        self.choiceNames = choiceNames
+        // A chain gives a choice's default as its index; one that is no index stays a number, refused with the names.
+        var numbers: [String: Double] = [:], chosen: [String: String] = [:]
+        for (name, value) in chainDefaults {
+            if let names = choiceNames[name], let index = Int(exactly: value), names.indices.contains(index) {
+                chosen[name] = names[index]
+            } else {
+                numbers[name] = value
+            }
+        }
+        (self.chainDefaults, chainChoices) = (numbers, chosen)
         var stages: [[Int]] = []
         for (index, rule) in rules.enumerated() {
             if stages.isEmpty || !rule.reductions.isEmpty { stages.append([]) }
@@ -50,26 +68,53 @@ struct Chain: @unchecked Sendable {
         }
     }
 
-    /// `options` with every hyperparameter of the chain filled in from `defaults`, then from the named
-    /// chains' defaults, then from the rules.
-    /// - Throws: For a name no rule declares; `group` says where it came from.
-    func filled(_ options: [String: Double], defaults: [String: Double], group: Int) throws(OptimizerError) -> [String: Double] {
-        try checkNames(options, group: group)
-        var filled = options
-        for name in hyperparameterNames where filled[name] == nil {
-            if let value = defaults[name] ?? chainDefaults[name]
-                ?? rules.lazy.compactMap({ $0.hyperparameter(named: name)?.defaultValue }).first {
-                filled[name] = value
+    /// `group` with every hyperparameter of the chain filled in: numbers from `defaults`, choices from
+    /// `choices`, then from the named chains' defaults, then from the rules.
+    /// - Throws: For a name no rule declares, a choice given as a number or a number given as a choice;
+    ///   `index` says which group it came from.
+    func filled(_ group: ParamGroup, defaults: [String: Double], choices: [String: String], index: Int) throws(OptimizerError) -> ParamGroup {
+        try checkNames(group.options, group: index)
+        try checkChoices(group.choices, group: index)
+        var filled = group
+        for name in hyperparameterNames {
+            let declared = rules.lazy.compactMap { $0.hyperparameter(named: name) }
+            if choiceNames[name] != nil {
+                if filled.choices[name] == nil,
+                   let choice = choices[name] ?? chainChoices[name] ?? declared.compactMap(\.defaultChoice).first {
+                    filled.choices[name] = choice
+                }
+            } else if filled.options[name] == nil,
+                      let value = defaults[name] ?? chainDefaults[name] ?? declared.compactMap(\.defaultValue).first {
+                filled.options[name] = value
             }
         }
         return filled
     }
 
-    /// Refuses any name that no rule of the chain declares.
+    /// Refuses any name that no rule of the chain declares, and a choice given as a number.
     func checkNames(_ options: [String: Double], group: Int?) throws(OptimizerError) {
-        for name in options.keys.sorted() where !hyperparameterNames.contains(name) {
+        for name in options.keys.sorted() where !hyperparameterNames.contains(name) || choiceNames[name] != nil {
+            if let names = choiceNames[name] { throw .choiceGivenAsNumber(name, value: options[name]!, group: group, choices: names) }
             throw .unknownHyperparameter(name, group: group, suggestion: suggestion(for: name, among: hyperparameterNames),
                                          accepted: hyperparameterNames, rules: rules.map(\.name))
+        }
+    }
+
+    /// Refuses a name in `choices` that is no choice of the chain, and a value that is none of a rule's names.
+    func checkChoices(_ choices: [String: String], group: Int?) throws(OptimizerError) {
+        for (name, choice) in choices.sorted(by: { $0.key < $1.key }) {
+            guard choiceNames[name] != nil else {
+                if hyperparameterNames.contains(name) {
+                    throw .numberGivenAsChoice(name, choice: choice, group: group, choiceOptions: choiceNames.keys.sorted())
+                }
+                throw .unknownHyperparameter(name, group: group, suggestion: suggestion(for: name, among: hyperparameterNames),
+                                             accepted: hyperparameterNames, rules: rules.map(\.name))
+            }
+            for rule in rules {
+                guard let names = rule.hyperparameter(named: name)?.choices, !names.contains(choice) else { continue }
+                throw .unknownChoice(name, choice: choice, group: group, rule: rule.name,
+                                     suggestion: suggestion(for: choice, among: names), choices: names)
+            }
         }
     }
 
@@ -83,9 +128,11 @@ struct Chain: @unchecked Sendable {
         }
     }
 
-    /// The values each rule receives, in its declaration order, after every range and combination check.
-    func resolve(_ options: [String: Double], group: Int) throws(OptimizerError) -> ResolvedOptions {
+    /// The values each rule receives, in its declaration order, after every range and combination check: a
+    /// choice as the index of its name among the rule's names.
+    func resolve(_ options: [String: Double], choices: [String: String], group: Int) throws(OptimizerError) -> ResolvedOptions {
         try checkNames(options, group: group)
+        try checkChoices(choices, group: group)
         try checkRanges(options, group: group)
         var values: [Double] = []
         var offsets: [Int] = []
@@ -93,7 +140,8 @@ struct Chain: @unchecked Sendable {
             offsets.append(values.count)
             var own: [Double] = []
             for hyperparameter in rule.hyperparameters {
-                guard let value = options[hyperparameter.name] ?? hyperparameter.defaultValue else {
+                let given = choices[hyperparameter.name].flatMap { hyperparameter.choices.firstIndex(of: $0) }.map(Double.init)
+                guard let value = given ?? options[hyperparameter.name] ?? hyperparameter.defaultValue else {
                     throw .missingHyperparameter(hyperparameter.name, group: group, rule: rule.name)
                 }
                 own.append(value)
@@ -103,22 +151,24 @@ struct Chain: @unchecked Sendable {
             }
             values += own
         }
-        return ResolvedOptions(options: options, values: values, offsets: offsets)
+        return ResolvedOptions(options: options, choices: choices, values: values, offsets: offsets)
     }
 }
 
 /// A group's options after validation, laid out as the rules' kernels read them: every rule's values one
 /// after the other, at an address that stays put while the executor's threads read it.
 final class ResolvedOptions: @unchecked Sendable {
-    /// The options these values came from, to notice a change.
+    /// The options and choices these values came from, to notice a change.
     let options: [String: Double]
+    let choices: [String: String]
     /// Every rule's values, one after the other.
     let values: UnsafeMutablePointer<Double>
     /// Where each rule's values start in `values`.
     let offsets: [Int]
 
-    init(options: [String: Double], values: [Double], offsets: [Int]) {
+    init(options: [String: Double], choices: [String: String], values: [Double], offsets: [Int]) {
         self.options = options
+        self.choices = choices
         self.values = .allocate(capacity: max(values.count, 1))
         self.values.initialize(repeating: 0, count: max(values.count, 1))
         self.values.update(from: values, count: values.count)

@@ -23,6 +23,8 @@ public final class Optimizer: @unchecked Sendable {
     public var rules: [Rule] { chain.rules }
     /// The options given at construction, which filled in each group's missing options.
     public let defaults: [String: Double]
+    /// The choices given at construction, by name, which filled in each group's missing choices.
+    public let defaultChoices: [String: String]
     /// The parameter groups. Change options between steps; the next step validates them.
     public var groups: [ParamGroup] {
         get { lock.lock(); defer { lock.unlock() }; return storedGroups }
@@ -95,12 +97,14 @@ public final class Optimizer: @unchecked Sendable {
     ///   - groups: Parameter groups; a group's options override `defaults`.
     ///   - rules: Rule names in the order they run.
     ///   - defaults: Options for every group that does not set its own.
+    ///   - choices: Choices (such as `["adjust_lr_fn": "match_rms_adamw"]`) for every group that does not set its own.
     ///   - registry: Where rule names are looked up; `nil` for ``RuleRegistry/shared()``.
     /// - Throws: ``OptimizerError`` naming an unknown rule or option, a missing or out-of-range value, a
-    ///   refused combination, a parameter in two groups or an element type a rule does not support;
+    ///   refused combination, a choice given as a number or by a name its rules do not declare, a parameter in
+    ///   two groups or an element type a rule does not support;
     ///   ``OptimizerError/rulesUnavailable(_:)`` when `registry` is nil and the shared one cannot be built.
     public init(_ groups: [ParamGroup], rules: [String], defaults: [String: Double] = [:],
-                registry: RuleRegistry? = nil) throws(OptimizerError) {
+                choices: [String: String] = [:], registry: RuleRegistry? = nil) throws(OptimizerError) {
         guard !rules.isEmpty else { throw OptimizerError.emptyChain }
         let registry = if let registry { registry } else { try Self.sharedRegistry() }
         let (expanded, chainDefaults) = try registry.expand(rules)
@@ -115,13 +119,15 @@ public final class Optimizer: @unchecked Sendable {
         try chain.checkRanges(chainDefaults, group: nil)
         try chain.checkNames(defaults, group: nil)
         try chain.checkRanges(defaults, group: nil)
+        try chain.checkChoices(choices, group: nil)
         storedGroups = try groups.enumerated().map { (index, group) throws(OptimizerError) in
-            ParamGroup(group.parameters, options: try chain.filled(group.options, defaults: defaults, group: index))
+            try chain.filled(group, defaults: defaults, choices: choices, index: index)
         }
         self.chain = chain
         compiled = CompiledChain(chain)
         transaction = StepTransaction(chain: compiled)
         self.defaults = defaults
+        defaultChoices = choices
         executor = ChainExecutor(chain: compiled, threads: ProcessInfo.processInfo.activeProcessorCount)
         // Counted once self is whole: if validation throws now, deinit runs and balances the count.
         chain.rules.forEach { $0.kernel.usage.add(1) }
@@ -139,17 +145,17 @@ public final class Optimizer: @unchecked Sendable {
 
     /// Builds an optimizer with a single group of `parameters`.
     public convenience init(_ parameters: [Parameter], rules: [String], defaults: [String: Double] = [:],
-                            registry: RuleRegistry? = nil) throws(OptimizerError) {
-        try self.init([ParamGroup(parameters)], rules: rules, defaults: defaults, registry: registry)
+                            choices: [String: String] = [:], registry: RuleRegistry? = nil) throws(OptimizerError) {
+        try self.init([ParamGroup(parameters)], rules: rules, defaults: defaults, choices: choices, registry: registry)
     }
 
-    /// Adds a group, its missing options filled from ``defaults`` (torch's `add_param_group`).
+    /// Adds a group, its missing options filled from ``defaults`` and choices from ``defaultChoices`` (torch's
+    /// `add_param_group`).
     /// - Throws: ``OptimizerError`` as the initializer does; the optimizer is then unchanged.
     public func addGroup(_ group: ParamGroup) throws(OptimizerError) {
         lock.lock()
         defer { lock.unlock() }
-        let filled = ParamGroup(group.parameters,
-                                options: try chain.filled(group.options, defaults: defaults, group: groups.count))
+        let filled = try chain.filled(group, defaults: defaults, choices: defaultChoices, index: groups.count)
         groups.append(filled)
         do { try validate() } catch {
             groups.removeLast()
@@ -317,13 +323,12 @@ public final class Optimizer: @unchecked Sendable {
     }
 
     /// Puts in place what a checked checkpoint holds: each of `states` (nil for a parameter with none), every
-    /// group's `options` with their `resolved` values, and the skip count.
-    func restore(states restored: [(Parameter, SlotStorage?)], options: [[String: Double]], resolved: [ResolvedOptions],
-                 skippedSteps: Int) {
+    /// group's options and choices with their `resolved` values, and the skip count.
+    func restore(states restored: [(Parameter, SlotStorage?)], resolved: [ResolvedOptions], skippedSteps: Int) {
         lock.lock()
         defer { lock.unlock() }
         for (parameter, state) in restored { states[ObjectIdentifier(parameter)] = state }
-        for (index, options) in options.enumerated() { storedGroups[index].options = options }
+        for (index, given) in resolved.enumerated() { (storedGroups[index].options, storedGroups[index].choices) = (given.options, given.choices) }
         self.resolved = resolved
         checkedMembership = []
         self.skippedSteps = skippedSteps
@@ -339,10 +344,10 @@ public final class Optimizer: @unchecked Sendable {
         }
         var fresh: [ResolvedOptions] = []
         for (index, group) in groups.enumerated() {
-            if index < resolved.count, resolved[index].options == group.options {
+            if index < resolved.count, resolved[index].options == group.options, resolved[index].choices == group.choices {
                 fresh.append(resolved[index])
             } else {
-                fresh.append(try chain.resolve(group.options, group: index))
+                fresh.append(try chain.resolve(group.options, choices: group.choices, group: index))
             }
         }
         resolved = fresh

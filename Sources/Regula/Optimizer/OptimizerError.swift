@@ -22,6 +22,12 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case emptyChain
     /// No rule of the chain declares this option. `group` is nil for the optimizer's defaults.
     case unknownHyperparameter(String, group: Int?, suggestion: String?, accepted: [String], rules: [String])
+    /// A choice given as a number in a group's options (or the defaults); choices are given by name.
+    case choiceGivenAsNumber(String, value: Double, group: Int?, choices: [String])
+    /// A name in a group's choices (or the default choices) that the chain declares as a number.
+    case numberGivenAsChoice(String, choice: String, group: Int?, choiceOptions: [String])
+    /// A choice's value that is none of the names a rule declares for it; the closest name if any.
+    case unknownChoice(String, choice: String, group: Int?, rule: String, suggestion: String?, choices: [String])
     /// A required hyperparameter has no value in the group or the defaults.
     case missingHyperparameter(String, group: Int, rule: String)
     /// A value outside what the rule allows. `group` is nil for the optimizer's defaults.
@@ -77,6 +83,15 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
                 + (suggestion.map { " (did you mean \(quoted($0))?)" } ?? "")
                 + "; rules \(rules.joined(separator: ", ")) take: "
                 + (accepted.isEmpty ? "nothing" : accepted.joined(separator: ", "))
+        case .choiceGivenAsNumber(let name, let value, let group, let choices):
+            return "hyperparameter \(quoted(name)) in \(place(group)) is a choice: give it by name in choices, not as the number "
+                + "\(format(value)) in options; its names: \(choices.joined(separator: ", "))"
+        case .numberGivenAsChoice(let name, let choice, let group, let choiceOptions):
+            return "hyperparameter \(quoted(name)) in \(place(group)) takes a number, so give it in options, not as \(quoted(choice)) "
+                + "in choices; the chain's choices: " + (choiceOptions.isEmpty ? "none" : choiceOptions.joined(separator: ", "))
+        case .unknownChoice(let name, let choice, let group, let rule, let suggestion, let choices):
+            return "hyperparameter \(quoted(name)) = \(quoted(choice)) in \(place(group)) is not a choice of rule \(rule)"
+                + (suggestion.map { " (did you mean \(quoted($0))?)" } ?? "") + "; allowed: \(choices.joined(separator: ", "))"
         case .missingHyperparameter(let name, let group, let rule):
             return "missing required hyperparameter \(quoted(name)) for rule \(rule) in group \(group); "
                 + "give it in the group or in the optimizer's defaults"

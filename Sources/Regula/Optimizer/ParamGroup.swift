@@ -9,11 +9,15 @@ public struct ParamGroup: Sendable {
     public let parameters: [Parameter]
     /// Hyperparameter values by name.
     public var options: [String: Double]
+    /// The values of choice hyperparameters (such as `adjust_lr_fn`), by name: each one of the names its rules
+    /// declare. Changed between steps like ``options``; a choice given in ``options`` as a number is refused.
+    public var choices: [String: String]
 
-    /// A group of `parameters` with its own `options`, which override the optimizer's defaults.
-    public init(_ parameters: [Parameter], options: [String: Double] = [:]) {
+    /// A group of `parameters` with its own `options` and `choices`, which override the optimizer's defaults.
+    public init(_ parameters: [Parameter], options: [String: Double] = [:], choices: [String: String] = [:]) {
         self.parameters = parameters
         self.options = options
+        self.choices = choices
     }
 
     /// The learning rate, option `lr`.

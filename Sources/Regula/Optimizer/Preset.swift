@@ -99,7 +99,7 @@ extension Optimizer {
     /// - Throws: ``OptimizerError`` for a value out of range or a refused combination (a beta of 1, Nesterov
     ///   without momentum).
     public convenience init(_ groups: [ParamGroup], preset: Preset, registry: RuleRegistry? = nil) throws(OptimizerError) {
-        try self.init(groups, rules: preset.rules, defaults: preset.defaults, registry: registry)
+        try self.init(groups, rules: preset.rules, defaults: preset.defaults, choices: [:], registry: registry)
     }
 
     /// The same, with all `parameters` in one group.

@@ -20,11 +20,12 @@ extension ReplaySpec {
             }
         }
         let optimizer = try refusing("") { () throws(OptimizerError) in
-            try Optimizer(groups.map { ParamGroup($0.parameters.map { named[$0]! }, options: $0.options) },
-                          rules: rules, defaults: defaults, registry: registry)
+            try Optimizer(zip(groups, groupChoices).map { ParamGroup($0.parameters.map { named[$0]! }, options: $0.options, choices: $1) },
+                          rules: rules, defaults: defaults, choices: defaultChoices, registry: registry)
         }
         for (index, step) in steps.enumerated() {
             for change in step.changes { optimizer.groups[change.group].options[change.name] = change.value }
+            for change in step.choiceChanges { optimizer.groups[change.group].choices[change.name] = change.choice }
             let gradients = switch step.gradients {
             case .inline(let gradients): gradients
             case .file(let url):

@@ -9,7 +9,7 @@ import Foundation
 ///  "steps": [{"grads": {"w": [0.1, 0.2]}, "set": [{"group": 0, "lr": 0.005}]}]}
 /// ```
 /// A parameter absent from a step's `grads` has no gradient in that step; `set` changes group options
-/// before the step. `params` and any step's `grads` may instead name a safetensors file (a path relative
+/// before the step. A string where an option's number would be is a choice's name (`"adjust_lr_fn": "original"`). `params` and any step's `grads` may instead name a safetensors file (a path relative
 /// to the spec's folder), so recorded tensors never pass through JSON:
 /// `{"params": "params.safetensors", "steps": [{"grads": "grads/0.safetensors"}], …}`.
 ///
@@ -31,6 +31,8 @@ public struct ReplaySpec: Sendable {
         public var gradients: Gradients
         /// Option changes applied before the step: (group index, name, value).
         public var changes: [(group: Int, name: String, value: Double)]
+        /// Choice changes applied before the step: (group index, name, the choice's name).
+        public var choiceChanges: [(group: Int, name: String, choice: String)] = []
     }
 
     /// Element type of every parameter.
@@ -39,8 +41,12 @@ public struct ReplaySpec: Sendable {
     public var rules: [String]
     /// The optimizer's default options.
     public var defaults: [String: Double]
+    /// The optimizer's default choices: the strings of `defaults` in the spec.
+    public var defaultChoices: [String: String]
     /// Groups: parameter names and their own options. Every parameter is in exactly one group.
     public var groups: [(parameters: [String], options: [String: Double])]
+    /// Each group's own choices, in the order of ``groups``.
+    public var groupChoices: [[String: String]]
     /// Initial values by parameter name.
     public var parameters: [String: ReplayTensor]
     /// Shapes by parameter name (row-major, the values in that order); a parameter without one is flat. From
@@ -93,7 +99,8 @@ public struct ReplaySpec: Sendable {
             named = dtype
         }
         rules = try reader.strings(root["rules"], at: "spec.rules")
-        defaults = try reader.numbers(root["defaults"] ?? .object([]), at: "spec.defaults")
+        (defaults, defaultChoices) = try Self.optionValues(reader.object(root["defaults"] ?? .object([]), at: "spec.defaults"),
+                                                           at: "spec.defaults", reader)
 
         var fileShapes: [String: [Int]] = [:]
         if case .string(let path)? = root["params"] {
@@ -111,8 +118,9 @@ public struct ReplaySpec: Sendable {
             throw ReplayError("spec.params defines two parameters whose names read alike: " + NameNormalization.clash(first, second))
         }
         shapes = try Self.shapes(root["shapes"], of: parameters, fromFile: fileShapes, reader)
-        let groups = try Self.groups(root["groups"], of: parameters, reader)
-        self.groups = groups
+        let read = try Self.groups(root["groups"], of: parameters, reader)
+        let groups = read.map { ($0.parameters, $0.options) }
+        (self.groups, groupChoices) = (groups, read.map(\.choices))
         steps = try reader.array(root["steps"], at: "spec.steps").enumerated().map { index, entry throws(ReplayError) in
             try Self.step(entry, at: "spec.steps[\(index)]", parameters: parameters, dtype: dtype, groupCount: groups.count,
                           reader, files)
@@ -120,7 +128,7 @@ public struct ReplaySpec: Sendable {
     }
 
     private static func groups(_ value: JSONValue?, of parameters: [String: ReplayTensor], _ reader: JSONFieldReader<ReplayError>)
-        throws(ReplayError) -> [(parameters: [String], options: [String: Double])] {
+        throws(ReplayError) -> [(parameters: [String], options: [String: Double], choices: [String: String])] {
         var owner: [String: String] = [:]
         let groups = try reader.array(value, at: "spec.groups").enumerated().map { index, entry throws(ReplayError) in
             let place = "spec.groups[\(index)]"
@@ -137,7 +145,8 @@ public struct ReplaySpec: Sendable {
                                       : "parameter \(quoted(name)) is in \(earlier) and in \(place); a parameter belongs to one group")
                 }
             }
-            return (names, try reader.numbers(fields, at: place))
+            let (options, choices) = try optionValues(fields, at: place, reader)
+            return (names, options, choices)
         }
         if let stray = parameters.keys.sorted().first(where: { owner[$0] == nil }) {
             throw ReplayError("parameter \(quoted(stray)) is in no group, so its gradients would be ignored; "
@@ -162,6 +171,7 @@ public struct ReplaySpec: Sendable {
             gradients = .inline(inline)
         }
         var changes: [(group: Int, name: String, value: Double)] = []
+        var choiceChanges: [(group: Int, name: String, choice: String)] = []
         for (position, change) in try reader.array(fields["set"] ?? .array([]), at: "\(place).set").enumerated() {
             var options = try reader.object(change, at: "\(place).set[\(position)]")
             let group = try reader.number(options.removeValue(forKey: "group"), at: "\(place).set[\(position)].group")
@@ -169,11 +179,22 @@ public struct ReplaySpec: Sendable {
                 throw ReplayError("\(place).set[\(position)].group is \(format(group)); allowed: "
                                   + (groupCount == 0 ? "none, the spec has no groups" : "a whole number from 0 to \(groupCount - 1)"))
             }
-            for (name, value) in try reader.numbers(options, at: "\(place).set[\(position)]").sorted(by: { $0.key < $1.key }) {
-                changes.append((Int(group), name, value))
-            }
+            let (numbers, choices) = try optionValues(options, at: "\(place).set[\(position)]", reader)
+            changes += numbers.sorted { $0.key < $1.key }.map { (Int(group), $0.key, $0.value) }
+            choiceChanges += choices.sorted { $0.key < $1.key }.map { (Int(group), $0.key, $0.value) }
         }
-        return Step(gradients: gradients, changes: changes)
+        return Step(gradients: gradients, changes: changes, choiceChanges: choiceChanges)
+    }
+
+    /// Option values: the strings, which are choices' names, apart from the numbers.
+    private static func optionValues(_ members: [String: JSONValue], at place: String, _ reader: JSONFieldReader<ReplayError>)
+        throws(ReplayError) -> (options: [String: Double], choices: [String: String]) {
+        var numbers = members, choices: [String: String] = [:]
+        for case let (name, .string(choice)) in members {
+            choices[name] = choice
+            numbers[name] = nil
+        }
+        return (try reader.numbers(numbers, at: place), choices)
     }
 
     /// The members of a `params` or `grads` object, sorted by name (so the first problem reported is always

@@ -11,6 +11,8 @@ public struct Hyperparameter: Sendable, Equatable, Codable, CustomStringConverti
         case integer
         /// 0 (false) or 1 (true).
         case boolean
+        /// One of named values (``Hyperparameter/choices``): users give a name, the kernel receives its index.
+        case choice
     }
 
     /// The name users write, e.g. `lr` or `weight_decay1`.
@@ -21,10 +23,12 @@ public struct Hyperparameter: Sendable, Equatable, Codable, CustomStringConverti
     public let kind: Kind
     /// The value used when none is given, or `nil` when the user must give one.
     public let defaultValue: Double?
-    /// The allowed values, inclusive; an unbounded side is infinite.
+    /// The allowed values, inclusive; an unbounded side is infinite. For a choice, the indices `0...choices.count - 1`.
     public let range: ClosedRange<Double>
+    /// A choice's names in index order (the kernel receives the index of the one given); empty for other kinds.
+    public let choices: [String]
 
-    /// Declares a hyperparameter.
+    /// Declares a hyperparameter that takes a number (for one of named values, see ``init(_:doc:choices:default:)``).
     ///
     /// - Parameters:
     ///   - name: An identifier (`[A-Za-z_][A-Za-z0-9_]*`).
@@ -39,6 +43,39 @@ public struct Hyperparameter: Sendable, Equatable, Codable, CustomStringConverti
         self.kind = kind
         self.defaultValue = defaultValue
         self.range = kind == .boolean ? 0...1 : range
+        choices = []
+    }
+
+    /// Declares a choice: the user gives one of `choices` by name, and the kernel reads its index as a `Double`.
+    ///
+    /// - Parameters:
+    ///   - name: An identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+    ///   - doc: One line shown by `regula list`.
+    ///   - choices: The names, identifiers, 2 to 64 of them, each once, in the order of their indices.
+    ///   - defaultChoice: One of `choices`; `nil` makes the hyperparameter required.
+    public init(_ name: String, doc: String = "", choices: [String], default defaultChoice: String?) {
+        self.name = name
+        self.doc = doc
+        kind = .choice
+        self.choices = choices
+        // A name outside the list becomes an index past the end, which the declaration check refuses.
+        defaultValue = defaultChoice.map { Double(choices.firstIndex(of: $0) ?? choices.count) }
+        range = 0...Double(max(choices.count - 1, 0))
+    }
+
+    /// Reads a declaration from a plugin, whose range and default the declaration check then judges.
+    init(_ name: String, doc: String, choices: [String], defaultIndex: Double?, range: ClosedRange<Double>) {
+        self.name = name
+        self.doc = doc
+        kind = .choice
+        self.choices = choices
+        defaultValue = defaultIndex
+        self.range = range
+    }
+
+    /// The default's name, for a choice that has one.
+    public var defaultChoice: String? {
+        defaultValue.flatMap { Int(exactly: $0) }.flatMap { choices.indices.contains($0) ? choices[$0] : nil }
     }
 
     /// Whether the user must give a value.
@@ -56,6 +93,10 @@ public struct Hyperparameter: Sendable, Equatable, Codable, CustomStringConverti
 
     /// `name (default 0, ≥ 0): doc`.
     public var description: String {
+        if kind == .choice {
+            return "\(name) (choice, \(defaultChoice.map { "default \($0)" } ?? "required"), one of \(choices.joined(separator: ", ")))"
+                + (doc.isEmpty ? "" : ": \(doc)")
+        }
         let defaultText = defaultValue.map { "default \(format($0))" } ?? "required"
         return "\(name) (\(kind == .real ? "" : "\(kind.rawValue), ")\(defaultText), \(rangeDescription))"
             + (doc.isEmpty ? "" : ": \(doc)")
@@ -71,6 +112,7 @@ public struct Hyperparameter: Sendable, Equatable, Codable, CustomStringConverti
         case .real: return nil
         case .integer: return value == value.rounded() ? nil : "allowed: a whole number \(rangeDescription)"
         case .boolean: return value == 0 || value == 1 ? nil : "allowed: 0 or 1"
+        case .choice: return value == value.rounded() ? nil : "allowed: the index of one of \(choices.joined(separator: ", "))"
         }
     }
 }

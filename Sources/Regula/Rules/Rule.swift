@@ -97,9 +97,10 @@ public struct Rule: Sendable, CustomStringConvertible {
         for hyperparameter in hyperparameters {
             let label = "hyperparameter \(quoted(hyperparameter.name)) of rule \(quoted(name))"
             if !isIdentifier(hyperparameter.name) { problems.append("\(label): the name is not an identifier") }
+            if hyperparameter.kind == .choice { problems += choiceProblems(of: hyperparameter, label: label) }
             let range = hyperparameter.range
             if range.lowerBound.isNaN || range.upperBound.isNaN { problems.append("\(label): its range has NaN") }
-            if let value = hyperparameter.defaultValue {
+            if hyperparameter.kind != .choice, let value = hyperparameter.defaultValue {
                 if !value.isFinite {
                     problems.append("\(label): default \(value) is not finite")
                 } else if let problem = hyperparameter.problem(with: value) {
@@ -146,6 +147,28 @@ public struct Rule: Sendable, CustomStringConvertible {
         }
         if reductions.isEmpty && kernel.reduce != nil {
             problems.append("rule \(quoted(name)) has a reduce function but declares no reductions")
+        }
+        return problems
+    }
+}
+
+extension Rule {
+    /// What is wrong with a choice's names and range: 2 to 64 identifiers, each once, and the range of their indices.
+    func choiceProblems(of choice: Hyperparameter, label: String) -> [String] {
+        let names = choice.choices
+        var problems: [String] = []
+        if !(2...64).contains(names.count) {
+            problems.append("\(label): a choice needs 2 to 64 names; it has \(names.count)")
+        }
+        for bad in names where !isIdentifier(bad) { problems.append("\(label): choice \(quoted(bad)) is not an identifier") }
+        for repeated in duplicates(in: names) { problems.append("\(label): choice \(quoted(repeated)) is named twice") }
+        if choice.range != 0...Double(max(names.count - 1, 0)) {
+            problems.append("\(label): a choice's range must be [0, \(max(names.count - 1, 0))], the indices of its names, "
+                            + "not [\(format(choice.range.lowerBound)), \(format(choice.range.upperBound))]")
+        }
+        if let index = choice.defaultValue, choice.defaultChoice == nil {
+            problems.append("\(label): the default (index \(format(index))) is none of its names, which are "
+                            + (names.isEmpty ? "none" : names.joined(separator: ", ")))
         }
         return problems
     }

@@ -8,6 +8,8 @@ struct TrainingRun {
     let rules: [String]
     /// Options of the weights' group; the biases' group gets the same with every penalty at 0.
     let options: [String: Double]
+    /// Choices of both groups, by name; those the chain does not take are left out.
+    var choices: [String: String] = [:]
 
     struct Result {
         let label: String
@@ -34,9 +36,11 @@ struct TrainingRun {
         let others = parameters.indices.filter { !problem.parameters[$0].isPenalized }.map { parameters[$0] }
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
         let penalties = taken.filter { $0.hasPrefix("weight_decay") || $0 == "alpha" }
+        let choices = choices.filter { taken.contains($0.key) }
         let optimizer = try placement.optimizer(
-            [ParamGroup(penalized, options: options.filter { taken.contains($0.key) }),
-             ParamGroup(others, options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 })],
+            [ParamGroup(penalized, options: options.filter { taken.contains($0.key) }, choices: choices),
+             ParamGroup(others, options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 },
+                        choices: choices)],
             rules: rules, registry: registry)
         optimizer.nonFiniteSteps = .skip
         if let resume, try optimizer.loadCheckpoint(from: resume) == .unchecked {

@@ -49,8 +49,9 @@ extern "C" {
  * 1.2 appended per-parameter `prepare` and scratch, slots that start from an option or exist only when an
  * option is on, reductions over every parameter of a step, named chains, and two rule flags.
  * 1.3 appended `regula_state_slot.flags`: what a slot's values must be (REGULA_SLOT_NON_NEGATIVE), the
- * parameter's shape in every block (`regula_block.rank`, `regula_block.shape`), and the host services table
- * `regula_services` (matrix products) that every block points to (`regula_block.services`).
+ * parameter's shape in every block (`regula_block.rank`, `regula_block.shape`), the host services table
+ * `regula_services` (matrix products) that every block points to (`regula_block.services`), and choice
+ * hyperparameters (REGULA_HYPERPARAMETER_CHOICE, `regula_hyperparameter.choice_count` and `choices`).
  */
 #define REGULA_ABI_MINOR 3u
 
@@ -118,6 +119,12 @@ typedef uint32_t regula_hyperparameter_type;
 #define REGULA_HYPERPARAMETER_REAL 0u     /**< any real number inside [minimum, maximum] */
 #define REGULA_HYPERPARAMETER_INTEGER 1u  /**< a whole number inside [minimum, maximum] */
 #define REGULA_HYPERPARAMETER_BOOLEAN 2u  /**< 0 or 1; minimum and maximum must be 0 and 1 */
+/**
+ * One of named values (ABI 1.3), such as torch Muon's `adjust_lr_fn`: users give a name from `choices`, and
+ * the kernel receives its index (0, 1, ...) as a double. minimum and maximum must be 0 and choice_count - 1;
+ * the default is an index. A host older than 1.3 refuses the type, so a rule using it needs no extra flag.
+ */
+#define REGULA_HYPERPARAMETER_CHOICE 3u
 
 /** Hyperparameter flags. */
 #define REGULA_HYPERPARAMETER_REQUIRED 0x1u  /**< no default: the user must give a value (`default_value` is ignored) */
@@ -138,6 +145,10 @@ typedef struct regula_hyperparameter {
     double default_value;              /**< used when the user gives none, unless REQUIRED */
     double minimum;                    /**< smallest allowed value, inclusive */
     double maximum;                    /**< largest allowed value, inclusive */
+    /* ABI 1.3 */
+    uint32_t choice_count;             /**< CHOICE only: entries in `choices` (2 to 64); 0 for other types */
+    const char *const *choices;        /**< CHOICE only: the names users give, identifiers, unique, in index
+                                            order; owned by the plugin, static. NULL for other types */
 } regula_hyperparameter;
 
 /* ---------------------------------------------------------------------------------------------------
@@ -519,6 +530,16 @@ typedef const regula_plugin *(*regula_plugin_entry_fn)(void);
 #define REGULA_SWITCH(NAME, DOC)                                                                    \
     { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
       .type = REGULA_HYPERPARAMETER_BOOLEAN, .default_value = 0, .minimum = 0, .maximum = 1 }
+
+/**
+ * A CHOICE `regula_hyperparameter` (ABI 1.3) whose names are NAMES, a static array of string literals declared
+ * beforehand (`static const char *const fns[] = {"original", "match_rms_adamw"};`); DEFAULT_INDEX is the
+ * index of the default name. The kernel reads the chosen name's index as 0.0, 1.0, ...
+ */
+#define REGULA_CHOICE(NAME, DOC, DEFAULT_INDEX, NAMES)                                              \
+    { .struct_size = sizeof(regula_hyperparameter), .name = NAME, .doc = DOC,                       \
+      .type = REGULA_HYPERPARAMETER_CHOICE, .default_value = DEFAULT_INDEX, .minimum = 0,           \
+      .maximum = REGULA_COUNT(NAMES) - 1.0, .choice_count = REGULA_COUNT(NAMES), .choices = (NAMES) }
 
 /** An ELEMENTWISE `regula_state_slot` that starts at 0 for every parameter, with no flags. */
 #define REGULA_SLOT(NAME, DOC) { .struct_size = sizeof(regula_state_slot), .name = NAME, .doc = DOC }

@@ -28,6 +28,8 @@ static struct {
     char error[1024];
 } blas;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+/* The thread count asked for by regula_blas_prefer_threads (0: OpenBLAS's own), and whether load() succeeded. */
+static _Atomic int preferred_threads, is_loaded;
 
 static int loaded(void);
 
@@ -159,6 +161,8 @@ static void load(void) {
     /* REGULA_BLAS_LIBRARY's value may change after this; the name kept must not. */
     blas.file = file == named ? strdup(named) : file;
     if (!blas.file) blas.file = "REGULA_BLAS_LIBRARY";
+    if (preferred_threads > 0) blas.set_threads(preferred_threads);
+    is_loaded = 1;
 }
 
 static int loaded(void) {
@@ -176,6 +180,12 @@ int regula_blas_set_threads(int count) {
     if (!loaded()) return -1;
     blas.set_threads(count);
     return 0;
+}
+
+void regula_blas_prefer_threads(int count) {
+    if (count < 1 || count == preferred_threads) return;
+    preferred_threads = count;
+    if (is_loaded) blas.set_threads(count);
 }
 
 int regula_blas_threads(void) { return loaded() ? blas.threads() : 0; }

@@ -6,7 +6,7 @@
  * An appended field must start at or past the struct's old size, since the host reads a field only when
  * `struct_size` covers it: where an old struct ended in padding, the new field is 8 bytes wide or 8-byte
  * aligned (regula_reduction.scope is a uint64_t for that reason). regula_rule 1.2 ends in 4 bytes of
- * padding after `scratch_count`, so its next field must start at byte 128.
+ * padding after `scratch_count`, so its next field must start at byte 128 (1.3's `min_rank` is a uint64_t).
  */
 #include "regula/regula.h"
 
@@ -22,7 +22,8 @@ _Static_assert(offsetof(regula_state_slot, initial_from) == 40, "regula_state_sl
 _Static_assert(offsetof(regula_state_slot, flags) == 56, "regula_state_slot.flags moved (ABI 1.3)");
 _Static_assert(sizeof(regula_state_slot) == 64, "regula_state_slot changed size");
 _Static_assert(offsetof(regula_rule, prepare) == 112, "regula_rule.prepare moved (ABI 1.2)");
-_Static_assert(sizeof(regula_rule) == 128, "regula_rule changed size");
+_Static_assert(offsetof(regula_rule, min_rank) == 128, "regula_rule.min_rank moved (ABI 1.3)");
+_Static_assert(sizeof(regula_rule) == 144, "regula_rule changed size");
 _Static_assert(offsetof(regula_reduction, scope) == 32, "regula_reduction.scope moved (ABI 1.2)");
 _Static_assert(sizeof(regula_reduction) == 40, "regula_reduction changed size");
 _Static_assert(offsetof(regula_block, rank) == 112, "regula_block.rank moved (ABI 1.3)");

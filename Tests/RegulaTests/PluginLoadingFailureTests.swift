@@ -202,10 +202,11 @@ import Testing
 
     @Test func unknownRuleFlagsAreRefused() throws {
         let folder = try TemporaryDirectory()
-        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 8 }"#]),
+        let bad = try PluginCompiler.compile(PluginSource.plugin(rules: [#"{ RULE("flagged"), .kernel = scale, .flags = 0x20 }"#]),
                                              named: "flagged", in: folder)
         expectMalformed(try refusal(of: bad, in: folder), naming: bad,
-                        says: ["sets unknown flags 0x8", "REGULA_RULE_NEVER_FAILS (0x1)", "REGULA_RULE_USES_ABI_1_2 (0x4)"])
+                        says: ["sets unknown flags 0x20", "REGULA_RULE_NEVER_FAILS (0x1)", "REGULA_RULE_USES_ABI_1_2 (0x4)",
+                               "REGULA_RULE_WHOLE_TENSOR (0x8)", "REGULA_RULE_USES_ABI_1_3 (0x10)"])
     }
 
     @Test func missingPluginFolderIsNamedPlainly() throws {

@@ -33,6 +33,12 @@ const char *_Nullable regula_blas_library(void);
  */
 int regula_blas_set_threads(int count);
 
+/**
+ * Asks that each BLAS call use `count` threads (at least 1) from now on, without loading the BLAS: applied at once
+ * when it is loaded, else as it loads. The executor calls it before a whole-tensor stage, while no BLAS call runs.
+ */
+void regula_blas_prefer_threads(int count);
+
 /** How many threads each BLAS call may use (openblas_get_num_threads), or 0 when the BLAS could not be loaded. */
 int regula_blas_threads(void);
 

@@ -6,8 +6,9 @@ import RegulaABI
 /// `libopenblas.so`).
 ///
 /// Threads: OpenBLAS has one thread count for the whole process, used by every call. When the executor runs
-/// several parameters' GEMMs at once from its own threads, give the BLAS 1 thread (``setBLASThreadCount(_:)``),
-/// so the calls do not fight over the same cores; when one parameter's GEMM runs alone, give it every core.
+/// several parameters' GEMMs at once from its own threads, it gives the BLAS 1 thread (``preferBLASThreads(_:)``),
+/// so the calls do not fight over the same cores; when one parameter's GEMM runs alone, it gives it the
+/// optimizer's threads.
 package enum HostServices {
     /// The host's table, valid for the life of the process, and always there: when OpenBLAS cannot be loaded its
     /// GEMMs fail with ``blasLoadError``'s words, and `gemm_bf16` is `nil` unless the library has `cblas_sbgemm`.
@@ -18,6 +19,10 @@ package enum HostServices {
 
     /// The file OpenBLAS was loaded from, as dlopen was given it, or `nil` when it could not be loaded.
     package static var blasLibrary: String? { regula_blas_library().map { String(cString: $0) } }
+
+    /// Asks that each BLAS call use `count` threads from now on, without loading OpenBLAS (applied when it
+    /// loads, if it is not loaded yet). Called while no BLAS call runs.
+    static func preferBLASThreads(_ count: Int) { regula_blas_prefer_threads(Int32(clamping: count)) }
 
     /// How many threads each BLAS call may use, or 0 when OpenBLAS could not be loaded.
     package static var blasThreadCount: Int { Int(regula_blas_threads()) }

@@ -14,9 +14,12 @@ import Synchronization
 ///    of the gradient in the thread's scratch (the user's gradient is never written) and each rule's kernel
 ///    transforms it, the last one writing the parameter. The blocks of all parameters are shared out among
 ///    threads by element count, so many small tensors cost little more than one large one.
-/// 4. **Stages** (chains with a reduction past the first rule, ``CompiledChain/isStaged``): `d` lives in a
-///    buffer as long as the parameter (as all parameters, when a later reduction spans the step), each
-///    stage runs over every block, and a reduction's per-block partials are combined in block order.
+/// 4. **Stages** (chains with a reduction past the first rule or a whole-tensor rule,
+///    ``CompiledChain/isStaged``): `d` lives in a buffer as long as the parameter (as all parameters, when a
+///    later reduction spans the step or a rule sees whole tensors), each stage runs over every block, and a
+///    reduction's per-block partials are combined in block order. A whole-tensor rule is a stage of its own,
+///    run once per parameter with the parameters shared out among the threads; the block rules on either
+///    side of it still run fused, one pass each.
 ///
 /// Each element goes through the same arithmetic whatever the thread count, and partials are combined in a
 /// fixed order (parameter, then block), so results are bit-for-bit the same for any thread count.
@@ -148,8 +151,16 @@ final class ChainExecutor {
                                         words: "the gradient has a NaN or an infinity", kind: .nonFiniteGradient)
                 }
             }
-            for stage in chain.stages {
+            for (stage, isWhole) in zip(chain.stages, chain.stageIsWhole) {
                 let first = stage.lowerBound
+                if isWhole {
+                    if let failure = forEachItem(of: batch, { lane, position in
+                        lane.runWhole(batch[position], rule: first, stagedUpdate: updates[position].value)
+                    }) {
+                        return failure
+                    }
+                    continue
+                }
                 if first > 0, chain.links[first].reductionCount > 0,
                    let failure = fold(batch, rule: first, updates: updates.map(\.value)) {
                     return failure
@@ -266,6 +277,28 @@ final class ChainExecutor {
                             return
                         }
                     }
+                }
+            }
+        }
+        if laneCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: laneCount, execute: run) }
+        return failures.first
+    }
+
+    /// Runs `body` once on every item, for a whole-tensor rule: the items are handed out one at a time, in
+    /// order, to whichever lane asks first, so a large matrix on one thread does not hold back the others.
+    /// While several lanes run, each BLAS call gets one thread (the lanes are the parallelism); a lone
+    /// parameter gets all of them. The body gets the item's position in `items`.
+    /// - Returns: The failure that comes first in item order, if any.
+    private func forEachItem(of items: [WorkItem], _ body: @escaping @Sendable (ExecutorLane, Int) -> BlockFailure?) -> BlockFailure? {
+        let total = items.reduce(0) { $0 + $1.count }
+        let laneCount = total < Self.parallelThreshold ? 1 : min(threads, items.count)
+        HostServices.preferBLASThreads(laneCount > 1 ? 1 : threads)
+        let failures = FailureSlots(count: laneCount), next = PieceCounter(), lanes = self.lanes
+        let run: @Sendable (Int) -> Void = { k in
+            while let position = next.take(below: items.count) {
+                if let failure = body(lanes[k], position) {
+                    failures.set(k, failure)
+                    return
                 }
             }
         }

@@ -43,11 +43,15 @@ struct CompiledChain: @unchecked Sendable {
     let links: [Link]
     /// Rule indices by stage (see ``Chain/stages``), each a contiguous range of the chain.
     let stages: [Range<Int>]
-    /// Whether `d` must persist across stages: a rule other than the first has reductions.
+    /// Whether `d` must persist across stages: a rule other than the first has reductions, or a rule sees
+    /// whole tensors.
     let isStaged: Bool
+    /// Per stage, whether it is one whole-tensor rule, run once per parameter instead of per block.
+    let stageIsWhole: [Bool]
     /// Whether the first rule has reductions: they are folded from the gradients before anything runs.
     let hasLeadingReductions: Bool
-    /// Whether a later stage's reduction spans the step, so every parameter's `d` must persist at once.
+    /// Whether every parameter's `d` must persist at once: a later stage's reduction spans the step, or a
+    /// whole-tensor stage shares the parameters out among threads.
     let stagesSpanStep: Bool
     let totalReductions: Int
     let totalScratch: Int
@@ -91,9 +95,11 @@ struct CompiledChain: @unchecked Sendable {
         }
         self.links = links
         stages = chain.stages.map { $0[0]..<($0[$0.count - 1] + 1) }
-        isStaged = chain.rules.dropFirst().contains { !$0.reductions.isEmpty }
+        isStaged = chain.rules.dropFirst().contains { !$0.reductions.isEmpty } || chain.rules.contains(where: \.isWholeTensor)
+        stageIsWhole = stages.map { chain.rules[$0.lowerBound].isWholeTensor }
         hasLeadingReductions = !(chain.rules.first?.reductions.isEmpty ?? true)
         stagesSpanStep = chain.rules.dropFirst().contains { $0.reductions.contains { $0.scope == .step } }
+            || chain.rules.contains(where: \.isWholeTensor)
         totalReductions = reductions
         totalScratch = scratch
         elementwiseSlots = elementwise

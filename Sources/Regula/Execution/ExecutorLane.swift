@@ -108,6 +108,27 @@ final class ExecutorLane: @unchecked Sendable {
         return nil
     }
 
+    /// Runs whole-tensor rule `index` once over all of `item`: one block covering the parameter, its `d` the
+    /// staged buffer. The journal already holds every block (the staged pass saves them first).
+    func runWhole(_ item: WorkItem, rule index: Int, stagedUpdate: UnsafeMutableRawPointer) -> BlockFailure? {
+        let link = links[index]
+        guard item.count == item.wholeCount else {
+            return BlockFailure(item: item.index, block: 0, rule: index, status: regula_status(REGULA_ERROR_INVALID_ARGUMENT),
+                                words: "this rule sees whole tensors, but the parameter is split across processes (a sharded "
+                                    + "step); step it replicated instead")
+        }
+        let place = Extent(start: 0, length: item.count, offset: 0, bytes: item.count * item.elementSize,
+                           stride: item.count * item.elementSize)
+        var block = self.block(item, at: place, update: stagedUpdate)
+        prepare(&block, item, link, offset: 0)
+        regula_guard_running(running, ruleNames[index])
+        let status = withUnsafePointer(to: block) { link.kernel($0, message) }
+        regula_guard_running(running, nil)
+        guard status != RegulaABISymbols.ok else { return nil }
+        return BlockFailure(item: item.index, block: 0, rule: index, status: status,
+                            words: messages.text(or: "the kernel failed with status \(status) and no message"))
+    }
+
     /// Copies block `blockIndex` of the parameter and of every existing slot into the item's journal, if it
     /// has one.
     @inline(__always)

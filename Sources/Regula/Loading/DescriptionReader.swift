@@ -66,10 +66,12 @@ struct DescriptionReader {
         }
         let label = "rule \(quoted(name)) (rules[\(index)])"
         guard let kernel = declared.kernel else { throw malformed("\(label) has no kernel") }
-        let known = UInt32(REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2)
+        let known = UInt32(REGULA_RULE_NEVER_FAILS | REGULA_RULE_UPDATE_ONLY | REGULA_RULE_USES_ABI_1_2
+                           | REGULA_RULE_WHOLE_TENSOR | REGULA_RULE_USES_ABI_1_3)
         guard declared.flags & ~known == 0 else {
-            throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_RULE_NEVER_FAILS (0x1), REGULA_RULE_UPDATE_ONLY (0x2) and REGULA_RULE_USES_ABI_1_2 (0x4)")
+            throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_RULE_NEVER_FAILS (0x1), REGULA_RULE_UPDATE_ONLY (0x2), REGULA_RULE_USES_ABI_1_2 (0x4), REGULA_RULE_WHOLE_TENSOR (0x8) and REGULA_RULE_USES_ABI_1_3 (0x10)")
         }
+        let ranks = try ranks(declared, label: label)
         let dtypes = DType.allCases.filter { declared.dtypes & $0.abiBit != 0 }
         let hyperparameters = try elements(
             declared.hyperparameters, count: declared.hyperparameter_count, limit: Self.maximumHyperparameters,
@@ -87,6 +89,7 @@ struct DescriptionReader {
             neverFails: declared.flags & UInt32(REGULA_RULE_NEVER_FAILS) != 0,
             updateOnly: declared.flags & UInt32(REGULA_RULE_UPDATE_ONLY) != 0,
             scratchCount: Int(declared.scratch_count),
+            isWholeTensor: declared.flags & UInt32(REGULA_RULE_WHOLE_TENSOR) != 0, ranks: ranks,
             origin: .sharedObject(path: object.path),
             kernel: RuleKernel(kernel: kernel, check: declared.check, reduce: declared.reduce, prepare: declared.prepare,
                                ruleData: declared.rule_data, owner: object))
@@ -95,7 +98,25 @@ struct DescriptionReader {
             throw malformed("\(label) uses ABI 1.2 features (prepare, scratch, initial_from, enabled_by or a step-wide reduction) "
                             + "but does not set REGULA_RULE_USES_ABI_1_2, which makes older hosts refuse it instead of running it wrongly")
         }
+        if rule.usesABI13 && declared.flags & UInt32(REGULA_RULE_USES_ABI_1_3) == 0 {
+            throw malformed("\(label) uses ABI 1.3 features (REGULA_RULE_WHOLE_TENSOR, min_rank or max_rank) but does not set "
+                            + "REGULA_RULE_USES_ABI_1_3, which makes older hosts refuse it instead of running it wrongly")
+        }
         return rule
+    }
+
+    /// The ranks a rule declares (ABI 1.3; 0 is no bound): each 1 to REGULA_MAX_RANK, the smallest first.
+    private func ranks(_ declared: regula_rule, label: String) throws(RegistryError) -> ClosedRange<Int> {
+        let limit = UInt64(Parameter.maximumRank)
+        for (field, value) in [("min_rank", declared.min_rank), ("max_rank", declared.max_rank)] where value > limit {
+            throw malformed("\(label): \(field) is \(value); allowed: 0 (no bound) or 1 to \(limit)")
+        }
+        let lowest = declared.min_rank == 0 ? 1 : Int(declared.min_rank)
+        let highest = declared.max_rank == 0 ? Int(limit) : Int(declared.max_rank)
+        guard lowest <= highest else {
+            throw malformed("\(label): min_rank \(lowest) is above max_rank \(highest)")
+        }
+        return lowest...highest
     }
 
     private func chain(_ declared: regula_chain, label: String) throws(RegistryError) -> NamedChain {
@@ -240,7 +261,7 @@ struct DescriptionReader {
     /// later minor appended read as zero from a struct of this size.
     static func originalSize<T>(of type: T.Type) -> Int? {
         switch type {
-        case is regula_rule.Type: 112               // 1.0; 1.2 appended prepare and scratch_count (128)
+        case is regula_rule.Type: 112               // 1.0; 1.2 appended prepare and scratch_count (128), 1.3 min_rank and max_rank (144)
         case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56), 1.3 flags (64)
         case is regula_reduction.Type: 32           // 1.0; 1.2 appended scope (40)
         case is regula_hyperparameter.Type: 56      // 1.0; 1.3 appended choice_count and choices (72)

@@ -22,6 +22,8 @@ enum ProbeReport: Codable {
         let neverFails: Bool
         let updateOnly: Bool
         let scratchCount: Int
+        let isWholeTensor: Bool
+        let ranks: ClosedRange<Int>
         let origin: Rule.Origin
         let reduces: Bool
         let prepares: Bool
@@ -31,12 +33,14 @@ enum ProbeReport: Codable {
             (hyperparameters, stateSlots, reductions) = (rule.hyperparameters, rule.stateSlots, rule.reductions)
             (neverFails, updateOnly, scratchCount, origin) = (rule.neverFails, rule.updateOnly, rule.scratchCount, rule.origin)
             (reduces, prepares) = (rule.kernel.reduce != nil, rule.kernel.prepare != nil)
+            (isWholeTensor, ranks) = (rule.isWholeTensor, rule.ranks)
         }
 
         var rule: Rule {
             Rule(name: name, summary: summary, version: version, dtypes: dtypes, hyperparameters: hyperparameters,
                  stateSlots: stateSlots, reductions: reductions, neverFails: neverFails, updateOnly: updateOnly,
-                 scratchCount: scratchCount, origin: origin, kernel: .described(reduces: reduces, prepares: prepares))
+                 scratchCount: scratchCount, isWholeTensor: isWholeTensor, ranks: ranks, origin: origin,
+                 kernel: .described(reduces: reduces, prepares: prepares))
         }
     }
 

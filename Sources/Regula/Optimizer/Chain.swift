@@ -16,7 +16,7 @@ struct Chain: @unchecked Sendable {
     let slotOwners: [String: (rule: Rule, slot: StateSlot)]
     /// Rule indices grouped into stages that run over every block before the next stage starts: a new stage
     /// begins at each rule that declares reductions, which need the whole parameter as the rules before
-    /// them left it. Most chains are a single stage.
+    /// them left it, and a whole-tensor rule is a stage of its own. Most chains are a single stage.
     let stages: [[Int]]
 
     init(_ rules: [Rule], chainDefaults: [String: Double] = [:]) {
@@ -41,7 +41,8 @@ struct Chain: @unchecked Sendable {
         (self.chainDefaults, chainChoices) = (numbers, chosen)
         var stages: [[Int]] = []
         for (index, rule) in rules.enumerated() {
-            if stages.isEmpty || !rule.reductions.isEmpty { stages.append([]) }
+            let afterWhole = index > 0 && rules[index - 1].isWholeTensor
+            if stages.isEmpty || !rule.reductions.isEmpty || rule.isWholeTensor || afterWhole { stages.append([]) }
             stages[stages.count - 1].append(index)
         }
         self.stages = stages

@@ -377,6 +377,9 @@ public final class Optimizer: @unchecked Sendable {
                 if let rule = chain.rules.first(where: { !$0.dtypes.contains(parameter.dtype) }) {
                     throw .unsupportedDType(rule: rule.name, dtype: parameter.dtype, parameter: parameter.name)
                 }
+                if let rule = chain.rules.first(where: { !$0.ranks.contains(parameter.shape.count) }) {
+                    throw .rankRefused(rule: rule.name, parameter: parameter.name, shape: parameter.shape, ranks: rule.ranks)
+                }
             }
         }
     }

@@ -38,6 +38,8 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case parameterInSeveralGroups(String, groups: [Int])
     /// A rule of the chain cannot handle the parameter's element type.
     case unsupportedDType(rule: String, dtype: DType, parameter: String)
+    /// A rule of the chain steps parameters of other ranks only (``Rule/ranks``), such as Muon's matrices.
+    case rankRefused(rule: String, parameter: String, shape: [Int], ranks: ClosedRange<Int>)
     /// A shape that cannot be the parameter's: its sizes, the parameter's element count, and why.
     case shapeRefused(parameter: String, shape: [Int], count: Int, reason: String)
     /// A gradient whose element count differs from its parameter's.
@@ -102,6 +104,10 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .parameterInSeveralGroups(let name, let groups):
             return "parameter \(quoted(name)) appears in more than one group (groups "
                 + groups.map(String.init).joined(separator: ", ") + "); a parameter belongs to exactly one group"
+        case .rankRefused(let rule, let parameter, let shape, let ranks):
+            let steps = ranks.count == 1 ? "rank \(ranks.lowerBound) only" : "ranks \(ranks.lowerBound) to \(ranks.upperBound)"
+            return "rule \(quoted(rule)) steps parameters of \(steps); parameter \(quoted(parameter)) has shape "
+                + "[\(shape.map(String.init).joined(separator: ", "))] (rank \(shape.count))"
         case .unsupportedDType(let rule, let dtype, let parameter):
             return "rule \(rule) does not support \(dtype), the element type of parameter \(quoted(parameter))"
         case .gradientLength(let parameter, let expected, let got):

@@ -44,6 +44,13 @@ public struct Rule: Sendable, CustomStringConvertible {
     public let updateOnly: Bool
     /// Doubles of per-parameter scratch the rule's prepare function fills once per step for its blocks.
     public let scratchCount: Int
+    /// Whether the rule sees each parameter whole (`REGULA_RULE_WHOLE_TENSOR`, ABI 1.3): its kernel runs once
+    /// per parameter and step on one block covering it, as Muon's orthogonalisation needs, instead of once
+    /// per block.
+    public let isWholeTensor: Bool
+    /// The parameter ranks the rule steps (`min_rank`...`max_rank`, ABI 1.3); ``allRanks`` when it sets no
+    /// bound. An optimizer refuses a parameter of another rank for this rule.
+    public let ranks: ClosedRange<Int>
     /// Where the rule came from.
     public let origin: Origin
     /// The C entry points behind the rule.
@@ -51,7 +58,8 @@ public struct Rule: Sendable, CustomStringConvertible {
 
     init(name: String, summary: String, version: Int, dtypes: [DType], hyperparameters: [Hyperparameter],
          stateSlots: [StateSlot], reductions: [Reduction], neverFails: Bool = false, updateOnly: Bool = false,
-         scratchCount: Int = 0, origin: Origin, kernel: RuleKernel) {
+         scratchCount: Int = 0, isWholeTensor: Bool = false, ranks: ClosedRange<Int> = Rule.allRanks,
+         origin: Origin, kernel: RuleKernel) {
         self.name = name
         self.summary = summary
         self.version = version
@@ -62,6 +70,8 @@ public struct Rule: Sendable, CustomStringConvertible {
         self.neverFails = neverFails
         self.updateOnly = updateOnly
         self.scratchCount = scratchCount
+        self.isWholeTensor = isWholeTensor
+        self.ranks = ranks
         self.origin = origin
         self.kernel = kernel
     }
@@ -77,6 +87,13 @@ public struct Rule: Sendable, CustomStringConvertible {
         kernel.prepare != nil || scratchCount > 0 || reductions.contains { $0.scope == .step }
             || stateSlots.contains { $0.initialFrom != nil || $0.enabledBy != nil }
     }
+
+    /// Every rank a parameter may have: 1 to ``Parameter/maximumRank``.
+    public static let allRanks = 1...Parameter.maximumRank
+
+    /// Whether the rule relies on something ABI 1.3 added that a 1.2 host would ignore: whole tensors or rank
+    /// bounds.
+    var usesABI13: Bool { isWholeTensor || ranks != Self.allRanks }
 
     /// `name — summary`.
     public var description: String { "\(name) — \(summary)" }
@@ -144,6 +161,10 @@ public struct Rule: Sendable, CustomStringConvertible {
         }
         if !reductions.isEmpty && kernel.reduce == nil {
             problems.append("rule \(quoted(name)) declares reductions but no reduce function")
+        }
+        if isWholeTensor && !reductions.isEmpty {
+            problems.append("rule \(quoted(name)) sees whole tensors and also declares reductions; a whole-tensor rule computes "
+                            + "what it needs over its parameter itself")
         }
         if reductions.isEmpty && kernel.reduce != nil {
             problems.append("rule \(quoted(name)) has a reduce function but declares no reductions")

@@ -134,6 +134,10 @@ public final class DistributedOptimizer: @unchecked Sendable {
             }
             do {
                 local = try Optimizer(innerGroups, rules: rules, defaults: defaults, registry: registry)
+                if mode == .sharded, let whole = local?.rules.first(where: \.isWholeTensor) {
+                    failure = "rule \"\(whole.name)\" sees each parameter whole, but the sharded mode splits every parameter "
+                        + "across the ranks; use mode: .replicated for it"
+                }
             } catch {
                 failure = "\(error)"
             }

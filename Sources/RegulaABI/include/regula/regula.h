@@ -402,6 +402,24 @@ typedef regula_status (*regula_reduce_fn)(const regula_block *block, double *par
  * of these without the flag. Any flag bit not defined here is refused when the plugin loads.
  */
 #define REGULA_RULE_USES_ABI_1_2 0x4u
+/**
+ * Rule flag (ABI 1.3): the rule sees its parameter whole. Its kernel is called once per parameter and step
+ * with one block covering the whole parameter (`offset` 0, `length == parameter_length`; `update`, `param`,
+ * `grad` and the elementwise slots whole; `scalar_slots` writable, since no other block of the parameter
+ * runs), instead of once per block. Parameters are shared out among the host's threads, one kernel call on
+ * one thread. In a chain, the rules before and after a whole-tensor rule still run fused, block by block;
+ * the whole-tensor rule runs between those passes on the update as they left it (Docs/ABI.md, section 21).
+ * A whole-tensor rule declares no reductions (it can compute any value over its parameter itself); it may
+ * have `prepare`. Requires REGULA_RULE_USES_ABI_1_3.
+ */
+#define REGULA_RULE_WHOLE_TENSOR 0x8u
+/**
+ * Rule flag (ABI 1.3): the rule relies on something 1.3 added that an older host would ignore or refuse:
+ * REGULA_RULE_WHOLE_TENSOR, `min_rank`/`max_rank`, or reading `regula_block.rank`, `shape` or `services`. A
+ * 1.2 host refuses flags it does not know, so the rule is refused there instead of running wrongly; a 1.3
+ * host refuses a rule that declares one of these features without the flag.
+ */
+#define REGULA_RULE_USES_ABI_1_3 0x10u
 
 /**
  * One update rule. Owned by the plugin, static.
@@ -427,6 +445,13 @@ typedef struct regula_rule {
     regula_prepare_fn prepare;                    /**< optional: once per parameter and step, before its blocks */
     uint32_t scratch_count;                       /**< doubles of per-parameter scratch `prepare` fills (at most
                                                        16); 0 without `prepare` */
+    /* ABI 1.3 */
+    uint64_t min_rank;                            /**< the smallest parameter rank the rule steps (1 to
+                                                       REGULA_MAX_RANK), or 0 for no bound; 64 bits wide so that
+                                                       it starts past the 1.2 struct's end padding */
+    uint64_t max_rank;                            /**< the largest (at least min_rank), or 0 for no bound; the
+                                                       host refuses a parameter outside them when the optimizer
+                                                       is built, naming both (Muon: 2 and 2) */
 } regula_rule;
 
 /**

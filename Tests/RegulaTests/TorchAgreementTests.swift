@@ -14,7 +14,7 @@ import Testing
     @Test(arguments: TorchFixture.trajectories())
     func swiftAPIAgreesWithTorch(_ fixture: TorchFixture) throws {
         let result = try ReplaySpec(json: fixture.spec).run()
-        #expect(fixture.disagreements(parameters: result.parameters, state: result.state) == [])
+        #expect(fixture.disagreements(parameters: result.parameters, state: result.state, stateShapes: result.stateShapes) == [])
     }
 
     @Test(arguments: TorchFixture.trajectories())

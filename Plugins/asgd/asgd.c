@@ -23,7 +23,7 @@ static const regula_hyperparameter hyperparameters[] = {
     REGULA_REAL("lr", "learning rate: eta's first value and its scale", 1e-2, 0.0, HUGE_VAL),
     REGULA_REAL("lambd", "decay term: shrinks p by 1 - lambd * eta and eta with the step count", 1e-4, 0.0, HUGE_VAL),
     REGULA_REAL("alpha", "power of the step count in eta's decay", 0.75, 0.0, HUGE_VAL),
-    REGULA_REAL("t0", "step after which ax averages the iterates (before it, ax is the last p)", 1e6, -HUGE_VAL, HUGE_VAL),
+    REGULA_REAL("t0", "when averaging starts: ax averages p over the steps t > t0 + 2, before them it is the last p", 1e6, -HUGE_VAL, HUGE_VAL),
     REGULA_REAL("weight_decay", "coupled weight decay (L2 penalty) added to the gradient", 0.0, 0.0, HUGE_VAL),
 };
 

@@ -46,6 +46,14 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     public static func trajectories(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {
         folders.flatMap { load($0) { !$0.hasPrefix("bad-") } }
     }
+    /// File-name prefixes of the torch-matrix cases whose rules exist already: the agreement tests replay them
+    /// beside the implemented folders until the whole folder joins ``Folder/implemented``.
+    public static let implementedMatrixCases = ["asgd-"]
+    /// The trajectories the agreement tests replay: those of ``Folder/implemented`` and the torch-matrix cases
+    /// of ``implementedMatrixCases``.
+    public static func agreementTrajectories() -> [TorchFixture] {
+        trajectories() + trajectories([.matrix]).filter { fixture in implementedMatrixCases.contains { fixture.file.hasPrefix($0) } }
+    }
     /// Every `bad-*` case of the given folders, in folder and name order.
     public static func refusals(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {
         folders.flatMap { load($0) { $0.hasPrefix("bad-") } }

@@ -176,9 +176,14 @@ public final class Optimizer: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let chains = self.chains
-        let chain = try self.chain(named: group.rules ?? chains[0].names)
-        let filled = try chain.chain.filled(group, defaults: defaults, choices: defaultChoices, index: groups.count, rules: chain.names)
-        groups.append(filled)
+        do {
+            let chain = try self.chain(named: group.rules ?? chains[0].names)
+            groups.append(try chain.chain.filled(group, defaults: defaults, choices: defaultChoices, index: groups.count,
+                                                 rules: chain.names))
+        } catch {
+            self.chains = chains
+            throw error
+        }
         do { try validate() } catch {
             groups.removeLast()
             self.chains = chains
@@ -186,8 +191,8 @@ public final class Optimizer: @unchecked Sendable {
         }
     }
 
-    /// Takes one step: every parameter that has a gradient is updated by the chain; the others, and their
-    /// state, are left as they are.
+    /// Takes one step: every parameter that has a gradient is updated by its group's chain; the others, and
+    /// their state, are left as they are.
     ///
     /// A step is all or nothing. All groups' options are validated before any parameter is touched, and if a
     /// rule fails (or, with ``nonFiniteSteps`` set to `.skip`, a gradient or the result is not finite), every

@@ -263,7 +263,7 @@ import Testing
 
     // MARK: - Checkpoints
 
-    @Test func aCheckpointRecordsEachGroupsChainAndResumesBitForBit() throws {
+    @Test func aCheckpointRecordsEachGroupsChainAndResumesBitForBitWithOneScheduleForBoth() throws {
         let folder = try TemporaryDirectory()
         let file = folder.url.appendingPathComponent("groups.safetensors")
         func make(_ parameters: [Parameter], firstRules: [String] = ["momentum", "sgd"]) throws -> Optimizer {
@@ -273,19 +273,29 @@ import Testing
         }
         let (first, second) = (Self.parameters([3000, 17, 400]), Self.parameters([3000, 17, 400]))
         let running = try make(first)
+        let schedule = try LearningRateScheduler(running, schedule: .exponential(gamma: 0.5))
         for step in 0..<3 {
             try Self.setGradients(first, step: step)
             try running.step()
+            try schedule.step()
         }
-        try running.saveCheckpoint(to: file)
+        // One schedule moves both groups' rates, whatever chain each runs.
+        let rates: [Double?] = running.groups.map(\.learningRate)
+        #expect(rates == [0.00125, 0.00125])
+        try running.saveCheckpoint(to: file, schedulers: [schedule])
         let resumed = try make(second)
-        try resumed.loadCheckpoint(from: file)
+        let resumedSchedule = try LearningRateScheduler(resumed, schedule: .exponential(gamma: 0.5))
+        try resumed.loadCheckpoint(from: file, schedulers: [resumedSchedule])
         #expect(try Self.bits(second, resumed) == Self.bits(first, running))
+        #expect(resumed.groups.map(\.learningRate) == running.groups.map(\.learningRate))
+        #expect(resumed.groups.map(\.rules) == [["momentum", "sgd"], ["adamw"]])
         for step in 3..<5 {
             try Self.setGradients(first, step: step)
             try Self.setGradients(second, step: step)
             try running.step()
             try resumed.step()
+            try schedule.step()
+            try resumedSchedule.step()
         }
         #expect(try Self.bits(second, resumed) == Self.bits(first, running))
 

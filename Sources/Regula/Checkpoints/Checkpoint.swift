@@ -55,13 +55,13 @@ extension Optimizer {
                                      step: state.map { Int(clamping: $0.step) }))
             }
             let ruleEntries = { (chain: GroupChain) in chain.chain.rules.map { CheckpointMetadata.RuleEntry(name: $0.name, version: $0.version) } }
+            let groupEntries = try groups.indices.map { (index) throws(CheckpointError) -> CheckpointMetadata.GroupEntry in
+                let chain = try checkedChain(ofGroup: index)
+                return .init(parameters: groups[index].parameters.map(\.name), options: groups[index].options,
+                             choices: groups[index].choices, rules: chain === chains[0] ? nil : ruleEntries(chain))
+            }
             let metadata = CheckpointMetadata(
-                rules: ruleEntries(chains[0]),
-                groups: groups.indices.map { index in
-                    let chain = groupChain(ofGroup: index)
-                    return .init(parameters: groups[index].parameters.map(\.name), options: groups[index].options,
-                                 choices: groups[index].choices, rules: chain.flatMap { $0 === chains[0] ? nil : ruleEntries($0) })
-                },
+                rules: ruleEntries(chains[0]), groups: groupEntries,
                 parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
             try metadata.checkCounts()
             file.metadata[Self.formatKey] = metadata.format
@@ -109,6 +109,16 @@ extension Optimizer {
         }
     }
 
+    /// The chain group `index` runs, refused for a group given rules through ``groups`` that no step has
+    /// checked yet.
+    private func checkedChain(ofGroup index: Int) throws(CheckpointError) -> GroupChain {
+        guard let chain = groupChain(ofGroup: index) else {
+            throw CheckpointError("group \(index) names rules \((groups[index].rules ?? []).joined(separator: " > ")), which no step has "
+                                  + "checked yet; take a step or add the group with addGroup(_:) first")
+        }
+        return chain
+    }
+
     /// The metadata keys of a checkpoint: the format, and the JSON of ``CheckpointMetadata``.
     private static let formatKey = "format", metadataKey = "regula"
 
@@ -145,10 +155,7 @@ extension Optimizer {
             throw CheckpointError("group \(index) holds parameters \(saved.parameters) in the checkpoint but \(group.parameters.map(\.name)) here")
         }
         let groupChains = try groups.indices.map { (index) throws(CheckpointError) -> GroupChain in
-            guard let chain = groupChain(ofGroup: index) else {
-                throw CheckpointError("group \(index) names rules \((groups[index].rules ?? []).joined(separator: " > ")), which no step has "
-                                      + "checked yet; take a step or add the group with addGroup(_:) first")
-            }
+            let chain = try checkedChain(ofGroup: index)
             let saved = (metadata.groups[index].rules ?? metadata.rules).map(\.name), here = chain.chain.rules.map(\.name)
             guard saved == here else {
                 throw CheckpointError("group \(index) ran rules \(saved.joined(separator: " > ")) in the checkpoint; here it runs "

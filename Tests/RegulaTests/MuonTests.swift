@@ -38,6 +38,45 @@ import Testing
         }
     }
 
+    /// Three float32 matrices, tall, wide and square, after six steps with fixed gradients on `threads` threads;
+    /// with `resumingAfter`, also after a checkpoint saved at that step is loaded and the later steps are taken
+    /// again. (`regula check` cannot yet step a whole-tensor rule, so these are its bit-for-bit checks for muon.)
+    static func run(threads: Int, resumingAfter saved: Int? = nil) throws -> [[UInt32]] {
+        var generator = SeededGenerator(seed: 7)
+        let shapes = [[48, 20], [20, 48], [32, 32]]
+        let matrices = try shapes.enumerated().map { index, shape in
+            try Parameter("W\(index)", values: (0..<shape[0] * shape[1]).map { _ in Float.random(in: -1...1, using: &generator) }, shape: shape)
+        }
+        let gradients = (0..<6).map { _ in matrices.map { (0..<$0.count).map { _ in Float.random(in: -1...1, using: &generator) } } }
+        let optimizer = try Optimizer(matrices, rules: ["muon"], defaults: ["lr": 0.02], choices: ["adjust_lr_fn": "match_rms_adamw"])
+        optimizer.threads = threads
+        let folder = try TemporaryDirectory()
+        let file = folder.url.appendingPathComponent("muon.safetensors")
+        func steps(_ range: Range<Int>) throws -> [UInt32] {
+            for step in range {
+                for (matrix, gradient) in zip(matrices, gradients[step]) { try matrix.setGradient(gradient) }
+                try optimizer.step()
+                if step == saved { try optimizer.saveCheckpoint(to: file) }
+            }
+            return try matrices.flatMap { try $0.values(as: Float.self).map(\.bitPattern) }
+        }
+        let straight = try steps(0..<6)
+        guard let saved else { return [straight] }
+        try optimizer.loadCheckpoint(from: file)
+        return [straight, try steps(saved + 1..<6)]
+    }
+
+    @Test func stepsGiveTheSameBitsOnAnyThreadCount() throws {
+        let one = try Self.run(threads: 1)
+        #expect(try Self.run(threads: 2) == one)
+        #expect(try Self.run(threads: 3) == one)
+    }
+
+    @Test func aCheckpointResumesBitForBit() throws {
+        let runs = try Self.run(threads: 2, resumingAfter: 2)
+        #expect(runs.count == 2 && runs[0] == runs[1])
+    }
+
     @Test func refusesAParameterThatIsNotAMatrixByName() throws {
         let bias = Parameter("b", values: [Float](repeating: 0, count: 8))
         let cube = try Parameter("T", values: [Float](repeating: 0, count: 8), shape: [2, 2, 2])

@@ -39,6 +39,7 @@ let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleASGD", "asgd"),
     ("RegulaRuleLion", "lion"),
     ("RegulaRuleLamb", "lamb"),
+    ("RegulaRuleMuon", "muon"),
     ("RegulaRuleClipGlobalNorm", "clip_global_norm"),
     ("RegulaRuleAddDecayedWeights", "add_decayed_weights"),
 ]

@@ -36,6 +36,9 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Tensors the elements are split into, evenly.")
     var tensors = 1
 
+    @Option(help: "Each tensor's shape, sizes comma-separated (4096,1024), for rules that read it (muon); --elements becomes --tensors times their product.")
+    var shape: String?
+
     @Option(help: "Element type: float32 or float64.")
     var dtype: String = "float32"
 
@@ -73,7 +76,18 @@ struct BenchCommand: ParsableCommand {
     /// Options used unless given, for the hyperparameters the chain takes.
     static let standardOptions = ["lr": 0.01, "momentum": 0.9, "weight_decay1": 1e-4, "weight_decay2": 1e-4, "max_norm": 1]
 
-    func validate() throws {
+    mutating func validate() throws {
+        if let shape {
+            // --tensors times the sizes, nil when that overflows.
+            let total = tensorShape?.reduce(Int?(max(tensors, 1))) { total, size in
+                total.flatMap { let product = $0.multipliedReportingOverflow(by: size); return product.overflow ? nil : product.partialValue }
+            }
+            guard let total = total ?? nil else {
+                throw ValidationError("--shape is \"\(shape)\"; allowed: sizes of at least 1, comma-separated, such as 4096,1024, "
+                                      + "whose product times --tensors is an element count")
+            }
+            elements = total
+        }
         guard elements > 0 else { throw ValidationError("--elements is \(elements); it must be at least 1") }
         guard tensors > 0, tensors <= elements else {
             throw ValidationError("--tensors is \(tensors); it must be between 1 and --elements (\(elements))")
@@ -133,7 +147,15 @@ struct BenchCommand: ParsableCommand {
         try measurement.print(json: json)
     }
 
-    /// `tensors` parameters holding `elements` in total, with gradients, values in [-1, 1].
+    /// The sizes `--shape` gives, or nil when it is absent or holds anything but sizes of at least 1.
+    var tensorShape: [Int]? {
+        guard let sizes = shape?.split(separator: ",", omittingEmptySubsequences: false).map({ Int($0.trimmingCharacters(in: .whitespaces)) }),
+              sizes.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return sizes.map { $0! }
+    }
+
+    /// `tensors` parameters holding `elements` in total, each of `--shape` when given, with gradients, values in
+    /// [-1, 1].
     func makeParameters(_ type: DType) -> [Parameter] {
         (0..<tensors).map { index in
             let count = elements / tensors + (index < elements % tensors ? 1 : 0)
@@ -141,11 +163,11 @@ struct BenchCommand: ParsableCommand {
             let gradient = values.map { $0 * 0.5 + 0.01 }
             switch type {
             case .float32:
-                let parameter = Parameter("t\(index)", values: values.map(Float.init))
+                let parameter = try! Parameter("t\(index)", values: values.map(Float.init), shape: tensorShape ?? [count])
                 try! parameter.setGradient(gradient.map(Float.init))
                 return parameter
             case .float64:
-                let parameter = Parameter("t\(index)", values: values)
+                let parameter = try! Parameter("t\(index)", values: values, shape: tensorShape ?? [count])
                 try! parameter.setGradient(gradient)
                 return parameter
             }

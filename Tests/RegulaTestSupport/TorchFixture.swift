@@ -48,11 +48,19 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     }
     /// File-name prefixes of the torch-matrix cases whose rules exist already: the agreement tests replay them
     /// beside the implemented folders until the whole folder joins ``Folder/implemented``.
-    public static let implementedMatrixCases = ["asgd-"]
+    public static let implementedMatrixCases = ["asgd-", "muon-float", "muon-plain", "muon-spectral", "bad-muon-", "bad-shape-mismatch"]
     /// The trajectories the agreement tests replay: those of ``Folder/implemented`` and the torch-matrix cases
     /// of ``implementedMatrixCases``.
     public static func agreementTrajectories() -> [TorchFixture] {
-        trajectories() + trajectories([.matrix]).filter { fixture in implementedMatrixCases.contains { fixture.file.hasPrefix($0) } }
+        trajectories() + onlyImplemented(trajectories([.matrix]))
+    }
+    /// The bad specs the agreement tests refuse: those of ``Folder/implemented`` and the torch-matrix cases of
+    /// ``implementedMatrixCases``.
+    public static func agreementRefusals() -> [TorchFixture] {
+        refusals() + onlyImplemented(refusals([.matrix]))
+    }
+    private static func onlyImplemented(_ cases: [TorchFixture]) -> [TorchFixture] {
+        cases.filter { fixture in implementedMatrixCases.contains { fixture.file.hasPrefix($0) } }
     }
     /// Every `bad-*` case of the given folders, in folder and name order.
     public static func refusals(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {

@@ -92,6 +92,21 @@ import Testing
         #expect(output.standardOutput.isEmpty)
     }
 
+    @Test func benchStepsTensorsOfTheShapeGiven() throws {
+        let output = try regula(["bench", "--rules", "muon", "--shape", "48,32", "--tensors", "2", "--steps", "1", "--json"])
+        #expect(output.status == 0, "\(output.standardError)")
+        let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any] ?? [:]
+        #expect(json["elements"] as? Int == 2 * 48 * 32 && json["tensors"] as? Int == 2)
+
+        let flat = try regula(["bench", "--rules", "muon", "--elements", "1536", "--steps", "1"])
+        #expect(flat.status != 0 && flat.standardError.contains(#"parameter "t0" has shape [1536] (rank 1)"#), "\(flat.standardError)")
+        for shape in ["48,0", "48,", "x", "9223372036854775807,2"] {
+            let refused = try regula(["bench", "--rules", "muon", "--shape", shape, "--steps", "1"])
+            #expect(refused.status != 0 && refused.standardError.contains(#"--shape is "\#(shape)"; allowed: sizes of at least 1"#),
+                    "\(refused.standardError)")
+        }
+    }
+
     @Test func float64ReplayReadsAndWritesNumbersExactly() throws {
         // Values JSONSerialization on Linux would read an ulp off; with lr = 0 they must come back unchanged.
         let values: [Double] = (0..<300).map { Double($0) * 0.7351234567891234 - 100.123456789 }

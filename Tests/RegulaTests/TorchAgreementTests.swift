@@ -10,7 +10,7 @@ import Testing
         #expect(TorchFixture.trajectories().count >= 7, "no fixtures in \(TorchFixture.Folder.sgd.directory.path)")
         #expect(TorchFixture.refusals().count >= 9)
         for prefix in TorchFixture.implementedMatrixCases {
-            #expect(TorchFixture.agreementTrajectories().contains { $0.folder == .matrix && $0.file.hasPrefix(prefix) }, "no \(prefix)* case")
+            #expect((TorchFixture.agreementTrajectories() + TorchFixture.agreementRefusals()).contains { $0.folder == .matrix && $0.file.hasPrefix(prefix) }, "no \(prefix)* case")
         }
     }
 
@@ -30,7 +30,7 @@ import Testing
         #expect(fixture.disagreements(parameters: parameters, state: state) == [])
     }
 
-    @Test(arguments: TorchFixture.refusals())
+    @Test(arguments: TorchFixture.agreementRefusals())
     func swiftAPIRefusesBadSpec(_ fixture: TorchFixture) {
         do {
             _ = try ReplaySpec(json: fixture.spec).run()
@@ -41,7 +41,7 @@ import Testing
         }
     }
 
-    @Test(arguments: TorchFixture.refusals())
+    @Test(arguments: TorchFixture.agreementRefusals())
     func replayCommandRefusesBadSpec(_ fixture: TorchFixture) throws {
         let output = try regula(["replay", fixture.path])
         #expect(output.status != 0)

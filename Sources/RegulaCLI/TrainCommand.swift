@@ -202,7 +202,7 @@ struct TrainCommand: ParsableCommand {
     private func printTable(_ title: String, _ results: [TrainingRun.Result], weights: Int) {
         print("\n\(title)")
         var rows: [(String, [String])] = [
-            ("chain", results.map { $0.rules.joined(separator: " > ") }),
+            ("chain", results.map(\.chain)),
             ("final loss", results.map { String(format: "%.5f", $0.loss) }),
         ]
         for (index, (label, _)) in (results.first?.report ?? []).enumerated() {

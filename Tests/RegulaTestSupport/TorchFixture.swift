@@ -48,7 +48,8 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     }
     /// File-name prefixes of the torch-matrix cases whose rules exist already: the agreement tests replay them
     /// beside the implemented folders until the whole folder joins ``Folder/implemented``.
-    public static let implementedMatrixCases = ["asgd-", "muon-float", "muon-plain", "muon-spectral", "bad-muon-", "bad-shape-mismatch"]
+    public static let implementedMatrixCases = ["asgd-", "muon-float", "muon-plain", "muon-spectral", "bad-muon-",
+                                                "bad-shape-mismatch", "muon-and-adamw-groups", "bad-group-unknown-rule"]
     /// The trajectories the agreement tests replay: those of ``Folder/implemented`` and the torch-matrix cases
     /// of ``implementedMatrixCases``.
     public static func agreementTrajectories() -> [TorchFixture] {

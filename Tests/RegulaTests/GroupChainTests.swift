@@ -343,12 +343,9 @@ import Testing
     }
 
     @Test func aGroupNamingAnUnknownRuleInASpecIsRefusedWithASuggestion() throws {
-        // The fixture's chain is muon's; a stand-in of that name is enough to reach the group's misspelling.
-        let standIn = try RuleRegistry.standard(environment: [:])
-        try standIn.register(Rule(name: "muon", summary: "stand-in", hyperparameters: [Hyperparameter("lr", default: 0.02)]) { _ in })
         let fixture = try #require(TorchFixture.refusals([.matrix]).first { $0.file == "bad-group-unknown-rule.json" })
         #expect {
-            _ = try ReplaySpec(json: fixture.spec).run(registry: standIn)
+            _ = try ReplaySpec(json: fixture.spec).run()
         } throws: { error in
             let words = "\(error)"
             return fixture.errorWords.allSatisfy(words.contains) && words.contains("did you mean \"muon\"?")

@@ -29,7 +29,7 @@ enum LossChart {
                 let y = top + 30 + panelHeight + 30 + Double(index) * 18
                 let dash = index % 2 == 1 ? " stroke-dasharray=\"6 4\"" : ""
                 svg += "<line x1=\"\(margin)\" y1=\"\(y)\" x2=\"\(margin + 24)\" y2=\"\(y)\" stroke=\"\(colors[index % colors.count])\" stroke-width=\"3\"\(dash)/>"
-                svg += "<text x=\"\(margin + 32)\" y=\"\(y + 4)\">\(escape(result.label)): \(escape(result.rules.joined(separator: " > ")))</text>\n"
+                svg += "<text x=\"\(margin + 32)\" y=\"\(y + 4)\">\(escape(result.label)): \(escape(result.chain))</text>\n"
             }
         }
         return svg + "</svg>\n"

@@ -13,8 +13,14 @@ struct Perceptron: TrainingProblem {
     var title: String { "multilayer perceptron (64 → 128 → 10) on \(data.name)" }
     var rowCount: Int { training.count }
     var standardEpochs: Int { 30 }
-    /// One column of the table per configuration; muon on the two matrices beside adamw goes here.
-    var runs: [TrainingRun]? { [TrainingRun(label: "adamw", rules: ["adamw"], options: ["lr": 0.01, "weight_decay": 0.01])] }
+    /// One column of the table per configuration: adamw alone, and muon on the two weight matrices beside
+    /// adamw on the biases, the way Muon is used (a chain per group).
+    var runs: [TrainingRun]? {
+        let adamw: [String: Double] = ["lr": 0.01, "weight_decay": 0.01]
+        return [TrainingRun(label: "adamw", rules: ["adamw"], options: adamw),
+                TrainingRun(label: "muon", rules: ["adamw"], options: adamw,
+                            weightChain: (["muon"], ["lr": 0.1, "weight_decay": 0.01]))]
+    }
 
     init(data: Dataset, seed: UInt64 = 7) {
         var random = SeededRandom(seed: seed)

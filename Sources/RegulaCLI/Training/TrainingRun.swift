@@ -10,10 +10,20 @@ struct TrainingRun {
     let options: [String: Double]
     /// Choices of both groups, by name; those the chain does not take are left out.
     var choices: [String: String] = [:]
+    /// The weights' own chain and options, when they run another chain than the rest (muon on the
+    /// matrices beside adamw on the biases: a chain per group); nil for ``rules`` on every parameter.
+    var weightChain: (rules: [String], options: [String: Double])? = nil
+
+    /// How the run's chain reads in the table and the chart: `adamw`, or `muon (weights), adamw`.
+    var chainDescription: String {
+        let rest = rules.joined(separator: " > ")
+        return weightChain.map { "\($0.rules.joined(separator: " > ")) (weights), \(rest)" } ?? rest
+    }
 
     struct Result {
         let label: String
-        let rules: [String]
+        /// ``TrainingRun/chainDescription``.
+        let chain: String
         let loss: Double
         let zeros: Int
         /// The trained values, one array per parameter of the problem.
@@ -37,11 +47,17 @@ struct TrainingRun {
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })
         let penalties = taken.filter { $0.hasPrefix("weight_decay") || $0 == "alpha" }
         let choices = choices.filter { taken.contains($0.key) }
-        let optimizer = try placement.optimizer(
-            [ParamGroup(penalized, options: options.filter { taken.contains($0.key) }, choices: choices),
-             ParamGroup(others, options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 },
-                        choices: choices)],
-            rules: rules, registry: registry)
+        let rest = ParamGroup(others, options: options.filter { taken.contains($0.key) }.merging(penalties.map { ($0, 0.0) }) { $1 },
+                                choices: choices)
+        let weights: ParamGroup
+        if let (weightRules, weightOptions) = weightChain {
+            let read = Set(try registry.rules(for: weightRules).flatMap { $0.hyperparameters.map(\.name) })
+            weights = ParamGroup(penalized, rules: weightRules, options: weightOptions.filter { read.contains($0.key) },
+                                 choices: self.choices.filter { read.contains($0.key) })
+        } else {
+            weights = ParamGroup(penalized, options: options.filter { taken.contains($0.key) }, choices: choices)
+        }
+        let optimizer = try placement.optimizer([weights, rest], rules: rules, registry: registry)
         optimizer.nonFiniteSteps = .skip
         if let resume, try optimizer.loadCheckpoint(from: resume) == .unchecked {
             printError("note: \(resume.path) was written before checkpoints had checksums, so damage to its numbers cannot be detected; the next --checkpoint save adds them")
@@ -83,13 +99,13 @@ struct PreparedRun {
         }
         let stepsTaken = max(start, epochs) - start
         if let firstReason, skipped == stepsTaken {
-            throw CommandError("every one of the \(stepsTaken) steps of \(run.rules.joined(separator: " > ")) on "
+            throw CommandError("every one of the \(stepsTaken) steps of \(run.chainDescription) on "
                                    + "\(problem.title) was skipped and undone, so nothing trained\(checkpoint.map { " and \($0.path) was not written" } ?? ""); "
                                    + "the first: \(firstReason)")
         }
         if let checkpoint { try optimizer.saveCheckpoint(to: checkpoint) }
         let final = try values()
-        return TrainingRun.Result(label: run.label, rules: run.rules, loss: problem.meanLoss(final),
+        return TrainingRun.Result(label: run.label, chain: run.chainDescription, loss: problem.meanLoss(final),
                                   zeros: zeros(in: final), values: final, curve: curve,
                                   report: problem.report(final), resumedFrom: start,
                                   skipped: skipped, stepsTaken: stepsTaken)

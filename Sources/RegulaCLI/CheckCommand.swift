@@ -12,7 +12,17 @@ struct CheckCommand: ParsableCommand {
             Runs each check in a child process: a check that crashes it, ends it or runs past --timeout is \
             reported as failed with what happened, and the remaining checks run in a new child. Exit status: \
             0 all passed, 1 a check failed, crashed or hung, 2 the file could not be loaded (refused, or \
-            loading it crashed, ended or hung the child).
+            loading it crashed, ended or hung the child), 64 a --shape or --option that the plugin's rules \
+            cannot be checked with.
+
+            The test parameter has the --shape given (sizes separated by commas, row-major: 24,16), else \
+            [5003] for a rule that steps rank 1 and a 24 × 40 matrix for one that steps only rank 2 (with \
+            leading sizes of 2 for higher ranks). Each --option sets a hyperparameter for every rule that \
+            declares it; every other one keeps its default, but a default of 0 is raised to a typical value \
+            (0.1, or 1 for a count, a flag or a choice) where the rule's check allows it. The report says \
+            the shape and every value used, and where each value came from. A whole-tensor rule is called \
+            once per parameter and step on all of it, as the host calls it: its block-split check does not \
+            apply, and its thread check steps several parameters at once and changes the BLAS's thread count.
             """)
 
     @Argument(help: "A shared object built against regula.h.")
@@ -27,12 +37,33 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .customLong("skip"), help: ArgumentHelp("Skip a check, as RULE:CHECK (repeatable).", valueName: "rule:check"))
     var skipped: [String] = []
 
+    @Option(help: ArgumentHelp("The test parameter's shape, as sizes separated by commas (24,16); by default one within each rule's ranks.",
+                               valueName: "sizes"))
+    var shape: String?
+
+    @OptionGroup var options: HyperparameterOptions
+
     @Option(help: ArgumentHelp("Seconds one check (or loading the file) may take before its process is killed and it fails.",
                                valueName: "seconds"))
     var timeout: Double = 60
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+        _ = try setup()
+    }
+
+    /// The shape and options given, as the checks take them.
+    func setup() throws -> ConformanceSetup {
+        ConformanceSetup(shape: try shape.map(Self.parseShape), options: options.given, choices: options.choices)
+    }
+
+    /// `24,16` as `[24, 16]`, or a validation error naming the text and what is allowed.
+    static func parseShape(_ text: String) throws -> [Int] {
+        let sizes = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--shape \"\(text)\" is not a list of sizes; write whole numbers separated by commas, such as 24,16")
+        }
+        return sizes.compactMap { $0 }
     }
 
     func run() throws {
@@ -63,10 +94,18 @@ struct CheckCommand: ParsableCommand {
             throw ExitCode(2)
         }
         channel.send("loaded\t\(rules.count)")
+        let setup = try setup()
+        do {
+            try setup.validate(for: rules)
+        } catch {
+            channel.send("invalid\t\(error)")
+            printError("error: \(error)")
+            throw ExitCode.validationFailure
+        }
         let skips = Set(skipped)
         for rule in rules {
             let skipping = Set(ConformanceCheck.allCases.filter { skips.contains("\(rule.name):\($0.rawValue)") })
-            let results = Conformance.check(rule, skipping: skipping) { check in
+            let results = Conformance.check(rule, setup: setup, skipping: skipping) { check in
                 channel.send("begin\t\(rule.name)\t\(check.rawValue)")
             }
             for result in results {
@@ -81,6 +120,8 @@ struct CheckCommand: ParsableCommand {
         var loaded = false
         var finished = false
         var refusal: String?
+        /// Why the plugin's rules cannot be checked with the --shape or --option given.
+        var invalid: String?
         var started: (rule: String, check: String)?
         var results: [ConformanceResult] = []
         var limit = 0.0
@@ -104,11 +145,16 @@ struct CheckCommand: ParsableCommand {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let result = try ChildProcess.retry(attempt: { (crashes: [ConformanceResult]) in
             let skips = skipped + crashes.map { "\($0.rule):\($0.check.rawValue)" }
-            return try runChild(executable, arguments: ["check", file, "--in-process"] + skips.flatMap { ["--skip", $0] })
-        }, isClean: { $0.loaded && $0.refusal == nil && $0.finished && $0.outcome.exitedCleanly }, blame: { run, crashes in
+            return try runChild(executable, arguments: ["check", file, "--in-process"] + skips.flatMap { ["--skip", $0] } + forwarded)
+        }, isClean: { $0.loaded && $0.refusal == nil && $0.invalid == nil && $0.finished && $0.outcome.exitedCleanly },
+        blame: { run, crashes in
             if let refusal = run.refusal {
                 printError("error: \(refusal)")
                 throw ExitCode(2)
+            }
+            if let invalid = run.invalid {
+                printError("error: \(invalid)")
+                throw ExitCode.validationFailure
             }
             guard run.loaded else {
                 printError("error: cannot load plugin \(file): loading it \(run.ending)\(run.outcome.lastWordsClause)")
@@ -129,6 +175,11 @@ struct CheckCommand: ParsableCommand {
         return all
     }
 
+    /// The --shape and --option arguments, for the children.
+    private var forwarded: [String] {
+        (shape.map { ["--shape", $0] } ?? []) + options.values.flatMap { ["--option", $0] }
+    }
+
     /// Runs one child, reading its protocol lines until it ends, stops answering or is killed.
     private func runChild(_ executable: String, arguments: [String]) throws -> ChildRun {
         let child = try ChildProcess(executable: executable, arguments: arguments)
@@ -138,6 +189,7 @@ struct CheckCommand: ParsableCommand {
             switch fields.first {
             case "loaded": run.loaded = true
             case "refused" where fields.count >= 2: run.refusal = fields.dropFirst().joined(separator: "\t")
+            case "invalid" where fields.count >= 2: run.invalid = fields.dropFirst().joined(separator: "\t")
             case "begin" where fields.count == 3: run.started = (fields[1], fields[2])
             case "result" where fields.count == 2:
                 if let result = try? JSONDecoder().decode(ConformanceResult.self, from: Data(fields[1].utf8)) {
@@ -169,10 +221,12 @@ struct CheckCommand: ParsableCommand {
                 current = result.rule
                 print("rule \(current) (\(file))")
             }
-            print("  \(result.passed ? "pass" : "FAIL")  \(result.check.summary): \(result.detail)")
+            print("  \(!result.isApplicable ? "n/a " : result.passed ? "pass" : "FAIL")  \(result.check.summary): \(result.detail)")
         }
-        let failed = results.filter { !$0.passed }.count
-        print("regula check: \(results.count - failed) of \(results.count) checks passed"
+        let run = results.filter(\.isApplicable), failed = run.filter { !$0.passed }.count
+        let inapplicable = results.count - run.count
+        print("regula check: \(run.count - failed) of \(run.count) checks passed"
+              + (inapplicable == 0 ? "" : ", \(inapplicable) not applicable")
               + (failed == 0 ? "" : "; \(failed) FAILED"))
     }
 }

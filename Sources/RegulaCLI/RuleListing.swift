@@ -2,9 +2,12 @@ import Regula
 
 /// How `regula list` and `regula inspect` show a rule.
 enum RuleListing {
+    /// The rule's name, version, dtypes and origin, its summary, the ranks and whole tensors it needs (when it
+    /// does), its hyperparameters, state and reductions.
     static func lines(for rule: Rule) -> [String] {
         var lines = ["\(rule.name)  v\(rule.version)  [\(rule.dtypes.map(\.rawValue).joined(separator: ", "))]  from \(rule.origin)",
                      "    \(rule.summary)"]
+        if let note = tensorNote(for: rule) { lines.append("    \(note)") }
         if rule.hyperparameters.isEmpty { lines.append("    (no hyperparameters)") }
         for hyperparameter in rule.hyperparameters { lines.append("    \(hyperparameter)") }
         for slot in rule.stateSlots {
@@ -18,6 +21,17 @@ enum RuleListing {
                          + (reduction.doc.isEmpty ? "" : ": \(reduction.doc)"))
         }
         return lines
+    }
+
+    /// `rank 2 only, whole tensor (one call per parameter and step)`, or nil for a block rule of any rank.
+    static func tensorNote(for rule: Rule) -> String? {
+        let ranks = rule.ranks == Rule.allRanks ? nil
+            : rule.ranks.count == 1 ? "rank \(rule.ranks.lowerBound) only"
+            : rule.ranks.upperBound == Parameter.maximumRank ? "ranks \(rule.ranks.lowerBound) and up"
+            : "ranks \(rule.ranks.lowerBound) to \(rule.ranks.upperBound)"
+        let whole = rule.isWholeTensor ? "whole tensor (one call per parameter and step)" : nil
+        let parts = [ranks, whole].compactMap { $0 }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     static func lines(for chain: NamedChain) -> [String] {

@@ -7,35 +7,8 @@ import Testing
 /// the fused passes of the block rules around them, on any number of threads with the same bits, undone with
 /// the rest of a failed step, refused where the rank is not theirs, and their declarations checked at load.
 struct WholeTensorRuleTests {
-    /// `row_center` subtracts each row's mean from `d` (a matrix's rows are `shape[1]` long) and keeps the
-    /// Frobenius norm of the centred `d` in its scalar slot `norm`; it fails on a matrix of 7 rows, so that a
-    /// test can make one parameter of a step fail.
-    static let rowCenter = PluginSource.plugin(rules: [#"""
-        { RULE("row_center"), .flags = REGULA_RULE_WHOLE_TENSOR | REGULA_RULE_USES_ABI_1_3 | REGULA_RULE_UPDATE_ONLY,
-          .min_rank = 2, .max_rank = 2, .kernel = center, REGULA_SLOTS(norm_slot) }
-        """#], declarations: """
-        static const regula_state_slot norm_slot[] = {
-            { .struct_size = sizeof(regula_state_slot), .name = "norm", .shape = REGULA_SLOT_SCALAR },
-        };
-        REGULA_KERNEL(center, {
-            if (block->offset != 0 || block->length != block->parameter_length || block->rank != 2)
-                return regula_message_set(message, REGULA_ERROR_INVALID_ARGUMENT, "not handed the whole matrix");
-            size_t rows = block->shape[0], columns = block->shape[1];
-            if (rows == 7) return regula_message_set(message, REGULA_ERROR_INVALID_ARGUMENT, "seven rows are refused");
-            T *d = (T *)block->update;
-            double squares = 0;
-            for (size_t r = 0; r < rows; r++) {
-                T sum = 0;
-                for (size_t c = 0; c < columns; c++) sum += d[r * columns + c];
-                T mean = sum / (T)columns;
-                for (size_t c = 0; c < columns; c++) {
-                    d[r * columns + c] -= mean;
-                    squares += (double)d[r * columns + c] * (double)d[r * columns + c];
-                }
-            }
-            block->scalar_slots[0] = sqrt(squares);
-        })
-        """)
+    /// The rank-2 whole-tensor rule `row_center` (``PluginSource/rowCenter``).
+    static let rowCenter = PluginSource.rowCenter
 
     /// A registry with the built-ins and `source`'s rules.
     static func registry(_ source: String, named name: String = "row_center") throws -> (RuleRegistry, TemporaryDirectory) {

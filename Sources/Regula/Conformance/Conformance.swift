@@ -2,14 +2,19 @@
 ///
 /// A rule that writes out of bounds makes the guard-page checks crash the process: run them in a child
 /// process to report that instead (the `regula check` command does).
+///
+/// A whole-tensor rule (``Rule/isWholeTensor``) is called as the host calls it: once per parameter and step,
+/// on one block covering the parameter, with its rank and shape. Its checks mean the same things for the
+/// parameter as a block rule's do for a block; the block-split check does not apply to it, and its thread
+/// check steps several parameters at once and changes the BLAS's thread count instead of the blocks' threads.
 public enum Conformance {
-    /// Elements in the test parameter: odd, and more than two host blocks.
-    static let count = 5003
     /// Steps taken in each trajectory.
     static let steps = 3
 
-    /// Checks `rule`, calling `starting` before each check (so a crash can be attributed to it).
-    public static func check(_ rule: Rule, skipping skipped: Set<ConformanceCheck> = [],
+    /// Checks `rule` on the shape and options of `setup` (which ``ConformanceSetup/validate(for:)`` has
+    /// accepted), calling `starting` before each check (so a crash can be attributed to it).
+    public static func check(_ rule: Rule, setup: ConformanceSetup = ConformanceSetup(),
+                             skipping skipped: Set<ConformanceCheck> = [],
                              starting: (ConformanceCheck) -> Void = { _ in }) -> [ConformanceResult] {
         var results: [ConformanceResult] = []
         func record(_ check: ConformanceCheck, _ body: () -> (Bool, String)) {
@@ -18,72 +23,118 @@ public enum Conformance {
             let (passed, detail) = body()
             results.append(ConformanceResult(rule: rule.name, check: check, passed: passed, detail: detail))
         }
+        let shape = setup.shape(for: rule)
+        let subject = Subject(rule: rule, shape: shape)
         record(.descriptor) {
             var problems = rule.declarationProblems
             if rule.summary.isEmpty { problems.append("the summary is empty") }
             return problems.isEmpty
-                ? (true, "\(rule.hyperparameters.count) hyperparameters, \(rule.stateSlots.count) slots, \(rule.reductions.count) reductions")
+                ? (true, "\(rule.hyperparameters.count) hyperparameters, \(rule.stateSlots.count) slots, \(rule.reductions.count) reductions"
+                    + (rule.isWholeTensor ? ", sees whole tensors" : "") + (rule.ranks == Rule.allRanks ? "" : ", \(describe(rule.ranks))"))
                 : (false, problems.joined(separator: "; "))
         }
-        guard let (values, described) = acceptedHyperparameters(of: rule) else {
-            record(.hyperparameters) { (false, "the rule's check refused every combination tried") }
+        let given = setup.givenValues(for: rule)
+        let checked: CheckedValues
+        switch CheckedValues.accepted(by: rule, given: given) {
+        case .failure(let refusal):
+            record(.hyperparameters) {
+                (false, "the rule's check refused every combination tried" + (refusal.words.isEmpty ? "" : ": \(refusal.words)"))
+            }
             return results
+        case .success(let accepted): checked = accepted
         }
-        record(.hyperparameters) { (true, described) }
+        let values = checked.values
+        record(.hyperparameters) { (true, "\(checked.described); \(subject.describedShape)") }
         let dtype = rule.dtypes.contains(.float32) ? DType.float32 : rule.dtypes[0]
-        let host = hostBlocks(count, dtype)
+        let split = subject.split(dtype)
 
         record(.emptyBlock) {
-            let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 0, edge: .end, values: values)
+            // A whole-tensor rule is called on an empty parameter as a block rule is on an empty block.
+            let empty = [0] + shape.dropFirst()
+            let workspace = RuleWorkspace(rule: rule, dtype: dtype, shape: empty, edge: .end, values: values)
             let failure = workspace.step(hyperparameters: values, blockLengths: [0])
-            return failure.map { (false, $0) } ?? (true, "returned success")
+            return failure.map { (false, $0) } ?? (true, "returned success" + (rule.isWholeTensor ? " on shape \(text(empty))" : ""))
         }
-        record(.blockSplit) {
-            let reference = trajectory(rule, dtype, values, split: host)
-            for split in [[count], splitAt([1, 7, 1000, 2048], count), Array(repeating: 1, count: count)] {
-                let other = trajectory(rule, dtype, values, split: split)
-                if let difference = compareBits(reference, other) {
-                    return (false, "blocks of \(describe(split)) elements differ from the host's blocks: \(difference)")
-                }
+        if rule.isWholeTensor {
+            if !skipped.contains(.blockSplit) {
+                results.append(.notApplicable(rule: rule.name, check: .blockSplit,
+                                              reason: "a whole-tensor rule is handed its parameter whole, never split into blocks"))
             }
-            return (true, "the host's blocks, one block, 1/7/1000/2048/…, and 1 element agree")
+        } else {
+            record(.blockSplit) {
+                let count = subject.count
+                let reference = trajectory(subject, dtype, values, split: split)
+                for other in [[count], splitAt([1, 7, 1000, 2048], count), Array(repeating: 1, count: count)] {
+                    if let difference = compareBits(reference, trajectory(subject, dtype, values, split: other)) {
+                        return (false, "blocks of \(describe(other)) elements differ from the host's blocks: \(difference)")
+                    }
+                }
+                return (true, "the host's blocks, one block, \(describe(splitAt([1, 7, 1000, 2048], count))), and 1 element agree")
+            }
         }
         record(.threads) {
-            let split = Array(repeating: 64, count: count / 64) + [count % 64]
-            let one = trajectory(rule, dtype, values, split: split, threads: 1)
+            if rule.isWholeTensor { return wholeTensorThreads(subject, dtype, values) }
+            let count = subject.count
+            let blocks = Array(repeating: 64, count: count / 64) + (count % 64 == 0 ? [] : [count % 64])
+            let one = trajectory(subject, dtype, values, split: blocks, threads: 1)
             for threads in [2, 4] {
-                if let difference = compareBits(one, trajectory(rule, dtype, values, split: split, threads: threads)) {
+                if let difference = compareBits(one, trajectory(subject, dtype, values, split: blocks, threads: threads)) {
                     return (false, "\(threads) threads differ from 1: \(difference)")
                 }
             }
             return (true, "1, 2 and 4 threads agree")
         }
         record(.deterministic) {
-            let difference = compareBits(trajectory(rule, dtype, values, split: host), trajectory(rule, dtype, values, split: host))
+            let difference = compareBits(trajectory(subject, dtype, values, split: split), trajectory(subject, dtype, values, split: split))
             return difference.map { (false, "two identical runs differ: \($0)") } ?? (true, "two runs agree")
         }
-        record(.writesInsideBlock) { writesInsideBlock(rule, dtype, values) }
-        record(.guardAfter) { guarded(rule, dtype, values, edge: .end) }
-        record(.guardBefore) { guarded(rule, dtype, values, edge: .start) }
+        record(.writesInsideBlock) {
+            rule.isWholeTensor ? writesInsideParameter(subject, dtype, values) : writesInsideBlock(subject, dtype, values)
+        }
+        record(.guardAfter) { guarded(subject, dtype, values, edge: .end) }
+        record(.guardBefore) { guarded(subject, dtype, values, edge: .start) }
         record(.finite) {
             // At the defaults (when the rule's check accepts them) and at the values used above.
-            let defaults = defaultValues(of: rule)
+            let defaults = CheckedValues.defaults(of: rule, given: given)
             for tried in (rule.kernel.refusal(of: defaults) == nil ? [defaults] : []) + [values] {
-                let outcome = trajectory(rule, dtype, tried, split: host)
-                if let failure = outcome.failure { return (false, "at \(describe(tried, of: rule)): \(failure)") }
+                let outcome = trajectory(subject, dtype, tried, split: split)
+                let at = CheckedValues.describe(tried, of: rule)
+                if let failure = outcome.failure { return (false, "at \(at): \(failure)") }
                 let bad = outcome.workspace.numbers.filter { !$0.isFinite }.count
-                if bad > 0 { return (false, "at \(describe(tried, of: rule)): \(bad) outputs are NaN or infinite") }
+                if bad > 0 { return (false, "at \(at): \(bad) outputs are NaN or infinite") }
                 if let (slot, value) = outcome.workspace.negativeSlot {
-                    return (false, "at \(describe(tried, of: rule)): slot \(quoted(slot.name)) is declared non-negative but holds \(value)")
+                    return (false, "at \(at): slot \(quoted(slot.name)) is declared non-negative but holds \(value)")
                 }
             }
             return (true, rule.stateSlots.contains(where: \.isNonNegative)
                 ? "all outputs finite, slots declared non-negative stay so" : "all outputs finite")
         }
-        record(.stateRoundTrip) { stateRoundTrip(rule, dtype, values) }
-        record(.noHiddenState) { noHiddenState(rule, dtype, values) }
-        record(.precision) { precision(rule, values) }
+        record(.stateRoundTrip) { stateRoundTrip(subject, dtype, values) }
+        record(.noHiddenState) { noHiddenState(subject, dtype, values) }
+        record(.precision) { precision(subject, values) }
         return results
+    }
+
+    /// The rule checked and the shape of its test parameter.
+    struct Subject {
+        let rule: Rule
+        let shape: [Int]
+        var count: Int { shape.reduce(1, *) }
+
+        /// The blocks the host hands the rule a parameter of `dtype` in: one for a whole-tensor rule.
+        func split(_ dtype: DType) -> [Int] { rule.isWholeTensor ? [count] : hostBlocks(count, dtype) }
+
+        /// `shape [24, 40] (rank 2), whole tensor: one call per parameter and step`.
+        var describedShape: String {
+            "shape \(text(shape)) (rank \(shape.count))"
+                + (rule.isWholeTensor ? ", whole tensor: one call per parameter and step" : ", in the host's blocks")
+        }
+
+        /// A shape of the same rank for `count` elements: `[count]`, or `[1, …, 1, count]`.
+        func flat(_ count: Int) -> [Int] { Array(repeating: 1, count: shape.count - 1) + [count] }
+
+        /// Another parameter of the same rank, and of other sizes, for the hidden-state check.
+        var otherShape: [Int] { shape.count == 1 ? [777] : shape.dropLast(2) + [9, 13] }
     }
 
     // MARK: - Trajectories
@@ -94,9 +145,10 @@ public enum Conformance {
         let failure: String?
     }
 
-    static func trajectory(_ rule: Rule, _ dtype: DType, _ values: [Double], split: [Int], threads: Int = 1,
-                           edge: GuardedMemory.Edge? = nil, count: Int = Conformance.count, seed: UInt64 = 1) -> Outcome {
-        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count, edge: edge, values: values)
+    static func trajectory(_ subject: Subject, _ dtype: DType, _ values: [Double], split: [Int], threads: Int = 1,
+                           edge: GuardedMemory.Edge? = nil, shape: [Int]? = nil, seed: UInt64 = 1) -> Outcome {
+        let workspace = RuleWorkspace(rule: subject.rule, dtype: dtype, shape: shape ?? subject.shape, edge: edge, values: values)
+        let count = workspace.count
         var random = SplitMix(seed: seed)
         workspace.fill(workspace.param, with: (0..<count).map { _ in random.value(in: 2) })
         for _ in 0..<steps {
@@ -118,21 +170,21 @@ public enum Conformance {
 
     // MARK: - Individual checks
 
-    static func writesInsideBlock(_ rule: Rule, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
+    static func writesInsideBlock(_ subject: Subject, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
         // Step only the middle of three blocks (whole-parameter reductions still see everything); every
         // element outside it must keep its bits.
-        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: 3 * 512, values: values)
+        let workspace = RuleWorkspace(rule: subject.rule, dtype: dtype, shape: subject.flat(3 * 512), values: values)
         var random = SplitMix(seed: 7)
         workspace.fill(workspace.param, with: (0..<workspace.count).map { _ in random.value(in: 2) })
         workspace.fill(workspace.gradient, with: (0..<workspace.count).map { _ in random.value(in: 1) })
         for slot in workspace.slots { workspace.fill(slot, with: (0..<workspace.count).map { _ in random.value(in: 1) }) }
         workspace.update.copyMemory(from: workspace.gradient, byteCount: workspace.count * dtype.size)
-        let before = ([workspace.param, workspace.update] + workspace.slots).map(workspace.read)
+        let before = ([workspace.param, workspace.update] + workspace.slots).map { workspace.read($0) }
         if let failure = workspace.step(hyperparameters: values, blockLengths: [512, 512, 512], only: 1) {
             return (false, failure)
         }
-        let after = ([workspace.param, workspace.update] + workspace.slots).map(workspace.read)
-        let names = ["param", "update"] + rule.stateSlots.filter { $0.shape == .elementwise }.map(\.name)
+        let after = ([workspace.param, workspace.update] + workspace.slots).map { workspace.read($0) }
+        let names = ["param", "update"] + subject.rule.stateSlots.filter { $0.shape == .elementwise }.map(\.name)
         for (name, (old, new)) in zip(names, zip(before, after)) {
             for index in Array(0..<512) + Array(1024..<1536) where old[index].bitPattern != new[index].bitPattern {
                 return (false, "\(name)[\(index)] changed, outside the block 512..<1024 that was handed over")
@@ -141,18 +193,20 @@ public enum Conformance {
         return (true, "the elements around the block kept their bits")
     }
 
-    static func guarded(_ rule: Rule, _ dtype: DType, _ values: [Double], edge: GuardedMemory.Edge) -> (Bool, String) {
+    static func guarded(_ subject: Subject, _ dtype: DType, _ values: [Double], edge: GuardedMemory.Edge) -> (Bool, String) {
         // One block the size of the buffers, so the block's edge is the guard page: a stray access faults.
-        let outcome = trajectory(rule, dtype, values, split: [Self.count], edge: edge)
+        let outcome = trajectory(subject, dtype, values, split: [subject.count], edge: edge)
         if let failure = outcome.failure { return (false, failure) }
-        return (true, "no fault with the guard page right \(edge == .end ? "after" : "before") every buffer")
+        return (true, "no fault with the guard page right \(edge == .end ? "after" : "before") every buffer"
+                    + (subject.rule.isWholeTensor ? " of the \(text(subject.shape)) parameter" : ""))
     }
 
-    static func stateRoundTrip(_ rule: Rule, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
-        let host = hostBlocks(count, dtype)
-        let straight = trajectory(rule, dtype, values, split: host)
+    static func stateRoundTrip(_ subject: Subject, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
+        let split = subject.split(dtype)
+        let straight = trajectory(subject, dtype, values, split: split)
         // Same inputs, but the state is saved after the second step, scrambled, and restored.
-        let workspace = RuleWorkspace(rule: rule, dtype: dtype, count: count, values: values)
+        let workspace = RuleWorkspace(rule: subject.rule, dtype: dtype, shape: subject.shape, values: values)
+        let count = workspace.count
         var random = SplitMix(seed: 1)
         workspace.fill(workspace.param, with: (0..<count).map { _ in random.value(in: 2) })
         for step in 0..<steps {
@@ -163,38 +217,40 @@ public enum Conformance {
                 for slot in workspace.slots { workspace.fill(slot, with: Array(repeating: 123, count: count)) }
                 workspace.restoreState(saved)
             }
-            if let failure = workspace.step(hyperparameters: values, blockLengths: host) { return (false, failure) }
+            if let failure = workspace.step(hyperparameters: values, blockLengths: split) { return (false, failure) }
         }
         let difference = compareBits(straight, Outcome(workspace: workspace, failure: nil))
         return difference.map { (false, "restored run differs: \($0)") } ?? (true, "restored run continues bit for bit")
     }
 
-    static func noHiddenState(_ rule: Rule, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
-        let host = hostBlocks(count, dtype)
-        let alone = trajectory(rule, dtype, values, split: host)
+    static func noHiddenState(_ subject: Subject, _ dtype: DType, _ values: [Double]) -> (Bool, String) {
+        let split = subject.split(dtype)
+        let alone = trajectory(subject, dtype, values, split: split)
         // Step a second, different parameter between each step of the first.
-        let first = RuleWorkspace(rule: rule, dtype: dtype, count: count, values: values)
-        let other = RuleWorkspace(rule: rule, dtype: dtype, count: 777, values: values)
+        let first = RuleWorkspace(rule: subject.rule, dtype: dtype, shape: subject.shape, values: values)
+        let other = RuleWorkspace(rule: subject.rule, dtype: dtype, shape: subject.otherShape, values: values)
+        let (count, otherCount) = (first.count, other.count)
         var random = SplitMix(seed: 1), noise = SplitMix(seed: 99)
         first.fill(first.param, with: (0..<count).map { _ in random.value(in: 2) })
-        other.fill(other.param, with: (0..<777).map { _ in noise.value(in: 5) })
+        other.fill(other.param, with: (0..<otherCount).map { _ in noise.value(in: 5) })
         for _ in 0..<steps {
             first.fill(first.gradient, with: (0..<count).map { _ in random.value(in: 1) })
-            other.fill(other.gradient, with: (0..<777).map { _ in noise.value(in: 3) })
-            if let failure = first.step(hyperparameters: values, blockLengths: host) { return (false, failure) }
-            if let failure = other.step(hyperparameters: values, blockLengths: [777]) { return (false, failure) }
+            other.fill(other.gradient, with: (0..<otherCount).map { _ in noise.value(in: 3) })
+            if let failure = first.step(hyperparameters: values, blockLengths: split) { return (false, failure) }
+            if let failure = other.step(hyperparameters: values, blockLengths: [otherCount]) { return (false, failure) }
         }
         let difference = compareBits(alone, Outcome(workspace: first, failure: nil))
-        return difference.map { (false, "stepping another parameter in between changed the result: \($0)") }
-            ?? (true, "another parameter stepped in between changed nothing")
+        return difference.map { (false, "stepping another parameter (\(text(subject.otherShape))) in between changed the result: \($0)") }
+            ?? (true, "another parameter (\(text(subject.otherShape))) stepped in between changed nothing")
     }
 
-    static func precision(_ rule: Rule, _ values: [Double]) -> (Bool, String) {
+    static func precision(_ subject: Subject, _ values: [Double]) -> (Bool, String) {
+        let rule = subject.rule
         guard rule.dtypes.contains(.float32), rule.dtypes.contains(.float64) else {
             return (true, "only \(rule.dtypes.map(\.rawValue).joined()) supported; nothing to compare")
         }
-        let single = trajectory(rule, .float32, values, split: hostBlocks(count, .float32))
-        let double = trajectory(rule, .float64, values, split: hostBlocks(count, .float64))
+        let single = trajectory(subject, .float32, values, split: subject.split(.float32))
+        let double = trajectory(subject, .float64, values, split: subject.split(.float64))
         if let failure = single.failure ?? double.failure { return (false, failure) }
         var worst = 0.0
         for (a, b) in zip(single.workspace.numbers, double.workspace.numbers) where a.isFinite && b.isFinite {
@@ -212,53 +268,24 @@ public enum Conformance {
         return stride(from: 0, to: count, by: length).map { min(length, count - $0) }
     }
 
-    /// Blocks of the given lengths, then the rest.
-    static func splitAt(_ lengths: [Int], _ count: Int) -> [Int] { lengths + [count - lengths.reduce(0, +)] }
+    /// Blocks of the given lengths, as many of them as leave room for at least one more element, then the rest.
+    static func splitAt(_ lengths: [Int], _ count: Int) -> [Int] {
+        var taken: [Int] = []
+        for length in lengths where taken.reduce(0, +) + length < count { taken.append(length) }
+        return taken + [count - taken.reduce(0, +)]
+    }
 
     static func describe(_ split: [Int]) -> String {
         split.count > 6 ? split.prefix(4).map(String.init).joined(separator: "/") + "/…" : split.map(String.init).joined(separator: "/")
     }
 
-    /// Hyperparameter values the rule accepts that exercise it, and how they read: every zero default raised
-    /// to a typical non-zero value, else one zero raised at a time, else the defaults (required ones at a
-    /// typical value), else all typical values.
-    static func acceptedHyperparameters(of rule: Rule) -> ([Double], String)? {
-        let declared = rule.hyperparameters
-        let base = defaultValues(of: rule)
-        var candidates = [zip(declared, base).map { $1 == 0 ? typical($0) : $1 }]
-        for (index, hyperparameter) in declared.enumerated() where base[index] == 0 {
-            var raised = base
-            raised[index] = typical(hyperparameter)
-            candidates.append(raised)
-        }
-        candidates += [base, declared.map(typical)]
-        guard let values = candidates.first(where: { rule.kernel.refusal(of: $0) == nil }) else { return nil }
-        return (values, describe(values, of: rule))
+    /// `rank 2 only`, `ranks 1 to 8`.
+    static func describe(_ ranks: ClosedRange<Int>) -> String {
+        ranks.count == 1 ? "rank \(ranks.lowerBound) only" : "ranks \(ranks.lowerBound) to \(ranks.upperBound)"
     }
 
-    /// The defaults, with a typical value for each required hyperparameter.
-    static func defaultValues(of rule: Rule) -> [Double] {
-        rule.hyperparameters.map { $0.defaultValue ?? typical($0) }
-    }
-
-    /// `name=value, …`.
-    static func describe(_ values: [Double], of rule: Rule) -> String {
-        let text = zip(rule.hyperparameters, values).map { "\($0.name)=\(format($1))" }.joined(separator: ", ")
-        return text.isEmpty ? "no hyperparameters" : text
-    }
-
-    /// A non-zero value inside the range: 0.1 or 0.9 where allowed, else a bound.
-    static func typical(_ hyperparameter: Hyperparameter) -> Double {
-        let range = hyperparameter.range
-        switch hyperparameter.kind {
-        case .boolean, .choice: return 1
-        case .integer:
-            return [1, 2, range.lowerBound, range.upperBound].first { range.contains($0) && $0.isFinite && $0 != 0 } ?? 0
-        case .real:
-            return [0.1, 0.9, 0.5, 1, range.lowerBound, range.upperBound].first { range.contains($0) && $0.isFinite && $0 != 0 }
-                ?? range.lowerBound
-        }
-    }
+    /// `[24, 40]`.
+    static func text(_ shape: [Int]) -> String { "[\(shape.map(String.init).joined(separator: ", "))]" }
 }
 
 /// A small, fast, seeded generator so that every run checks the same inputs.

@@ -8,13 +8,15 @@ public enum ConformanceCheck: String, CaseIterable, Sendable, Codable {
     case emptyBlock = "empty-block"
     /// Splitting a parameter into other blocks gives the same bits.
     case blockSplit = "block-split"
-    /// Running blocks on several threads gives the same bits.
+    /// Running blocks on several threads gives the same bits; for a whole-tensor rule, stepping several
+    /// parameters at once, and the BLAS's thread count, change no bit.
     case threads = "threads"
     /// The same inputs give the same bits twice.
     case deterministic = "deterministic"
-    /// No element outside the block handed over is written.
+    /// No element outside the block handed over is written (for a whole-tensor rule, outside the parameter).
     case writesInsideBlock = "writes-inside-block"
-    /// No access past the end of a block: the memory after it is a guard page.
+    /// No access past the end of a block (a whole-tensor rule's block is its parameter): the memory after it is a
+    /// guard page.
     case guardAfter = "guard-after"
     /// No access before the start of a block: the memory before it is a guard page.
     case guardBefore = "guard-before"
@@ -55,14 +57,23 @@ public struct ConformanceResult: Sendable, Codable, Equatable {
     public let check: ConformanceCheck
     /// Whether the rule passed.
     public let passed: Bool
-    /// What was found (the values used, or what went wrong).
+    /// What was found (the values used, or what went wrong); for a check that does not apply, why not.
     public let detail: String
+    /// Whether the check means anything for the rule: a whole-tensor rule is never split into blocks, so the
+    /// block-split check does not apply to it. A check that does not apply is neither run nor failed.
+    public let isApplicable: Bool
 
     /// Creates a result.
-    public init(rule: String, check: ConformanceCheck, passed: Bool, detail: String) {
+    public init(rule: String, check: ConformanceCheck, passed: Bool, detail: String, isApplicable: Bool = true) {
         self.rule = rule
         self.check = check
         self.passed = passed
         self.detail = detail
+        self.isApplicable = isApplicable
+    }
+
+    /// The result of a check that does not apply to the rule, saying why.
+    public static func notApplicable(rule: String, check: ConformanceCheck, reason: String) -> ConformanceResult {
+        ConformanceResult(rule: rule, check: check, passed: true, detail: reason, isApplicable: false)
     }
 }

@@ -5,12 +5,15 @@ import RegulaABI
 /// One parameter's worth of memory for calling a single rule directly, the way the executor would: the
 /// parameter, its gradient, the update `d`, and the rule's state.
 ///
-/// Used by the conformance checks, which need to choose the block split, the thread count and where each
-/// buffer sits in memory.
+/// Used by the conformance checks, which need to choose the block split, the thread count, the parameter's
+/// shape and where each buffer sits in memory.
 final class RuleWorkspace: @unchecked Sendable {
     let rule: Rule
     let dtype: DType
     let count: Int
+    /// Elements of room on either side of every elementwise buffer (the parameter, gradient, update and
+    /// slots), to see whether a kernel writes outside its parameter.
+    let margin: Int
     /// Steps taken so far (the `step` field of the next block).
     var step: UInt64 = 0
     let param: UnsafeMutableRawPointer
@@ -20,19 +23,25 @@ final class RuleWorkspace: @unchecked Sendable {
     let scalars: UnsafeMutablePointer<Double>
     /// What the rule's prepare function writes for the current step.
     let scratch: UnsafeMutablePointer<Double>
-    /// The parameter's shape as kernels see it: flat, `[count]`.
+    /// The parameter's shape as kernels see it (row-major), ``rank`` sizes.
     let shape: UnsafeMutablePointer<Int>
+    /// The parameter's rank.
+    let rank: Int
     /// The hyperparameter values slots start from (`initial_from`); empty for the declared initial values.
     let startingValues: [Double]
     private var guarded: [GuardedMemory] = []
     private var plain: [UnsafeMutableRawPointer] = []
 
-    /// Memory for `count` elements; with `edge`, every buffer sits against a guard page on that side. Slots that
-    /// start from an option start from its value in `values`.
-    init(rule: Rule, dtype: DType, count: Int, edge: GuardedMemory.Edge? = nil, values: [Double] = []) {
+    /// Memory for a parameter of `shape`; with `edge`, every buffer sits against a guard page on that side, and
+    /// with `margin` (no `edge`), every elementwise buffer has that many elements of room before and after it.
+    /// Slots that start from an option start from its value in `values`.
+    init(rule: Rule, dtype: DType, shape: [Int], edge: GuardedMemory.Edge? = nil, margin: Int = 0, values: [Double] = []) {
+        precondition(edge == nil || margin == 0, "a buffer against a guard page has no margin")
         self.rule = rule
         self.dtype = dtype
-        self.count = count
+        count = shape.reduce(1, *)
+        self.margin = margin
+        rank = shape.count
         startingValues = values
         var guarded: [GuardedMemory] = [], plain: [UnsafeMutableRawPointer] = []
         func buffer(_ bytes: Int) -> UnsafeMutableRawPointer {
@@ -46,22 +55,28 @@ final class RuleWorkspace: @unchecked Sendable {
             plain.append(memory)
             return memory
         }
-        let bytes = count * dtype.size
-        param = buffer(bytes)
-        gradient = buffer(bytes)
-        update = buffer(bytes)
-        slots = rule.stateSlots.filter { $0.shape == .elementwise }.map { _ in buffer(bytes) }
+        let (bytes, room) = ((count + 2 * margin) * dtype.size, margin * dtype.size)
+        param = buffer(bytes) + room
+        gradient = buffer(bytes) + room
+        update = buffer(bytes) + room
+        slots = rule.stateSlots.filter { $0.shape == .elementwise }.map { _ in buffer(bytes) + room }
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
         scalars = buffer(max(scalarCount, 1) * 8).assumingMemoryBound(to: Double.self)
         scratch = buffer(max(rule.scratchCount, 1) * 8).assumingMemoryBound(to: Double.self)
-        shape = buffer(8).assumingMemoryBound(to: Int.self)
-        shape.pointee = count
+        self.shape = buffer(shape.count * 8).assumingMemoryBound(to: Int.self)
+        self.shape.initialize(from: shape, count: shape.count)
         self.guarded = guarded
         self.plain = plain
         resetState()
     }
 
     deinit { plain.forEach { $0.deallocate() } }
+
+    /// The parameter, gradient, update and each elementwise slot, with their names.
+    var buffers: [(name: String, memory: UnsafeMutableRawPointer)] {
+        [("param", param), ("grad", gradient), ("update", update)]
+            + zip(rule.stateSlots.filter { $0.shape == .elementwise }.map(\.name), slots).map { ($0, $1) }
+    }
 
     /// Sets every slot to its starting value and the step count to 0.
     func resetState() {
@@ -81,19 +96,23 @@ final class RuleWorkspace: @unchecked Sendable {
         return startingValues[index]
     }
 
-    /// Writes `values` (converted to the dtype) into `memory`.
-    func fill(_ memory: UnsafeMutableRawPointer, with values: [Double]) {
+    /// Writes `values` (converted to the dtype) into `memory`, from element `start` (negative: in the margin
+    /// before it).
+    func fill(_ memory: UnsafeMutableRawPointer, with values: [Double], from start: Int = 0) {
+        let base = memory + start * dtype.size
         switch dtype {
-        case .float32: for (i, v) in values.enumerated() { memory.storeBytes(of: Float(v), toByteOffset: i * 4, as: Float.self) }
-        case .float64: for (i, v) in values.enumerated() { memory.storeBytes(of: v, toByteOffset: i * 8, as: Double.self) }
+        case .float32: for (i, v) in values.enumerated() { base.storeBytes(of: Float(v), toByteOffset: i * 4, as: Float.self) }
+        case .float64: for (i, v) in values.enumerated() { base.storeBytes(of: v, toByteOffset: i * 8, as: Double.self) }
         }
     }
 
-    /// Reads `memory` back as `Double`s.
-    func read(_ memory: UnsafeMutableRawPointer) -> [Double] {
+    /// Reads `memory` back as `Double`s: the `count` elements of the parameter, or `length` from element
+    /// `start` (negative: in the margin before it).
+    func read(_ memory: UnsafeMutableRawPointer, from start: Int = 0, length: Int? = nil) -> [Double] {
+        let base = memory + start * dtype.size
         switch dtype {
-        case .float32: (0..<count).map { Double(memory.load(fromByteOffset: $0 * 4, as: Float.self)) }
-        case .float64: (0..<count).map { memory.load(fromByteOffset: $0 * 8, as: Double.self) }
+        case .float32: return (0..<(length ?? count)).map { Double(base.load(fromByteOffset: $0 * 4, as: Float.self)) }
+        case .float64: return (0..<(length ?? count)).map { base.load(fromByteOffset: $0 * 8, as: Double.self) }
         }
     }
 
@@ -121,7 +140,7 @@ final class RuleWorkspace: @unchecked Sendable {
     /// A copy of the state (slots, scalars, step), to restore later.
     func saveState() -> (slots: [[Double]], scalars: [Double], step: UInt64) {
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
-        return (slots.map(read), (0..<scalarCount).map { scalars[$0] }, step)
+        return (slots.map { read($0) }, (0..<scalarCount).map { scalars[$0] }, step)
     }
 
     /// Puts back what ``saveState()`` returned.
@@ -198,7 +217,7 @@ final class RuleWorkspace: @unchecked Sendable {
             parameter.hyperparameters = values.baseAddress
             parameter.scalar_slots = scalars
             parameter.rule_data = rule.kernel.ruleData
-            parameter.rank = 1
+            parameter.rank = UInt32(rank)
             parameter.shape = UnsafePointer(shape)
             parameter.services = HostServices.table
             scratch.update(repeating: 0, count: rule.scratchCount)
@@ -241,7 +260,7 @@ final class RuleWorkspace: @unchecked Sendable {
                     block.rule_data = rule.kernel.ruleData
                     block.reductions = reductions == nil || rule.reductions.isEmpty ? nil : reduced.baseAddress
                     block.scratch = rule.kernel.prepare == nil ? nil : UnsafePointer(scratch)
-                    block.rank = 1
+                    block.rank = UInt32(rank)
                     block.shape = UnsafePointer(shape)
                     block.services = HostServices.table
                     return withUnsafePointer(to: block) { body($0, messages) }.map { "status \($0.status): \($0.words)" }
@@ -252,7 +271,7 @@ final class RuleWorkspace: @unchecked Sendable {
 }
 
 /// Failures collected from several threads.
-private final class FailureList: @unchecked Sendable {
+final class FailureList: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [String] = []
     func append(_ item: String) { lock.withLock { items.append(item) } }

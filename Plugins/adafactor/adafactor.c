@@ -16,7 +16,8 @@
  *
  * eps1 = -1, the default, is torch's eps=(None, ...): the machine epsilon of the parameter's dtype.
  * Arithmetic is in the parameter's dtype, in torch's order; the norms are summed in double, and the scalars
- * (w, rho, alpha, the clipping) are computed in double as torch computes them in Python.
+ * (w, rho, alpha, the clipping) are computed in double as torch computes them in Python. The update d is left
+ * holding u, the direction the step took before its scale.
  */
 #include <float.h>
 #include "../common/builtin_rules.h"

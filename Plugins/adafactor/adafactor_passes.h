@@ -4,9 +4,10 @@
  * loop is plain arithmetic in T, in the order torch's single-tensor path rounds it; only sums of squares are
  * kept in double (in a fixed order, set by the shape alone, so the result never depends on the thread).
  *
- * A step reads the tensors three times: the moments (g and p), the update's norm (g), and the step (g and p,
- * writing p). The update u is never stored: it is computed again, bit for bit, by the last pass, one tile of
- * at most ADAFACTOR_TILE columns at a time in a buffer on the stack.
+ * A step makes three passes: the moments (reading d and p), the update u written over d (computed once: its
+ * divisions and square root cost more than the memory they would save), and the step (reading u and p,
+ * writing p). The column sums of pass 1 are kept in a tile of at most ADAFACTOR_TILE doubles on the stack,
+ * so the kernel allocates nothing.
  */
 
 /**
@@ -68,28 +69,16 @@ static double PASS(vector_moments)(const regula_block *block, const adafactor_sc
 }
 
 /**
- * Either sums u^2 over the tensor and returns it (apply 0), or applies p = p * decay + step * u (apply 1),
- * torch's p.mul_(1 - lr * weight_decay) then p.add_(u, alpha=step). u = 1 / sqrt(max(v, eps1^2)) * g, where
- * v is row_var[i] * col_var[j] / max(mean of row_var, eps1) for a matrix and the variance for a vector.
+ * Pass 2: turns the update d into u = 1 / sqrt(max(v, eps1^2)) * d in place and returns the sum of u^2, where
+ * v is row_var[i] * col_var[j] / max(mean of row_var, eps1) for a matrix and the variance for a vector
+ * (torch's var_estimate.clamp_(min=eps1 * eps1).rsqrt_().mul_(grad)). Each row, just written, is summed while
+ * it is in cache.
  */
-static double PASS(update_pass)(const regula_block *block, const adafactor_scalars *scalars, int apply, double step)
+static double PASS(normalize_update)(const regula_block *block, const adafactor_scalars *scalars)
 {
-    const T *restrict g = (const T *)block->update;
-    T *restrict p = (T *)block->param;
+    T *restrict d = (T *)block->update;
     const T floor = (T)(scalars->eps1 * scalars->eps1), sign = (T)scalars->sign;
-    const T decay = (T)scalars->decay, step_size = (T)step;
-    T u[ADAFACTOR_TILE];
     double squares = 0;
-    /* For one tile of `width` elements starting at `at`: with u computed, fold it in. */
-#define ADAFACTOR_FOLD_TILE(at, width)                                                              \
-    do {                                                                                            \
-        if (apply) {                                                                                \
-            T *restrict pt = p + (at);                                                              \
-            for (size_t j = 0; j < (width); j++) pt[j] = pt[j] * decay + step_size * u[j];          \
-        } else {                                                                                    \
-            REGULA_ADD_SUM_OF_SQUARES(T, u, (width), &squares);                                     \
-        }                                                                                           \
-    } while (0)
     if (block->rank >= 2) {
         const size_t m = block->shape[block->rank - 2], n = block->shape[block->rank - 1];
         const size_t matrices = block->parameter_length / (m * n);
@@ -105,35 +94,35 @@ static double PASS(update_pass)(const regula_block *block, const adafactor_scala
             row_mean = row_mean < eps1 ? eps1 : row_mean;
             for (size_t i = 0; i < m; i++) {
                 const T r = rows[i];
-                for (size_t first = 0; first < n; first += ADAFACTOR_TILE) {
-                    const size_t width = n - first < ADAFACTOR_TILE ? n - first : ADAFACTOR_TILE;
-                    const size_t at = (k * m + i) * n + first;
-                    const T *restrict gt = g + at;
-                    const T *restrict ct = columns + first;
-                    for (size_t j = 0; j < width; j++) {
-                        T v = r * ct[j] / row_mean;
-                        v = v < floor ? floor : v;
-                        u[j] = (T)1 / REGULA_SQRT(v) * (sign * gt[j]);
-                    }
-                    ADAFACTOR_FOLD_TILE(at, width);
+                T *restrict row = d + (k * m + i) * n;
+                for (size_t j = 0; j < n; j++) {
+                    T v = r * columns[j] / row_mean;
+                    v = v < floor ? floor : v;
+                    row[j] = (T)1 / REGULA_SQRT(v) * (sign * row[j]);
                 }
+                REGULA_ADD_SUM_OF_SQUARES(T, row, n, &squares);
             }
         }
     } else {
         const T *restrict variance = (const T *)block->elementwise_slots[VARIANCE];
-        for (size_t at = 0; at < block->parameter_length; at += ADAFACTOR_TILE) {
-            const size_t rest = block->parameter_length - at;
-            const size_t width = rest < ADAFACTOR_TILE ? rest : ADAFACTOR_TILE;
-            for (size_t j = 0; j < width; j++) {
-                T v = variance[at + j];
-                v = v < floor ? floor : v;
-                u[j] = (T)1 / REGULA_SQRT(v) * (sign * g[at + j]);
-            }
-            ADAFACTOR_FOLD_TILE(at, width);
+        const size_t count = block->parameter_length;
+        for (size_t i = 0; i < count; i++) {
+            T v = variance[i];
+            v = v < floor ? floor : v;
+            d[i] = (T)1 / REGULA_SQRT(v) * (sign * d[i]);
         }
+        REGULA_ADD_SUM_OF_SQUARES(T, d, count, &squares);
     }
-#undef ADAFACTOR_FOLD_TILE
     return squares;
+}
+
+/** Pass 3: p = p * decay + step * u, torch's p.mul_(1 - lr * weight_decay) then p.add_(u, alpha=step). */
+static void PASS(apply_update)(const regula_block *block, const adafactor_scalars *scalars, double step)
+{
+    const T *restrict u = (const T *)block->update;
+    T *restrict p = (T *)block->param;
+    const T decay = (T)scalars->decay, step_size = (T)step;
+    for (size_t i = 0; i < block->parameter_length; i++) p[i] = p[i] * decay + step_size * u[i];
 }
 
 /** One step of the parameter in `block`: the moments, the update's norm, then the step itself. */
@@ -143,6 +132,6 @@ static void PASS(adafactor_step)(const regula_block *block, const adafactor_scal
                                                   : PASS(vector_moments)(block, scalars);
     /* torch's norms are tensors of the parameter's dtype before .item() makes them Python floats. */
     const double param_norm = (double)(T)sqrt(param_squares);
-    const double update_norm = (double)(T)sqrt(PASS(update_pass)(block, scalars, 0, 0.0));
-    PASS(update_pass)(block, scalars, 1, adafactor_step_size(block, scalars, param_norm, update_norm));
+    const double update_norm = (double)(T)sqrt(PASS(normalize_update)(block, scalars));
+    PASS(apply_update)(block, scalars, adafactor_step_size(block, scalars, param_norm, update_norm));
 }

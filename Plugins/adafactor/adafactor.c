@@ -112,6 +112,13 @@ static double adafactor_step_size(const regula_block *block, const adafactor_sca
 
 static regula_status adafactor_kernel(const regula_block *block, regula_message *message)
 {
+    /* What a 1.3 host always hands a whole-tensor rule; checked so that a host or harness that does not
+     * (a block of a parameter, a missing slot) gets words instead of reads past the block. */
+    if (block->offset != 0 || block->length != block->parameter_length)
+        return regula_message_set(message, REGULA_ERROR_INVALID_ARGUMENT,
+                                  "adafactor sees its parameter whole (REGULA_RULE_WHOLE_TENSOR), but was handed "
+                                  "elements %zu to %zu of %zu", block->offset, block->offset + block->length,
+                                  block->parameter_length);
     if (block->parameter_length == 0) return REGULA_OK;
     const int factored = block->rank >= 2;
     void *const *slots = block->elementwise_slots;

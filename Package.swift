@@ -36,6 +36,7 @@ let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleNAdam", "nadam"),
     ("RegulaRuleRAdam", "radam"),
     ("RegulaRuleRprop", "rprop"),
+    ("RegulaRuleASGD", "asgd"),
     ("RegulaRuleLion", "lion"),
     ("RegulaRuleLamb", "lamb"),
     ("RegulaRuleClipGlobalNorm", "clip_global_norm"),

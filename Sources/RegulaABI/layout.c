@@ -20,7 +20,8 @@ _Static_assert(offsetof(regula_hyperparameter, choice_count) == 56, "regula_hype
 _Static_assert(sizeof(regula_hyperparameter) == 72, "regula_hyperparameter changed size");
 _Static_assert(offsetof(regula_state_slot, initial_from) == 40, "regula_state_slot.initial_from moved (ABI 1.2)");
 _Static_assert(offsetof(regula_state_slot, flags) == 56, "regula_state_slot.flags moved (ABI 1.3)");
-_Static_assert(sizeof(regula_state_slot) == 64, "regula_state_slot changed size");
+_Static_assert(offsetof(regula_state_slot, min_rank) == 60, "regula_state_slot.min_rank moved (ABI 1.3)");
+_Static_assert(sizeof(regula_state_slot) == 72, "regula_state_slot changed size");
 _Static_assert(offsetof(regula_rule, prepare) == 112, "regula_rule.prepare moved (ABI 1.2)");
 _Static_assert(offsetof(regula_rule, min_rank) == 128, "regula_rule.min_rank moved (ABI 1.3)");
 _Static_assert(sizeof(regula_rule) == 144, "regula_rule changed size");

@@ -34,6 +34,8 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     /// The reference's state tensors after the last step, by parameter and then slot name, where the fixture
     /// records them (torch-sgd records only `momentum_buffer`).
     public let expectedState: [String: [String: [Double]]]
+    /// The reference's state shapes, by parameter and slot, where the fixture records them (torch-matrix).
+    public let expectedStateShapes: [String: [String: [Int]]]
     /// For a bad case, words the error must contain.
     public let errorWords: [String]
 
@@ -43,6 +45,14 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     /// Every trajectory case (not `bad-*`) of the given folders, in folder and name order.
     public static func trajectories(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {
         folders.flatMap { load($0) { !$0.hasPrefix("bad-") } }
+    }
+    /// File-name prefixes of the torch-matrix cases whose rules exist already: the agreement tests replay them
+    /// beside the implemented folders until the whole folder joins ``Folder/implemented``.
+    public static let implementedMatrixCases = ["asgd-"]
+    /// The trajectories the agreement tests replay: those of ``Folder/implemented`` and the torch-matrix cases
+    /// of ``implementedMatrixCases``.
+    public static func agreementTrajectories() -> [TorchFixture] {
+        trajectories() + trajectories([.matrix]).filter { fixture in implementedMatrixCases.contains { fixture.file.hasPrefix($0) } }
     }
     /// Every `bad-*` case of the given folders, in folder and name order.
     public static func refusals(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {
@@ -65,7 +75,8 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
             for (parameter, buffer) in file.expect?.momentum_buffer ?? [:] { state[parameter, default: [:]]["momentum_buffer"] = buffer }
             return TorchFixture(
                 folder: folder, file: name, spec: data, dtype: file.spec.dtype ?? "float32",
-                expectedParameters: file.expect?.params ?? [:], expectedState: state, errorWords: file.error_words ?? [])
+                expectedParameters: file.expect?.params ?? [:], expectedState: state,
+                expectedStateShapes: file.expect?.state_shapes ?? [:], errorWords: file.error_words ?? [])
         }
     }
 
@@ -76,6 +87,7 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
             let params: [String: [Double]]
             let momentum_buffer: [String: [Double]]?
             let state: [String: [String: [Double]]]?
+            let state_shapes: [String: [String: [Int]]]?
         }
         let spec: Spec
         let expect: Expect?
@@ -84,10 +96,17 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
 
     /// Every element farther from the reference than the tolerance, and every reference state tensor that is
     /// missing, described; empty when all agree.
-    public func disagreements(parameters: [String: [Double]], state: [String: [String: [Double]]]) -> [String] {
+    /// With `stateShapes`, every state shape the fixture records must be equal too.
+    public func disagreements(parameters: [String: [Double]], state: [String: [String: [Double]]],
+                              stateShapes: [String: [String: [Int]]]? = nil) -> [String] {
         var problems = compare(parameters, expectedParameters, what: "param")
         for (parameter, slots) in expectedState.sorted(by: { $0.key < $1.key }) {
             problems += compare(state[parameter] ?? [:], slots, what: "state of \(parameter):")
+        }
+        for (parameter, shapes) in expectedStateShapes.sorted(by: { $0.key < $1.key }) where stateShapes != nil {
+            for (slot, shape) in shapes.sorted(by: { $0.key < $1.key }) where stateShapes?[parameter]?[slot] != shape {
+                problems.append("state of \(parameter): \(slot) has shape \(stateShapes?[parameter]?[slot].map { "\($0)" } ?? "none"), torch's \(shape)")
+            }
         }
         return problems
     }

@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (".flags = 0x6", "sets unknown flags 0x6; ABI 1.3 defines REGULA_SLOT_NON_NEGATIVE (0x1)"),
+        (".flags = 0x6", "sets unknown flags 0x4; ABI 1.3 defines REGULA_SLOT_NON_NEGATIVE (0x1) and REGULA_SLOT_FROM_PARAMETER (0x2)"),
         (".flags = REGULA_SLOT_NON_NEGATIVE, .initial_value = -0.5", "state slot \"s\" of rule \"bad_slot\": declared non-negative, but its initial value is -0.5"),
         (".flags = REGULA_SLOT_NON_NEGATIVE, .initial_from = \"start\"", "declared non-negative, but it starts from \"start\", which may be as low as -1"),
     ])

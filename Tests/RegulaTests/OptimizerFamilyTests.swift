@@ -63,6 +63,23 @@ import Testing
         #expect(try #require(rprop.state(of: v)).slots["step_size"]?.allSatisfy { $0 == 0.125 } == true)
     }
 
+    /// ASGD steps with the eta the previous step left, as torch does, so a new lr reaches the step after next:
+    /// with lambd = 0, eta is lr as it was when the step before ended.
+    @Test func asgdStepsWithTheEtaThePreviousStepLeft() throws {
+        let w = Parameter("w", values: [1.0, -2.0])
+        let optimizer = try Optimizer([w], rules: ["asgd"], defaults: ["lr": 0.25, "lambd": 0], registry: registry)
+        try w.setGradient([1.0, 1.0])
+        try optimizer.step()
+        optimizer.groups[0].options["lr"] = 0.5
+        try w.setGradient([1.0, 1.0])
+        try optimizer.step()
+        #expect(try w.values(as: Double.self) == [0.5, -2.5])
+        #expect(try #require(optimizer.state(of: w)).slots["eta"] == [0.5])
+        try w.setGradient([1.0, 1.0])
+        try optimizer.step()
+        #expect(try w.values(as: Double.self) == [0.0, -3.0])
+    }
+
     // MARK: - Named chains
 
     @Test func namedChainStandsForItsRules() throws {
@@ -125,6 +142,7 @@ import Testing
         (["rprop"], ["etaminus": 1.0], "0 < etaminus < 1 < etaplus"),
         (["rprop"], ["etaplus": 1.0], "0 < etaminus < 1 < etaplus"),
         (["rprop"], ["step_size_min": 2, "step_size_max": 1], "step_size_min (2) must not exceed step_size_max (1)"),
+        (["asgd"], ["lambd": -1], "\"lambd\" = -1"),
         (["clip_global_norm", "sgd"], ["max_norm": -1, "lr": 0.1], "\"max_norm\" = -1"),
         (["sgd"], ["lr": Double.infinity], "a finite number"),
         (["adamw"], ["weight_decya": 0.1], "did you mean \"weight_decay\""),
@@ -187,7 +205,7 @@ import Testing
     static let resumable: [(rules: [String], options: [String: Double])] = [
         (["adam"], ["amsgrad": 1]), (["l2", "adam"], ["weight_decay2": 0.1]), (["adamw"], [:]), (["adagrad"], ["lr_decay": 0.1]),
         (["rmsprop"], ["momentum": 0.9, "centered": 1]), (["adadelta"], [:]), (["adamax"], [:]), (["nadam"], [:]),
-        (["radam"], [:]), (["rprop"], [:]), (["lion"], ["lr": 1e-3]), (["lamb"], ["lr": 1e-2, "weight_decay": 0.1]),
+        (["radam"], [:]), (["rprop"], [:]), (["asgd"], ["t0": 1, "weight_decay": 0.01]), (["lion"], ["lr": 1e-3]), (["lamb"], ["lr": 1e-2, "weight_decay": 0.1]),
         (["clip_global_norm", "adamw"], ["max_norm": 1]),
         (["momentum", "momentum", "sgd"], ["lr": 0.01, "momentum": 0.5]),
     ]

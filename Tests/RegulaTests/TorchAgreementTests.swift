@@ -9,15 +9,18 @@ import Testing
     @Test func fixturesArePresent() {
         #expect(TorchFixture.trajectories().count >= 7, "no fixtures in \(TorchFixture.Folder.sgd.directory.path)")
         #expect(TorchFixture.refusals().count >= 9)
+        for prefix in TorchFixture.implementedMatrixCases {
+            #expect(TorchFixture.agreementTrajectories().contains { $0.folder == .matrix && $0.file.hasPrefix(prefix) }, "no \(prefix)* case")
+        }
     }
 
-    @Test(arguments: TorchFixture.trajectories())
+    @Test(arguments: TorchFixture.agreementTrajectories())
     func swiftAPIAgreesWithTorch(_ fixture: TorchFixture) throws {
         let result = try ReplaySpec(json: fixture.spec).run()
-        #expect(fixture.disagreements(parameters: result.parameters, state: result.state) == [])
+        #expect(fixture.disagreements(parameters: result.parameters, state: result.state, stateShapes: result.stateShapes) == [])
     }
 
-    @Test(arguments: TorchFixture.trajectories())
+    @Test(arguments: TorchFixture.agreementTrajectories())
     func replayCommandAgreesWithTorch(_ fixture: TorchFixture) throws {
         let output = try regula(["replay", fixture.path])
         #expect(output.status == 0, "\(output.standardError)")

@@ -43,10 +43,11 @@ extension Optimizer {
             let name = "state/\(parameter.name)/\(key)"
             let slot = chain.slotOwners[key].map { (key, $0.rule, $0.slot) }
             switch shape {
-            case .elementwise:
+            case .elementwise, .rows, .columns:
                 // A slot an option turns on is absent until a step ran with the option on.
                 let optional = compiled.elementwiseSlots[index].enabledBy != nil
-                tensors.append(.init(name: name, dtype: parameter.dtype, count: parameter.count, shape: parameter.shape, optional: optional,
+                tensors.append(.init(name: name, dtype: parameter.dtype, count: state.length(of: index),
+                                     shape: shape.shape(for: parameter.shape) ?? [], optional: optional,
                                      slot: slot, memory: memory, create: {
                                          if state.elementwise[index] == nil { state.create(index, value: 0) }
                                          return state.elementwise[index]!
@@ -62,7 +63,6 @@ extension Optimizer {
     /// State for `parameter` to load a checkpoint into: no elementwise slot yet (each is created as its
     /// tensor is read), scalar slots at 0.
     func newState(for parameter: Parameter) -> SlotStorage {
-        SlotStorage(count: parameter.count, dtype: parameter.dtype, elementwiseCount: compiled.totalSlots,
-                    scalarCount: compiled.totalScalars)
+        SlotStorage(chain: compiled, for: parameter)
     }
 }

@@ -32,6 +32,12 @@ struct CompiledChain: @unchecked Sendable {
         let initialFrom: Int?
         /// Index in a group's resolved values of the hyperparameter that turns the slot on, if any.
         let enabledBy: Int?
+        /// What the slot holds per parameter (elementwise, rows, columns or scalar).
+        let kind: StateSlot.Shape
+        /// The parameter ranks that have the slot.
+        let ranks: ClosedRange<Int>
+        /// Whether the slot starts as a copy of the parameter's values.
+        let startsFromParameter: Bool
 
         /// The slot's starting value with a group's resolved `values`.
         func initial(_ values: UnsafePointer<Double>) -> Double { initialFrom.map { values[$0] } ?? initialValue }
@@ -61,6 +67,9 @@ struct CompiledChain: @unchecked Sendable {
     let scalarSlots: [SlotOrigin]
     /// Indices of the elementwise slots that exist only when an option turns them on.
     let conditionalSlots: [Int]
+    /// Whether some element slot is shorter than the parameter (rows or columns): the journal and the finite
+    /// check then take such a slot whole, with the parameter's first block.
+    let hasFactoredSlots: Bool
     /// The links that have a prepare function.
     let preparing: [Int]
 
@@ -81,8 +90,9 @@ struct CompiledChain: @unchecked Sendable {
                 let origin = SlotOrigin(
                     initialValue: slot.initialValue,
                     initialFrom: slot.initialFrom.flatMap { names.firstIndex(of: $0) }.map { hyperparameters + $0 },
-                    enabledBy: slot.enabledBy.flatMap { names.firstIndex(of: $0) }.map { hyperparameters + $0 })
-                if slot.shape == .elementwise { elementwise.append(origin) } else { scalar.append(origin) }
+                    enabledBy: slot.enabledBy.flatMap { names.firstIndex(of: $0) }.map { hyperparameters + $0 },
+                    kind: slot.shape, ranks: slot.ranks, startsFromParameter: slot.startsFromParameter)
+                if slot.shape.holdsElements { elementwise.append(origin) } else { scalar.append(origin) }
             }
             links.append(Link(kernel: rule.kernel.kernel, reduce: rule.kernel.reduce, prepare: rule.kernel.prepare,
                               ruleData: rule.kernel.ruleData, hyperparameterOffset: hyperparameters,
@@ -105,6 +115,7 @@ struct CompiledChain: @unchecked Sendable {
         elementwiseSlots = elementwise
         scalarSlots = scalar
         conditionalSlots = elementwise.indices.filter { elementwise[$0].enabledBy != nil }
+        hasFactoredSlots = elementwise.contains { $0.kind != .elementwise }
         preparing = links.indices.filter { links[$0].prepare != nil }
     }
 }

@@ -138,7 +138,11 @@ final class ExecutorLane: @unchecked Sendable {
         regula_copy_streaming(journal + offset, item.param + offset, bytes)
         for slot in 0..<chain.totalSlots {
             guard let memory = item.slots[slot] else { continue }
-            regula_copy_streaming(journal + stride * (1 + slot) + offset, memory + offset, bytes)
+            if let (from, length) = factoredPart(item, slot: slot, block: blockIndex) {
+                regula_copy_streaming(journal + stride * (1 + slot) + from, memory + from, length)
+            } else {
+                regula_copy_streaming(journal + stride * (1 + slot) + offset, memory + offset, bytes)
+            }
         }
         journaled.append((item, blockIndex))
     }
@@ -151,7 +155,8 @@ final class ExecutorLane: @unchecked Sendable {
             (item.param + offset).copyMemory(from: journal + offset, byteCount: bytes)
             for slot in 0..<chain.totalSlots {
                 guard let memory = item.slots[slot] else { continue }
-                (memory + offset).copyMemory(from: journal + stride * (1 + slot) + offset, byteCount: bytes)
+                let (from, length) = factoredPart(item, slot: slot, block: blockIndex) ?? (offset, bytes)
+                (memory + from).copyMemory(from: journal + stride * (1 + slot) + from, byteCount: length)
             }
         }
         journaled.removeAll(keepingCapacity: true)
@@ -166,11 +171,24 @@ final class ExecutorLane: @unchecked Sendable {
         var finite = regula_all_finite(item.param + place.offset, place.length, item.dtype) != 0
         for slot in 0..<chain.totalSlots where finite {
             guard let memory = item.slots[slot] else { continue }
-            finite = regula_all_finite(memory + place.offset, place.length, item.dtype) != 0
+            if let (from, length) = factoredPart(item, slot: slot, block: blockIndex) {
+                finite = regula_all_finite(memory + from, length / item.elementSize, item.dtype) != 0
+            } else {
+                finite = regula_all_finite(memory + place.offset, place.length, item.dtype) != 0
+            }
         }
         return finite ? nil : BlockFailure(item: item.index, block: blockIndex, rule: chain.links.count - 1, status: 0,
                                            words: "the step would leave a NaN or an infinity in the parameter or its state",
                                            kind: .nonFiniteResult)
+    }
+
+    /// For a slot shorter than the parameter (rows or columns), the part that goes with block `blockIndex`:
+    /// all of it (byte offset 0 and its bytes) with the first block, nothing with the others; nil for a slot
+    /// as long as the parameter, whose part is the block's own.
+    @inline(__always)
+    private func factoredPart(_ item: WorkItem, slot: Int, block blockIndex: Int) -> (offset: Int, bytes: Int)? {
+        guard chain.hasFactoredSlots, item.slotLengths[slot] != item.count else { return nil }
+        return (0, blockIndex == 0 ? item.slotLengths[slot] * item.elementSize : 0)
     }
 
     /// Where block `blockIndex` of an item lies: its first element, its length, and its byte offset.

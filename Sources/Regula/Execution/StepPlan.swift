@@ -27,12 +27,14 @@ struct StepPlan {
     struct State {
         let step: UnsafeMutablePointer<UInt64>
         let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+        let slotLengths: UnsafePointer<Int>
         let scalars: UnsafeMutablePointer<Double>
         let storage: Unmanaged<SlotStorage>
 
         init(_ storage: SlotStorage) {
             step = storage.stepCell
             slots = storage.elementwise
+            slotLengths = UnsafePointer(storage.lengthCells)
             scalars = storage.scalars
             self.storage = .passUnretained(storage)
         }

@@ -33,12 +33,12 @@ final class StepTransaction {
                  values: UnsafePointer<Double>, switching: Bool) {
         if plan.entries[index].state == nil {
             let parameter = plan.parameters[index]
-            let created = SlotStorage(chain: chain, count: parameter.count, dtype: parameter.dtype, values: values)
+            let created = SlotStorage(chain: chain, for: parameter, values: values)
             states[ObjectIdentifier(parameter)] = created
             plan.attach(created, at: index)
             createdStates.append(index)
         } else if switching {
-            let slots = plan.entries[index].state!.storage.takeUnretainedValue().createEnabledSlots(chain: chain, values: values)
+            let slots = plan.entries[index].state!.storage.takeUnretainedValue().createEnabledSlots(chain: chain, values: values, param: plan.parameters[index].storage)
             if !slots.isEmpty { createdSlots.append((index, slots)) }
         }
         guard isJournaled else { return }

@@ -11,6 +11,8 @@ struct WorkItem: @unchecked Sendable {
     let step: UInt64
     /// Every elementwise slot of the chain, nil where the slot does not exist (an option has not turned it on).
     let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Elements of each of ``slots``: `count`, or fewer for a rows or columns slot.
+    let slotLengths: UnsafePointer<Int>
     let scalars: UnsafeMutablePointer<Double>
     let hyperparameters: UnsafeMutablePointer<Double>
     /// Where this step keeps the parameter's and its slots' values from before the step, one array after

@@ -71,7 +71,7 @@ struct DescriptionReader {
         guard declared.flags & ~known == 0 else {
             throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_RULE_NEVER_FAILS (0x1), REGULA_RULE_UPDATE_ONLY (0x2), REGULA_RULE_USES_ABI_1_2 (0x4), REGULA_RULE_WHOLE_TENSOR (0x8) and REGULA_RULE_USES_ABI_1_3 (0x10)")
         }
-        let ranks = try ranks(declared, label: label)
+        let ranks = try rankRange(min: declared.min_rank, max: declared.max_rank, label: label)
         let dtypes = DType.allCases.filter { declared.dtypes & $0.abiBit != 0 }
         let hyperparameters = try elements(
             declared.hyperparameters, count: declared.hyperparameter_count, limit: Self.maximumHyperparameters,
@@ -99,20 +99,21 @@ struct DescriptionReader {
                             + "but does not set REGULA_RULE_USES_ABI_1_2, which makes older hosts refuse it instead of running it wrongly")
         }
         if rule.usesABI13 && declared.flags & UInt32(REGULA_RULE_USES_ABI_1_3) == 0 {
-            throw malformed("\(label) uses ABI 1.3 features (REGULA_RULE_WHOLE_TENSOR, min_rank or max_rank) but does not set "
+            throw malformed("\(label) uses ABI 1.3 features (REGULA_RULE_WHOLE_TENSOR, min_rank or max_rank of the rule or a slot, a ROWS or COLUMNS slot, or REGULA_SLOT_FROM_PARAMETER) but does not set "
                             + "REGULA_RULE_USES_ABI_1_3, which makes older hosts refuse it instead of running it wrongly")
         }
         return rule
     }
 
-    /// The ranks a rule declares (ABI 1.3; 0 is no bound): each 1 to REGULA_MAX_RANK, the smallest first.
-    private func ranks(_ declared: regula_rule, label: String) throws(RegistryError) -> ClosedRange<Int> {
+    /// The ranks a rule or slot declares (ABI 1.3; 0 is no bound): each 1 to REGULA_MAX_RANK, the smallest
+    /// first; an unbounded minimum is `floor`.
+    private func rankRange(min: UInt64, max: UInt64, floor: Int = 1, label: String) throws(RegistryError) -> ClosedRange<Int> {
         let limit = UInt64(Parameter.maximumRank)
-        for (field, value) in [("min_rank", declared.min_rank), ("max_rank", declared.max_rank)] where value > limit {
+        for (field, value) in [("min_rank", min), ("max_rank", max)] where value > limit {
             throw malformed("\(label): \(field) is \(value); allowed: 0 (no bound) or 1 to \(limit)")
         }
-        let lowest = declared.min_rank == 0 ? 1 : Int(declared.min_rank)
-        let highest = declared.max_rank == 0 ? Int(limit) : Int(declared.max_rank)
+        let lowest = min == 0 ? floor : Int(min)
+        let highest = max == 0 ? Int(limit) : Int(max)
         guard lowest <= highest else {
             throw malformed("\(label): min_rank \(lowest) is above max_rank \(highest)")
         }
@@ -165,16 +166,25 @@ struct DescriptionReader {
     private func slot(_ declared: regula_state_slot, label: String) throws(RegistryError) -> StateSlot {
         let name = try requiredName(declared.name, of: label)
         let shape: StateSlot.Shape = try decoded(declared.shape, [
-            Int(REGULA_SLOT_ELEMENTWISE): .elementwise, Int(REGULA_SLOT_SCALAR): .scalar], "shape", of: label)
-        let known = UInt32(REGULA_SLOT_NON_NEGATIVE)
+            Int(REGULA_SLOT_ELEMENTWISE): .elementwise, Int(REGULA_SLOT_SCALAR): .scalar,
+            Int(REGULA_SLOT_ROWS): .rows, Int(REGULA_SLOT_COLUMNS): .columns], "shape", of: label)
+        let known = UInt32(REGULA_SLOT_NON_NEGATIVE | REGULA_SLOT_FROM_PARAMETER)
         guard declared.flags & ~known == 0 else {
-            throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_SLOT_NON_NEGATIVE (0x1)")
+            throw malformed("\(label) sets unknown flags 0x\(String(declared.flags & ~known, radix: 16)); ABI \(RegulaABISymbols.major).\(RegulaABISymbols.minor) defines REGULA_SLOT_NON_NEGATIVE (0x1) and REGULA_SLOT_FROM_PARAMETER (0x2)")
+        }
+        let ranks: ClosedRange<Int>?
+        if declared.min_rank == 0 && declared.max_rank == 0 {
+            ranks = nil
+        } else {
+            let floor = shape == .rows || shape == .columns ? 2 : 1
+            ranks = try rankRange(min: UInt64(declared.min_rank), max: UInt64(declared.max_rank), floor: floor, label: label)
         }
         return StateSlot(name, doc: try text(declared.doc, what: "the doc of \(label)") ?? "",
                          shape: shape, initialValue: declared.initial_value,
                          initialFrom: try text(declared.initial_from, what: "initial_from of \(label)"),
                          enabledBy: try text(declared.enabled_by, what: "enabled_by of \(label)"),
-                         isNonNegative: declared.flags & UInt32(REGULA_SLOT_NON_NEGATIVE) != 0)
+                         isNonNegative: declared.flags & UInt32(REGULA_SLOT_NON_NEGATIVE) != 0,
+                         startsFromParameter: declared.flags & UInt32(REGULA_SLOT_FROM_PARAMETER) != 0, ranks: ranks)
     }
 
     private func reduction(_ declared: regula_reduction, label: String) throws(RegistryError) -> Reduction {
@@ -262,7 +272,7 @@ struct DescriptionReader {
     static func originalSize<T>(of type: T.Type) -> Int? {
         switch type {
         case is regula_rule.Type: 112               // 1.0; 1.2 appended prepare and scratch_count (128), 1.3 min_rank and max_rank (144)
-        case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56), 1.3 flags (64)
+        case is regula_state_slot.Type: 40          // 1.0; 1.2 appended initial_from and enabled_by (56), 1.3 flags, min_rank and max_rank (72)
         case is regula_reduction.Type: 32           // 1.0; 1.2 appended scope (40)
         case is regula_hyperparameter.Type: 56      // 1.0; 1.3 appended choice_count and choices (72)
         default: nil                                // unchanged since it appeared

@@ -236,7 +236,7 @@ public final class Optimizer: @unchecked Sendable {
             let entry = plan.entries[index], state = entry.state!
             items.append(WorkItem(
                 param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
-                elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, scalars: state.scalars,
+                elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, slotLengths: state.slotLengths, scalars: state.scalars,
                 hyperparameters: values[group], journal: nil, index: index, shareOffset: entry.shareOffset,
                 wholeCount: entry.wholeCount, shape: entry.shape, rank: entry.rank))
         }
@@ -280,19 +280,18 @@ public final class Optimizer: @unchecked Sendable {
             checkedMembership = []
             return
         }
-        let storage = SlotStorage(count: parameter.count, dtype: parameter.dtype,
-                                  elementwiseCount: compiled.totalSlots, scalarCount: compiled.totalScalars)
+        let storage = SlotStorage(chain: compiled, for: parameter)
         var known = Set<String>()
         var problem: String?
         storage.forEachSlot(chain: compiled) { key, shape, index, memory in
             known.insert(key)
             guard problem == nil else { return }
             guard let values = state.slots[key] else {
-                let optional = shape == .elementwise && compiled.elementwiseSlots[index].enabledBy != nil
+                let optional = shape.holdsElements && compiled.elementwiseSlots[index].enabledBy != nil
                 if !optional { problem = "it has no slot \(quoted(key))" }
                 return
             }
-            let expected = shape == .scalar ? 1 : parameter.count
+            let expected = shape == .scalar ? 1 : storage.length(of: index)
             guard values.count == expected else {
                 problem = "slot \(quoted(key)) has \(values.count) values; expected \(expected)"
                 return

@@ -51,8 +51,8 @@ extension ReplaySpec {
                 }
             }
         }
-        return ReplayResult(dtype: dtype, parameters: values,
-                            state: named.compactMapValues { optimizer.state(of: $0)?.slots })
+        let states = named.compactMapValues { optimizer.state(of: $0) }
+        return ReplayResult(dtype: dtype, parameters: values, state: states.mapValues(\.slots), stateShapes: states.mapValues(\.shapes))
     }
 }
 

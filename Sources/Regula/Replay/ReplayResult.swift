@@ -8,6 +8,8 @@ public struct ReplayResult: Sendable, Equatable {
     public var parameters: [String: [Double]]
     /// Final state by parameter name, then slot name; only parameters that took a step have state.
     public var state: [String: [String: [Double]]]
+    /// The shape of each of ``state``'s slots, by the same names (``ParameterState/shapes``).
+    public var stateShapes: [String: [String: [Int]]] = [:]
 
     /// How many final values (parameters and state) are infinite or NaN; ``json`` writes them as `null`.
     public var nonFiniteCount: Int {

@@ -93,7 +93,10 @@ public struct Rule: Sendable, CustomStringConvertible {
 
     /// Whether the rule relies on something ABI 1.3 added that a 1.2 host would ignore: whole tensors or rank
     /// bounds.
-    var usesABI13: Bool { isWholeTensor || ranks != Self.allRanks }
+    var usesABI13: Bool {
+        isWholeTensor || ranks != Self.allRanks
+            || stateSlots.contains { $0.startsFromParameter || $0.shape == .rows || $0.shape == .columns || $0.ranks != Self.allRanks }
+    }
 
     /// `name — summary`.
     public var description: String { "\(name) — \(summary)" }
@@ -145,6 +148,18 @@ public struct Rule: Sendable, CustomStringConvertible {
                     problems.append("\(label): enabled_by names \(quoted(switchName)), which is not one of the rule's hyperparameters (\(names.joined(separator: ", ")))")
                 }
                 if slot.shape != .elementwise { problems.append("\(label): enabled_by applies to elementwise slots only") }
+            }
+            if (slot.shape == .rows || slot.shape == .columns) && !isWholeTensor {
+                problems.append("\(label): a \(slot.shape) slot needs a whole-tensor rule (REGULA_RULE_WHOLE_TENSOR); a block holds part of a row")
+            }
+            if (slot.shape == .rows || slot.shape == .columns) && slot.ranks.lowerBound < 2 {
+                problems.append("\(label): a \(slot.shape) slot exists for ranks 2 and up, not \(slot.ranks.lowerBound)")
+            }
+            if slot.startsFromParameter && slot.shape != .elementwise {
+                problems.append("\(label): only an elementwise slot can start from the parameter's values")
+            }
+            if slot.startsFromParameter && slot.initialFrom != nil {
+                problems.append("\(label): starts from the parameter and from \(quoted(slot.initialFrom!)); choose one")
             }
         }
         if !(0...16).contains(scratchCount) {

@@ -159,6 +159,13 @@ typedef struct regula_hyperparameter {
 typedef uint32_t regula_slot_shape;
 #define REGULA_SLOT_ELEMENTWISE 0u  /**< one element per parameter element, same dtype as the parameter */
 #define REGULA_SLOT_SCALAR 1u       /**< one `double` per parameter */
+/** (ABI 1.3, whole-tensor rules only) one element per row of the last two dimensions, the parameter's dtype:
+ *  a parameter of shape (..., m, n) has a slot of shape (..., m, 1), `parameter_length / n` elements (Adafactor's
+ *  `row_var`); it exists only for parameters of rank 2 or more. */
+#define REGULA_SLOT_ROWS 2u
+/** (ABI 1.3, whole-tensor rules only) one element per column of the last two dimensions: shape (..., 1, n),
+ *  `parameter_length / m` elements (Adafactor's `col_var`); only for parameters of rank 2 or more. */
+#define REGULA_SLOT_COLUMNS 3u
 
 /**
  * Slot flags (ABI 1.3): what the slot's values always are, so that the host can refuse state no step of the
@@ -168,6 +175,9 @@ typedef uint32_t regula_slot_shape;
  */
 #define REGULA_SLOT_NON_NEGATIVE 0x1u  /**< every value is >= 0 (a running mean of squares, a sum, a step size);
                                             the slot's start value must be too */
+#define REGULA_SLOT_FROM_PARAMETER 0x2u  /**< ELEMENTWISE only: the slot starts as a copy of the parameter's values
+                                              when it is created (schedule-free SGD's `z`), instead of
+                                              `initial_value`; requires REGULA_RULE_USES_ABI_1_3 */
 
 /**
  * State a rule keeps between steps, declared rather than allocated. Owned by the plugin, static.
@@ -199,6 +209,11 @@ typedef struct regula_state_slot {
                                     kernel receives NULL in its place. ELEMENTWISE slots only. */
     /* ABI 1.3 */
     uint32_t flags;            /**< REGULA_SLOT_* flags, or 0 */
+    uint32_t min_rank;         /**< the slot exists only for parameters of at least this rank (0: no bound);
+                                    where it does not, the kernel receives NULL in its place (Adafactor keeps
+                                    `row_var` for rank 2 and up, `variance` for rank 1: max_rank 1). A rule
+                                    bounding a slot's ranks sets REGULA_RULE_USES_ABI_1_3 */
+    uint32_t max_rank;         /**< ... and at most this rank (0: no bound) */
 } regula_state_slot;
 
 /* ---------------------------------------------------------------------------------------------------
@@ -318,7 +333,8 @@ typedef struct regula_block {
     void *param;                       /**< the parameter's values, read; write only to apply a step */
     const void *grad;                  /**< the raw gradient, read only */
     const double *hyperparameters;     /**< values in the order the rule declared them */
-    void *const *elementwise_slots;    /**< per ELEMENTWISE slot in declaration order: this block's part */
+    void *const *elementwise_slots;    /**< per ELEMENTWISE, ROWS or COLUMNS slot in declaration order: this
+                                            block's part (ROWS and COLUMNS: the whole slot); NULL where absent */
     double *scalar_slots;              /**< per SCALAR slot in declaration order: the parameter's value */
     void *rule_data;                   /**< the rule's `rule_data`, passed back untouched */
     const double *reductions;          /**< the rule's combined reductions in declaration order; NULL if none */
@@ -415,7 +431,8 @@ typedef regula_status (*regula_reduce_fn)(const regula_block *block, double *par
 #define REGULA_RULE_WHOLE_TENSOR 0x8u
 /**
  * Rule flag (ABI 1.3): the rule relies on something 1.3 added that an older host would ignore or refuse:
- * REGULA_RULE_WHOLE_TENSOR, `min_rank`/`max_rank`, or reading `regula_block.rank`, `shape` or `services`. A
+ * REGULA_RULE_WHOLE_TENSOR, `min_rank`/`max_rank` of the rule or a slot, REGULA_SLOT_ROWS/COLUMNS,
+ * REGULA_SLOT_FROM_PARAMETER, or reading `regula_block.rank`, `shape` or `services`. A
  * 1.2 host refuses flags it does not know, so the rule is refused there instead of running wrongly; a 1.3
  * host refuses a rule that declares one of these features without the flag.
  */

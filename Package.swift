@@ -39,6 +39,7 @@ let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleASGD", "asgd"),
     ("RegulaRuleLion", "lion"),
     ("RegulaRuleLamb", "lamb"),
+    ("RegulaRuleAdafactor", "adafactor"),
     ("RegulaRuleClipGlobalNorm", "clip_global_norm"),
     ("RegulaRuleAddDecayedWeights", "add_decayed_weights"),
 ]

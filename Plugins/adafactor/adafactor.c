@@ -31,11 +31,11 @@ enum { ROW_VAR, COL_VAR, VARIANCE };
 
 static const regula_hyperparameter hyperparameters[] = {
     REGULA_REAL("lr", "largest relative step size rho, and the weight decay's scale", 1e-2, 0.0, HUGE_VAL),
-    REGULA_REAL("beta2_decay", "the second moment's weight at step t is t^beta2_decay; at most 0", -0.8, -HUGE_VAL, 0.0),
+    REGULA_REAL("beta2_decay", "the second moment's weight at step t is t^beta2_decay", -0.8, -HUGE_VAL, 0.0),
     REGULA_REAL("eps1", "floor of the second-moment estimate (torch's eps[0]); -1, the default, is torch's None: "
                 "the machine epsilon of the parameter's dtype", EPS1_MACHINE_EPSILON, EPS1_MACHINE_EPSILON, HUGE_VAL),
     REGULA_REAL("eps2", "smallest parameter RMS the relative step scales by (torch's eps[1])", 1e-3, 0.0, HUGE_VAL),
-    REGULA_REAL("d", "update clipping threshold: the update's RMS is scaled down to at most d; at least 1", 1.0, 1.0, HUGE_VAL),
+    REGULA_REAL("d", "update clipping threshold: the update's RMS is scaled down to at most d", 1.0, 1.0, HUGE_VAL),
     REGULA_REAL("weight_decay", "decoupled weight decay: p *= 1 - lr * weight_decay", 0.0, 0.0, HUGE_VAL),
     REGULA_SWITCH("maximize", "step up the gradient instead of down"),
 };

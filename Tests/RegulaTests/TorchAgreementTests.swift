@@ -30,7 +30,7 @@ import Testing
         #expect(fixture.disagreements(parameters: parameters, state: state) == [])
     }
 
-    @Test(arguments: TorchFixture.refusals())
+    @Test(arguments: TorchFixture.agreementRefusals())
     func swiftAPIRefusesBadSpec(_ fixture: TorchFixture) {
         do {
             _ = try ReplaySpec(json: fixture.spec).run()
@@ -41,7 +41,7 @@ import Testing
         }
     }
 
-    @Test(arguments: TorchFixture.refusals())
+    @Test(arguments: TorchFixture.agreementRefusals())
     func replayCommandRefusesBadSpec(_ fixture: TorchFixture) throws {
         let output = try regula(["replay", fixture.path])
         #expect(output.status != 0)

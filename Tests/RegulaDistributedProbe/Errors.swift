@@ -89,6 +89,12 @@ enum Errors {
                 let (parameters, groups) = SyntheticModel.parameters(Float.self, chain: chain)
                 return try DistributedOptimizer(other ? [ParamGroup(parameters)] : groups, rules: ["adamw"], mode: .sharded, registry: registry)
             }),
+            ("group-rules", {
+                let (parameters, _) = SyntheticModel.parameters(Float.self, chain: chain)
+                return try DistributedOptimizer([ParamGroup([parameters[0], parameters[1]]),
+                                                 ParamGroup([parameters[2]], rules: other ? ["sgd"] : nil)],
+                                                rules: ["adamw"], defaults: ["lr": 0.01], mode: .sharded, registry: registry)
+            }),
             ("unknown-rule", {
                 let (_, groups) = SyntheticModel.parameters(Float.self, chain: chain)
                 return try DistributedOptimizer(groups, rules: other ? ["l3", "adamw"] : ["l1", "adamw"], mode: .sharded, registry: registry)

@@ -18,6 +18,8 @@ enum SyntheticModel {
         let defaults: [String: Double]
         /// The options of the second group, laid over the defaults.
         let secondGroup: [String: Double]
+        /// The second group's own chain (``ParamGroup/rules``), or nil for `rules`.
+        var secondRules: [String]? = nil
     }
 
     static let chains = [
@@ -31,6 +33,12 @@ enum SyntheticModel {
               secondGroup: ["lr": 0.05]),
         // A scalar slot that only the block at offset 0 advances, as a 1.0 rule may.
         Chain(name: "counter", rules: ["count_blocks", "momentum", "sgd"], defaults: ["lr": 0.1, "momentum": 0.5], secondGroup: [:]),
+        // A chain per group: nadam for the first, a scalar slot advanced by one block only in the second's.
+        Chain(name: "groups", rules: ["l1", "nadam"], defaults: ["lr": 0.01, "weight_decay1": 1e-3, "momentum": 0.5],
+              secondGroup: ["lr": 0.1], secondRules: ["count_blocks", "momentum", "sgd"]),
+        // clip_global_norm first in both groups' chains: the total spans the parameters of both, on every rank.
+        Chain(name: "groups-clip", rules: ["clip_global_norm", "lamb"], defaults: ["lr": 0.01, "max_norm": 0.5, "momentum": 0.9],
+              secondGroup: ["lr": 0.05], secondRules: ["clip_global_norm", "momentum", "sgd"]),
     ]
 
     /// A number in [0, 1) fixed by its three coordinates (splitmix64).
@@ -60,7 +68,8 @@ enum SyntheticModel {
     /// Fresh parameters in `T` at their initial values (or `shift` away from them), and the groups.
     static func parameters<T: ParameterElement>(_: T.Type, chain: Chain, shift: Double = 0) -> ([Parameter], [ParamGroup]) {
         let parameters = shapes.indices.map { Parameter(shapes[$0].0, values: initialValues($0).map { T($0 + shift) }) }
-        return (parameters, [ParamGroup([parameters[0], parameters[1]]), ParamGroup([parameters[2]], options: chain.secondGroup)])
+        return (parameters, [ParamGroup([parameters[0], parameters[1]]),
+                             ParamGroup([parameters[2]], rules: chain.secondRules, options: chain.secondGroup)])
     }
 
     /// Sets every parameter's gradient over `samples`.

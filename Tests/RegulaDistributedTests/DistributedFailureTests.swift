@@ -60,6 +60,7 @@ struct DistributedFailureTests {
             "rules": "the ranks disagree on the rules: rank 0 has l1 (version 1) > adamw (version 1), rank 1 has l2 (version 1) > adamw",
             "sizes": "the ranks disagree on the parameters of group 0: rank 0 has \"w\" (2500 float32), \"v\" (7 float32), rank 1 has \"w\" (2501 float32)",
             "groups": "the ranks disagree on the number of groups: rank 0 has 2, rank 1 has 1",
+            "group-rules": "the ranks disagree on the rules of group 1: rank 0 has adamw, rank 1 has sgd",
             "mode": "the ranks disagree on the mode: rank 0 has sharded, rank 1 has replicated",
             "unknown-rule": "rank 1: could not build its optimizer: unknown rule \"l3\" (did you mean \"l1\"?)",
         ]

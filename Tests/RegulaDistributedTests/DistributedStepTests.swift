@@ -5,12 +5,12 @@ import Testing
 
 /// Distributed steps on 2 and 3 ranks against one process stepping the whole batch (with a plain Optimizer),
 /// for a chain with reductions (`clip_global_norm > lamb`, and the `max_norm` plugin) and chains without
-/// (`l1 > nadam`; `count_blocks > momentum > sgd`, whose scalar slot only the block at offset 0 advances), in
-/// float32 and float64.
+/// (`l1 > nadam`; `count_blocks > momentum > sgd`, whose scalar slot only the block at offset 0 advances), and
+/// groups that run chains of their own (one with `clip_global_norm` first in both), in float32 and float64.
 @Suite(.enabled(if: MPIJob.mpirun != nil, MPIJob.absent),
         .disabled(if: Sanitizer.active != nil, Comment(rawValue: Sanitizer.openMPIKeepsItsAllocations)))
 struct DistributedStepTests {
-    static let chains = ["plain", "reductions", "max_norm", "counter"]
+    static let chains = ["plain", "reductions", "max_norm", "counter", "groups", "groups-clip"]
     static let dtypes = ["float32", "float64"]
     static let parameters = ["w", "v", "b"]
 
@@ -49,9 +49,10 @@ struct DistributedStepTests {
                 #expect(held.count == ranks)
                 for bytes in held { #expect(bytes <= whole / ranks + 3 * 48, "\(key): a rank holds \(bytes) of \(whole) bytes") }
                 #expect(held.reduce(0, +) >= whole, "\(key): the shares hold \(held) bytes, less than the whole \(whole)")
-                if chain == "counter" {
-                    // Advanced on the rank that owns each parameter's first element, then taken by every rank.
-                    for name in Self.parameters {
+                if chain == "counter" || chain == "groups" {
+                    // Advanced on the rank that owns each parameter's first element, then taken by every rank (in
+                    // "groups" only the second group's chain has the slot).
+                    for name in chain == "counter" ? Self.parameters : ["b"] {
                         #expect(reports.map { $0.number("\(key)/count/\(name)") } == Array(repeating: 5, count: ranks), "\(key)/\(name)")
                     }
                 }

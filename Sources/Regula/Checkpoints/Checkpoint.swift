@@ -54,9 +54,14 @@ extension Optimizer {
                 entries.append(.init(name: parameter.name, dtype: parameter.dtype, count: parameter.count, shape: parameter.shape,
                                      step: state.map { Int(clamping: $0.step) }))
             }
+            let ruleEntries = { (chain: GroupChain) in chain.chain.rules.map { CheckpointMetadata.RuleEntry(name: $0.name, version: $0.version) } }
+            let groupEntries = try groups.indices.map { (index) throws(CheckpointError) -> CheckpointMetadata.GroupEntry in
+                let chain = try checkedChain(ofGroup: index)
+                return .init(parameters: groups[index].parameters.map(\.name), options: groups[index].options,
+                             choices: groups[index].choices, rules: chain === chains[0] ? nil : ruleEntries(chain))
+            }
             let metadata = CheckpointMetadata(
-                rules: chain.rules.map { .init(name: $0.name, version: $0.version) },
-                groups: groups.map { .init(parameters: $0.parameters.map(\.name), options: $0.options, choices: $0.choices) },
+                rules: ruleEntries(chains[0]), groups: groupEntries,
                 parameters: entries, schedulers: schedulers.map(\.state), skippedSteps: skippedSteps)
             try metadata.checkCounts()
             file.metadata[Self.formatKey] = metadata.format
@@ -104,6 +109,16 @@ extension Optimizer {
         }
     }
 
+    /// The chain group `index` runs, refused for a group given rules through ``groups`` that no step has
+    /// checked yet.
+    private func checkedChain(ofGroup index: Int) throws(CheckpointError) -> GroupChain {
+        guard let chain = groupChain(ofGroup: index) else {
+            throw CheckpointError("group \(index) names rules \((groups[index].rules ?? []).joined(separator: " > ")), which no step has "
+                                  + "checked yet; take a step or add the group with addGroup(_:) first")
+        }
+        return chain
+    }
+
     /// The metadata keys of a checkpoint: the format, and the JSON of ``CheckpointMetadata``.
     private static let formatKey = "format", metadataKey = "regula"
 
@@ -129,7 +144,7 @@ extension Optimizer {
         }
 
         // Does it fit this optimizer?
-        let ours = chain.rules.map(\.name), theirs = metadata.rules.map(\.name)
+        let ours = rules.map(\.name), theirs = metadata.rules.map(\.name)
         guard ours == theirs else {
             throw CheckpointError("the checkpoint was made with rules \(theirs.joined(separator: " > ")); this optimizer runs \(ours.joined(separator: " > "))")
         }
@@ -139,6 +154,15 @@ extension Optimizer {
         for (index, (saved, group)) in zip(metadata.groups, groups).enumerated() where saved.parameters != group.parameters.map(\.name) {
             throw CheckpointError("group \(index) holds parameters \(saved.parameters) in the checkpoint but \(group.parameters.map(\.name)) here")
         }
+        let groupChains = try groups.indices.map { (index) throws(CheckpointError) -> GroupChain in
+            let chain = try checkedChain(ofGroup: index)
+            let saved = (metadata.groups[index].rules ?? metadata.rules).map(\.name), here = chain.chain.rules.map(\.name)
+            guard saved == here else {
+                throw CheckpointError("group \(index) ran rules \(saved.joined(separator: " > ")) in the checkpoint; here it runs "
+                                      + "\(here.joined(separator: " > ")), so its state would not fit")
+            }
+            return chain
+        }
         let parameters = groups.flatMap(\.parameters)
         if let repeated = duplicates(in: parameters.map(\.name)).first {
             throw CheckpointError("two parameters are named \(quoted(repeated)); a checkpoint needs unique names")
@@ -147,7 +171,8 @@ extension Optimizer {
             throw CheckpointError("the checkpoint describes parameters \(metadata.parameters.map(\.name)) but its groups hold \(parameters.map(\.name)): corrupt file")
         }
         var resolvedOptions: [ResolvedOptions] = []
-        for (index, saved) in metadata.groups.enumerated() {
+        for (index, (saved, groupChain)) in zip(metadata.groups, groupChains).enumerated() {
+            let chain = groupChain.chain
             if let missing = chain.hyperparameterNames.first(where: { saved.options[$0] == nil && saved.choices[$0] == nil }) {
                 let readers = chain.rules.filter { $0.hyperparameter(named: missing) != nil }.map { quoted($0.name) }
                 throw CheckpointError("the checkpoint's options for group \(index) lack \(quoted(missing)), which rule "
@@ -163,14 +188,15 @@ extension Optimizer {
         var staged: [(Parameter, SlotStorage?)] = []
         let optionsOf = Dictionary(metadata.groups.flatMap { group in group.parameters.map { ($0, group.options) } },
                                    uniquingKeysWith: { first, _ in first })
-        for (parameter, entry) in zip(parameters, metadata.parameters) {
+        let chainOf = zip(groups, groupChains).flatMap { group, chain in group.parameters.map { _ in chain } }
+        for ((parameter, entry), groupChain) in zip(zip(parameters, metadata.parameters), chainOf) {
             guard entry.dtype == parameter.dtype, entry.count == parameter.count else {
                 throw CheckpointError("parameter \(quoted(parameter.name)) is \(entry.count) \(entry.dtype) values in the checkpoint but \(parameter.count) \(parameter.dtype) here")
             }
             if let shape = entry.shape, shape != parameter.shape {
                 throw CheckpointError("parameter \(quoted(parameter.name)) has shape \(shape) in the checkpoint but \(parameter.shape) here")
             }
-            let state = entry.step.map { _ in newState(for: parameter) }
+            let state = entry.step.map { _ in newState(for: parameter, chain: groupChain.compiled) }
             let tensors = checkpointTensors(of: parameter, state: state)
             let options = optionsOf[parameter.name] ?? [:]
             for tensor in tensors {

@@ -36,9 +36,11 @@ extension Optimizer {
                          optional: false, slot: nil, memory: parameter.storage, create: { parameter.storage })
     }
 
-    /// The tensors of each state slot of each rule in `state`, in chain order.
+    /// The tensors of each state slot of each rule in `state`, in the order of the chain `parameter` runs.
     func stateTensors(of parameter: Parameter, state: SlotStorage) -> [CheckpointTensor] {
         var tensors: [CheckpointTensor] = []
+        guard let owner = groupChain(of: parameter) else { return [] }
+        let (chain, compiled) = (owner.chain, owner.compiled)
         state.forEachSlot(chain: compiled) { key, shape, index, memory in
             let name = "state/\(parameter.name)/\(key)"
             let slot = chain.slotOwners[key].map { (key, $0.rule, $0.slot) }
@@ -60,9 +62,9 @@ extension Optimizer {
         return tensors
     }
 
-    /// State for `parameter` to load a checkpoint into: no elementwise slot yet (each is created as its
-    /// tensor is read), scalar slots at 0.
-    func newState(for parameter: Parameter) -> SlotStorage {
-        SlotStorage(chain: compiled, for: parameter)
+    /// State for `parameter` to load a checkpoint into, laid out for the chain `chain` it runs: no element
+    /// slot yet (each is created as its tensor is read), scalar slots at 0.
+    func newState(for parameter: Parameter, chain: CompiledChain) -> SlotStorage {
+        SlotStorage(chain: chain, for: parameter)
     }
 }

@@ -14,6 +14,9 @@ struct CheckpointMetadata {
         var options: [String: Double]
         /// Choices by name; written only when there are some, so files without them read as before.
         var choices: [String: String] = [:]
+        /// The group's own chain, when it runs one other than the optimizer's (``ParamGroup/rules``); nil
+        /// for the optimizer's, and in every file written before groups had chains.
+        var rules: [RuleEntry]? = nil
     }
     struct ParameterEntry {
         var name: String
@@ -84,7 +87,8 @@ struct CheckpointMetadata {
                 let choices = JSONValue.object(group.choices.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) })
             return .object((group.choices.isEmpty ? [] : [.init(key: "choices", value: choices)])
                            + [.init(key: "options", value: options(group.options)),
-                              .init(key: "parameters", value: .array(group.parameters.map(JSONValue.string)))])
+                              .init(key: "parameters", value: .array(group.parameters.map(JSONValue.string)))]
+                           + (group.rules.map { [.init(key: "rules", value: ruleList($0))] } ?? []))
             }),
             "parameters": .array(parameters.map { entry in
                 var members: [JSONValue.Member] = [.init(key: "count", value: .integer(entry.count)),
@@ -94,7 +98,7 @@ struct CheckpointMetadata {
                 if let step = entry.step { members.append(.init(key: "step", value: .integer(step))) }
                 return .object(members)
             }),
-            "rules": .array(rules.map { .object(["name": .string($0.name), "version": .integer($0.version)]) }),
+            "rules": ruleList(rules),
             "schedulers": .array(schedulers.map { state in
                 .object([
                     "badSteps": .integer(state.badSteps),
@@ -108,6 +112,11 @@ struct CheckpointMetadata {
             "skippedSteps": .integer(skippedSteps),
         ])
         return String(decoding: json.serialized, as: UTF8.self)
+    }
+
+    /// A chain as the metadata writes it: each rule's name and version.
+    private func ruleList(_ rules: [RuleEntry]) -> JSONValue {
+        .array(rules.map { .object(["name": .string($0.name), "version": .integer($0.version)]) })
     }
 
     /// Reads ``text`` back, as written by this Regula or by one that wrote format 1.
@@ -125,15 +134,10 @@ struct CheckpointMetadata {
         guard Self.readableFormats.contains(format) else {
             throw CheckpointError("the checkpoint's format is \(quoted(format)); this Regula reads \(Self.readableFormats.map(quoted).joined(separator: " and "))")
         }
-        rules = try read.array(root["rules"], at: "rules").enumerated().map { index, rule throws(CheckpointError) in
-            let place = "rules[\(index)]"
-            let fields = try read.object(rule, at: place, keys: ["name", "version"], required: ["name", "version"])
-            return RuleEntry(name: try read.string(fields["name"], at: "\(place).name"),
-                             version: try read.integer(fields["version"], at: "\(place).version", in: 0...Int(UInt32.max)))
-        }
+        rules = try Self.ruleList(root["rules"], at: "rules", read)
         groups = try read.array(root["groups"], at: "groups").enumerated().map { index, group throws(CheckpointError) in
             let place = "groups[\(index)]"
-            let fields = try read.object(group, at: place, keys: ["parameters", "options", "choices"], required: ["parameters", "options"])
+            let fields = try read.object(group, at: place, keys: ["parameters", "options", "choices", "rules"], required: ["parameters", "options"])
             let names = try read.strings(fields["parameters"], at: "\(place).parameters")
             guard let members = fields["options"]!.members else {
                 throw read.mismatch("\(place).options", "an object of numbers", fields["options"])
@@ -144,7 +148,8 @@ struct CheckpointMetadata {
             for (key, value) in try read.object(fields["choices"] ?? .object([]), at: "\(place).choices") {
                 choices[key] = try read.string(value, at: "\(place).choices.\(key)")
             }
-            return GroupEntry(parameters: names, options: options, choices: choices)
+            let rules = try fields["rules"].map { (list) throws(CheckpointError) in try Self.ruleList(list, at: "\(place).rules", read) }
+            return GroupEntry(parameters: names, options: options, choices: choices, rules: rules)
         }
         parameters = try read.array(root["parameters"], at: "parameters").enumerated().map { index, entry throws(CheckpointError) in
             let place = "parameters[\(index)]"
@@ -192,5 +197,16 @@ struct CheckpointMetadata {
                 cooldownLeft: try read.integer(fields["cooldownLeft"], at: "\(place).cooldownLeft", in: counts))
         }
         skippedSteps = try read.integer(root["skippedSteps"], at: "skippedSteps", in: counts)
+    }
+
+    /// A chain written by ``ruleList(_:)``, read at `place`.
+    private static func ruleList(_ value: JSONValue?, at place: String, _ read: JSONFieldReader<CheckpointError>)
+        throws(CheckpointError) -> [RuleEntry] {
+        try read.array(value, at: place).enumerated().map { index, rule throws(CheckpointError) in
+            let place = "\(place)[\(index)]"
+            let fields = try read.object(rule, at: place, keys: ["name", "version"], required: ["name", "version"])
+            return RuleEntry(name: try read.string(fields["name"], at: "\(place).name"),
+                             version: try read.integer(fields["version"], at: "\(place).version", in: 0...Int(UInt32.max)))
+        }
     }
 }

@@ -74,14 +74,7 @@ final class ChainExecutor {
             _ = keep(nil)
             return nil
         }
-        while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
-        for lane in lanes { lane.checksFinite = checksFinite }
-        let scratch = itemScratch.doubles(items.count * chain.totalScratch)
-        let reductions = itemReductions.doubles(items.count * chain.totalReductions)
-        for position in items.indices {
-            items[position].scratch = scratch + position * chain.totalScratch
-            items[position].reductions = reductions + position * chain.totalReductions
-        }
+        attachScratch(&items, checksFinite: checksFinite)
         let list = items
         regula_guard_step_begin()
         defer { regula_guard_step_end() }
@@ -91,6 +84,30 @@ final class ChainExecutor {
         let kept = keep(failure) && failure == nil
         for lane in lanes { if kept { lane.commit() } else { lane.undo() } }
         return failure
+    }
+
+    /// Folds the chain's leading reductions over `items` from their gradients into each item's reductions, as
+    /// a step does before any rule runs, and runs nothing else: how an optimizer whose groups run several
+    /// chains folds a step-wide reduction over all of their parameters (``SpanningReduction``).
+    /// - Returns: The failure that comes first in item and block order, if any.
+    func foldLeadingReductions(_ items: inout [WorkItem]) -> BlockFailure? {
+        guard !items.isEmpty, chain.hasLeadingReductions else { return nil }
+        attachScratch(&items, checksFinite: false)
+        regula_guard_step_begin()
+        defer { regula_guard_step_end() }
+        return fold(items, rule: 0, updates: nil)
+    }
+
+    /// Gives the executor a lane per thread, and each of `items` its part of the step's scratch and reductions.
+    private func attachScratch(_ items: inout [WorkItem], checksFinite: Bool) {
+        while lanes.count < threads { lanes.append(ExecutorLane(chain: chain)) }
+        for lane in lanes { lane.checksFinite = checksFinite }
+        let scratch = itemScratch.doubles(items.count * chain.totalScratch)
+        let reductions = itemReductions.doubles(items.count * chain.totalReductions)
+        for position in items.indices {
+            items[position].scratch = scratch + position * chain.totalScratch
+            items[position].reductions = reductions + position * chain.totalReductions
+        }
     }
 
     /// Memory for the journals of a step needing `bytes` in all, kept between steps.

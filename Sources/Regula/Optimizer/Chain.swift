@@ -70,13 +70,15 @@ struct Chain: @unchecked Sendable {
     }
 
     /// `group` with every hyperparameter of the chain filled in: numbers from `defaults`, choices from
-    /// `choices`, then from the named chains' defaults, then from the rules.
+    /// `choices`, then from the named chains' defaults, then from the rules; and with `rules`, the names the
+    /// chain was built from. Defaults the chain does not read are left out.
     /// - Throws: For a name no rule declares, a choice given as a number or a number given as a choice;
     ///   `index` says which group it came from.
-    func filled(_ group: ParamGroup, defaults: [String: Double], choices: [String: String], index: Int) throws(OptimizerError) -> ParamGroup {
+    func filled(_ group: ParamGroup, defaults: [String: Double], choices: [String: String], index: Int,
+                rules names: [String]) throws(OptimizerError) -> ParamGroup {
         try checkNames(group.options, group: index)
         try checkChoices(group.choices, group: index)
-        var filled = group
+        var filled = ParamGroup(group.parameters, rules: names, options: group.options, choices: group.choices)
         for name in hyperparameterNames {
             let declared = rules.lazy.compactMap { $0.hyperparameter(named: name) }
             if choiceNames[name] != nil {

@@ -14,6 +14,9 @@ package struct DistributionSeam {
     /// The seam into `optimizer`.
     package init(_ optimizer: Optimizer) { self.optimizer = optimizer }
 
+    /// The rules of every chain the optimizer runs (its own and its groups'), in chain order.
+    package var rulesOfEveryChain: [Rule] { optimizer.chains.flatMap(\.chain.rules) }
+
     /// Takes a step whose outcome several processes must share: the step runs (journaled, so it can be
     /// undone), `agree` is called exactly once with this process's outcome, and returns the outcome every
     /// process takes. Unless that is ``LocalStep/applied``, the step is undone, changing nothing, and the
@@ -36,8 +39,8 @@ package struct DistributionSeam {
 
     /// Where steps combine their checks and reductions with the other processes'; nil in a single process.
     package var reductionExchange: (any ReductionExchange)? {
-        get { optimizer.lock.withLock { optimizer.executor.exchange } }
-        nonmutating set { optimizer.lock.withLock { optimizer.executor.exchange = newValue } }
+        get { optimizer.lock.withLock { optimizer.exchange } }
+        nonmutating set { optimizer.lock.withLock { optimizer.exchange = newValue } }
     }
 
     /// Replaces `parameter`'s state with `state` (as ``Optimizer/state(of:)`` returns it), or clears it with
@@ -46,16 +49,23 @@ package struct DistributionSeam {
         try optimizer.setState(of: parameter, to: state)
     }
 
-    /// Every state slot key of the chain (as ``ParameterState/slots`` names them) with its shape, in chain order.
-    package var stateSlotShapes: [(key: String, shape: StateSlot.Shape)] {
-        zip(optimizer.compiled.rules, optimizer.compiled.slotKeys).flatMap { zip($1, $0.stateSlots.map(\.shape)).map { ($0, $1) } }
+    /// Every state slot key of the chain `parameter` runs (as ``ParameterState/slots`` names them) with its
+    /// shape, in chain order; empty for a parameter of no group.
+    package func stateSlotShapes(of parameter: Parameter) -> [(key: String, shape: StateSlot.Shape)] {
+        guard let compiled = optimizer.groupChain(of: parameter)?.compiled else { return [] }
+        return zip(compiled.rules, compiled.slotKeys).flatMap { zip($1, $0.stateSlots.map(\.shape)).map { ($0, $1) } }
     }
 
-    /// Calls `body` with `parameter`'s scalar slots (every rule's, in chain order), if it has state.
+    /// Whether every rule of the chain `parameter` runs declares that it never fails.
+    package func neverFails(_ parameter: Parameter) -> Bool {
+        optimizer.groupChain(of: parameter)?.chain.rules.allSatisfy(\.neverFails) ?? true
+    }
+
+    /// Calls `body` with `parameter`'s scalar slots (every rule's of its chain, in chain order), if it has state.
     package func withScalarSlots(of parameter: Parameter, _ body: (UnsafeMutableBufferPointer<Double>) -> Void) {
         optimizer.withStoredStates { stored in
-            guard let state = stored(parameter) else { return }
-            body(UnsafeMutableBufferPointer(start: state.scalars, count: optimizer.compiled.totalScalars))
+            guard let state = stored(parameter), let chain = optimizer.groupChain(of: parameter) else { return }
+            body(UnsafeMutableBufferPointer(start: state.scalars, count: chain.compiled.totalScalars))
         }
     }
 

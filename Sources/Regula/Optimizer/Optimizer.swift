@@ -13,14 +13,19 @@ import Foundation
 /// optimizer.groups[1].learningRate! *= 0.9
 /// ```
 ///
+/// A group may run a chain of its own (``ParamGroup/rules``, optax's `partition`): `ParamGroup(matrices,
+/// rules: ["muon"])` beside an `["adamw"]` optimizer. Its parameters then step with that chain, in the same
+/// step, checkpoint and schedule as the others.
+///
 /// Safe to share between threads: ``step()``, ``addGroup(_:)``, ``state(of:)``, checkpoints and every
 /// change to ``groups`` take the optimizer's lock, so two threads stepping at once take two whole steps, one
 /// after the other, and an option changed during a step applies from the next one. (A parameter's gradient
 /// must not be changed while a step that reads it runs.) ``Preset`` has the torch-shaped chains ready made
 /// (`Optimizer(params, preset: .adamW(lr: 1e-3))`).
 public final class Optimizer: @unchecked Sendable {
-    /// The rules, in the order they run (a named chain appears as its rules).
-    public var rules: [Rule] { chain.rules }
+    /// The optimizer's rules, in the order they run (a named chain appears as its rules): the chain of every
+    /// group that names none of its own (``ParamGroup/rules``).
+    public var rules: [Rule] { chains[0].chain.rules }
     /// The options given at construction, which filled in each group's missing options.
     public let defaults: [String: Double]
     /// The choices given at construction, by name, which filled in each group's missing choices.
@@ -34,8 +39,14 @@ public final class Optimizer: @unchecked Sendable {
     /// Threads a step may use; 1 runs everything on the calling thread. Results are bit-for-bit the same
     /// whatever the count. Defaults to the number of active processors.
     public var threads: Int {
-        get { lock.lock(); defer { lock.unlock() }; return executor.threads }
-        set { lock.lock(); defer { lock.unlock() }; executor.threads = max(1, newValue) }
+        get { lock.lock(); defer { lock.unlock() }; return storedThreads }
+        set {
+            lock.lock()
+            defer { lock.unlock() }
+            storedThreads = max(1, newValue)
+            for chain in chains { chain.executor.threads = storedThreads }
+            span?.threads = storedThreads
+        }
     }
 
     /// Bytes of optimizer state the parameters hold now: every state slot that exists (elementwise slots at
@@ -60,19 +71,26 @@ public final class Optimizer: @unchecked Sendable {
         get { lock.withLock { storedAtomicSteps } }
         set { lock.withLock { storedAtomicSteps = newValue } }
     }
-    /// Whether a step journals what it changes, to undo it if it fails: an atomic step of a chain with a rule
-    /// that may fail (a chain of rules that never fail cannot leave a step half done), and every step that
-    /// skips non-finite values.
-    package var journalsSteps: Bool { (atomicSteps && !chain.rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip }
+    /// Whether a step journals what it changes, to undo it if it fails: an atomic step of chains with a rule
+    /// that may fail (chains of rules that never fail cannot leave a step half done), and every step that
+    /// skips non-finite values. With several chains every one journals, since any may undo the others.
+    package var journalsSteps: Bool {
+        lock.withLock {
+            let rules = usedChains.flatMap(\.chain.rules)
+            return (atomicSteps && !rules.allSatisfy(\.neverFails)) || nonFiniteSteps == .skip
+        }
+    }
     /// Steps skipped because of non-finite values (see ``nonFiniteSteps``).
     public internal(set) var skippedSteps: Int {
         get { lock.withLock { storedSkippedSteps } }
         set { lock.withLock { storedSkippedSteps = newValue } }
     }
 
-    let chain: Chain
-    let compiled: CompiledChain
-    let executor: ChainExecutor
+    /// The chains the groups run: the optimizer's own first, then one per other list of rule names a group
+    /// gives (built when a group first names it).
+    private(set) var chains: [GroupChain]
+    /// Where rule names are looked up, for a chain a group added later names.
+    private let registry: RuleRegistry
     /// Taken by every public entry point; recursive, because they call one another (``groups`` inside ``step()``).
     let lock = NSRecursiveLock()
     private var storedGroups: [ParamGroup]
@@ -80,62 +98,64 @@ public final class Optimizer: @unchecked Sendable {
     private var storedNonFiniteSteps = NonFiniteSteps.proceed
     private var storedAtomicSteps = true
     private var storedSkippedSteps = 0
+    private var storedThreads = ProcessInfo.processInfo.activeProcessorCount
     private var states: [ObjectIdentifier: SlotStorage] = [:]
     private var resolved: [ResolvedOptions] = []
-    /// The parameters' identities per group when membership and element types were last checked.
+    /// The parameters' identities and rule names per group when membership and element types were last checked.
     private var checkedMembership: [[ObjectIdentifier]] = []
-    /// The parameters flattened for stepping; rebuilt with the membership.
-    private var plan = StepPlan()
-    /// A step's work list, kept so that its memory is reused by the next step.
-    private let stepItems = ReusedArray<WorkItem>()
-    /// What a step changes, to take it back when it fails or is skipped.
-    private let transaction: StepTransaction
+    private var checkedRules: [[String]?] = []
+    /// Per group, the index in ``chains`` of the chain it runs; rebuilt with the membership.
+    private var chainOfGroup: [Int] = []
+    /// The chain each parameter runs, by identity; rebuilt with the membership.
+    private var chainOfParameter: [ObjectIdentifier: GroupChain] = [:]
+    /// The step-wide reduction that spans several chains, when the groups run several and they start with one.
+    private var span: SpanningReduction?
+    /// Where steps combine their reductions with other processes (``DistributionSeam/reductionExchange``).
+    var exchange: (any ReductionExchange)? {
+        didSet { for chain in chains { chain.executor.exchange = exchange } }
+    }
 
-    /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`.
+    /// Builds an optimizer over `groups` that runs the rules called `rules` from `registry`, or, for a group
+    /// that names its own (``ParamGroup/rules``), those.
     ///
+    /// A default that a group's chain does not read is left out of that group's options; every default must
+    /// be read by some chain of the optimizer, and a group's own options by its own chain.
     /// - Parameters:
-    ///   - groups: Parameter groups; a group's options override `defaults`.
+    ///   - groups: Parameter groups; a group's options override `defaults`, its rules `rules`.
     ///   - rules: Rule names in the order they run.
     ///   - defaults: Options for every group that does not set its own.
     ///   - choices: Choices (such as `["adjust_lr_fn": "match_rms_adamw"]`) for every group that does not set its own.
     ///   - registry: Where rule names are looked up; `nil` for ``RuleRegistry/shared()``.
     /// - Throws: ``OptimizerError`` naming an unknown rule or option, a missing or out-of-range value, a
     ///   refused combination, a choice given as a number or by a name its rules do not declare, a parameter in
-    ///   two groups or an element type a rule does not support;
+    ///   two groups or an element type a rule does not support, or a reduction over the whole step that
+    ///   cannot span the groups' chains (``OptimizerError/reductionSpansChains(rule:group:chain:reason:)``);
     ///   ``OptimizerError/rulesUnavailable(_:)`` when `registry` is nil and the shared one cannot be built.
     public init(_ groups: [ParamGroup], rules: [String], defaults: [String: Double] = [:],
                 choices: [String: String] = [:], registry: RuleRegistry? = nil) throws(OptimizerError) {
         guard !rules.isEmpty else { throw OptimizerError.emptyChain }
         let registry = if let registry { registry } else { try Self.sharedRegistry() }
-        let (expanded, chainDefaults) = try registry.expand(rules)
-        if let described = expanded.first(where: \.kernel.isDescription) {
-            throw OptimizerError.ruleOnlyDescribed(described.name, origin: "\(described.origin)")
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        var chains = [try GroupChain(rules, registry: registry, threads: threads)]
+        for group in groups {
+            guard let names = group.rules, !chains.contains(where: { $0.names == names }) else { continue }
+            chains.append(try GroupChain(names, registry: registry, threads: threads))
         }
-        let chain = Chain(expanded, chainDefaults: chainDefaults)
-        if chain.rules.allSatisfy(\.updateOnly) {
-            throw OptimizerError.noRuleAppliesTheStep(rules: chain.rules.map(\.name))
-        }
-        try chain.checkNames(chainDefaults, group: nil)
-        try chain.checkRanges(chainDefaults, group: nil)
-        try chain.checkNames(defaults, group: nil)
-        try chain.checkRanges(defaults, group: nil)
-        try chain.checkChoices(choices, group: nil)
+        // With one chain, its own checks (and words); with several, a default must be one some chain reads.
+        var seen = Set<String>()
+        let checking = chains.count == 1 ? chains[0].chain : Chain(chains.flatMap(\.chain.rules).filter { seen.insert($0.name).inserted })
+        try checking.checkNames(defaults, group: nil)
+        try checking.checkRanges(defaults, group: nil)
+        try checking.checkChoices(choices, group: nil)
         storedGroups = try groups.enumerated().map { (index, group) throws(OptimizerError) in
-            try chain.filled(group, defaults: defaults, choices: choices, index: index)
+            let chain = chains.first { $0.names == group.rules ?? rules }!
+            return try chain.chain.filled(group, defaults: defaults, choices: choices, index: index, rules: chain.names)
         }
-        self.chain = chain
-        compiled = CompiledChain(chain)
-        transaction = StepTransaction(chain: compiled)
+        self.chains = chains
+        self.registry = registry
         self.defaults = defaults
         defaultChoices = choices
-        executor = ChainExecutor(chain: compiled, threads: ProcessInfo.processInfo.activeProcessorCount)
-        // Counted once self is whole: if validation throws now, deinit runs and balances the count.
-        chain.rules.forEach { $0.kernel.usage.add(1) }
         try validate()
-    }
-
-    deinit {
-        chain.rules.forEach { $0.kernel.usage.add(-1) }
     }
 
     /// ``RuleRegistry/shared()``, its failure told as the optimizer's.
@@ -155,16 +175,24 @@ public final class Optimizer: @unchecked Sendable {
     public func addGroup(_ group: ParamGroup) throws(OptimizerError) {
         lock.lock()
         defer { lock.unlock() }
-        let filled = try chain.filled(group, defaults: defaults, choices: defaultChoices, index: groups.count)
-        groups.append(filled)
+        let chains = self.chains
+        do {
+            let chain = try self.chain(named: group.rules ?? chains[0].names)
+            groups.append(try chain.chain.filled(group, defaults: defaults, choices: defaultChoices, index: groups.count,
+                                                 rules: chain.names))
+        } catch {
+            self.chains = chains
+            throw error
+        }
         do { try validate() } catch {
             groups.removeLast()
+            self.chains = chains
             throw error
         }
     }
 
-    /// Takes one step: every parameter that has a gradient is updated by the chain; the others, and their
-    /// state, are left as they are.
+    /// Takes one step: every parameter that has a gradient is updated by its group's chain; the others, and
+    /// their state, are left as they are.
     ///
     /// A step is all or nothing. All groups' options are validated before any parameter is touched, and if a
     /// rule fails (or, with ``nonFiniteSteps`` set to `.skip`, a gradient or the result is not finite), every
@@ -191,90 +219,98 @@ public final class Optimizer: @unchecked Sendable {
 
     /// One step over the validated options; `agree` turns this process's outcome into the one taken (the
     /// identity in a single process). A `vetoable` step is journaled, since another process may undo it.
+    ///
+    /// With several chains, each runs inside the executor's decision to keep the one before it, so the
+    /// outcome is decided once every chain has run (or one has failed), and every chain then keeps or undoes.
     func takeStep(agreeing agree: (DistributionSeam.LocalStep) -> DistributionSeam.LocalStep, vetoable: Bool) throws(OptimizerError) -> StepOutcome {
-        transaction.begin(journaled: journalsSteps || vetoable)
-        var items = workItems()
-        defer { stepItems.give(items) }
-        transaction.attachJournal(to: &items, in: executor)
+        let used = usedChains, journaled = journalsSteps || vetoable
+        let values = resolved.map(\.values)
+        for chain in used {
+            chain.takeItems(journaled: journaled, states: &states, values: values, mine: chainOfGroup.map { chains[$0] === chain })
+        }
         // The step is kept only if it succeeded here and, when other processes have a say, everywhere.
         var outcome = DistributionSeam.LocalStep.applied
-        executor.step(&items, checksFinite: nonFiniteSteps == .skip) { failure in
-            let local = failure.map { localStep($0, journaled: transaction.isJournaled) } ?? .applied
+        func decide(_ failure: (chain: GroupChain, failure: BlockFailure)?) -> Bool {
+            let local = failure.map { $0.chain.localStep($0.failure, journaled: journaled) } ?? .applied
             outcome = agree(local)
             if failure != nil, case .applied = outcome { outcome = local }
             if case .applied = outcome { return true }
             return false
         }
+        func run(from position: Int) -> Bool {
+            guard position < used.count else { return decide(nil) }
+            let chain = used[position]
+            var kept = false
+            chain.executor.step(&chain.items, checksFinite: nonFiniteSteps == .skip) { failure in
+                kept = failure.map { decide((chain, $0)) } ?? run(from: position + 1)
+                return kept
+            }
+            return kept
+        }
+        let kept: Bool
+        if let span, let failure = span.fold(used, exchange: exchange) {
+            kept = decide(failure)
+        } else {
+            kept = run(from: 0)
+        }
+        for chain in used {
+            chain.executor.exchange = exchange
+            chain.finish(kept: kept, states: &states)
+        }
         switch outcome {
         case .applied:
-            transaction.commit(items, plan: plan)
             return .applied
         case .failed(let error):
-            transaction.rollBack(items, plan: &plan, states: &states)
             throw error
         case .skipped(let reason):
-            transaction.rollBack(items, plan: &plan, states: &states)
             skippedSteps += 1
             return .skipped(reason: reason)
         }
     }
 
-    /// The step's work list: every parameter with a gradient, its state prepared by the transaction.
-    private func workItems() -> [WorkItem] {
-        let values = resolved.map(\.values)
-        // Kept between steps, so that a step of many tensors allocates nothing.
-        var items = stepItems.take()
-        // The groups in which an option turns on a slot: only their parameters may need one created.
-        let switching = values.map { groupValues in
-            compiled.conditionalSlots.contains { compiled.elementwiseSlots[$0].isEnabled(groupValues) }
-        }
-        for index in plan.entries.indices {
-            plan.prefetch(index + StepPlan.prefetchDistance)
-            guard let gradient = plan.entries[index].gradient.pointee else { continue }
-            let group = plan.entries[index].group
-            transaction.prepare(index, plan: &plan, states: &states, values: values[group], switching: switching[group])
-            let entry = plan.entries[index], state = entry.state!
-            items.append(WorkItem(
-                param: entry.param, gradient: gradient, count: entry.count, dtype: entry.dtype.abiBit,
-                elementSize: entry.dtype.size, step: state.step.pointee, slots: state.slots, slotLengths: state.slotLengths, scalars: state.scalars,
-                hyperparameters: values[group], journal: nil, index: index, shareOffset: entry.shareOffset,
-                wholeCount: entry.wholeCount, shape: entry.shape, rank: entry.rank))
-        }
-        return items
+    /// The chains some group runs, in the order of ``chains``.
+    private var usedChains: [GroupChain] {
+        Set(chainOfGroup).sorted().map { chains[$0] }
     }
 
-    /// What a block failure means for the step, in words naming the parameter and the rule, and saying when a
-    /// step that was not `journaled` is left half done.
-    private func localStep(_ failure: BlockFailure, journaled: Bool) -> DistributionSeam.LocalStep {
-        let name = plan.parameters[failure.item].name
-        switch failure.kind {
-        case .kernel:
-            let rule = chain.rules[failure.rule]
-            let unjournaled = journaled ? "" : rule.neverFails
-                ? " (the rule declared it never fails, so the step was not journaled and is left half done)"
-                : " (atomic steps are off, so the step is left half done)"
-            return .failed(.kernelFailed(rule: rule.name, parameter: name, status: failure.status, message: failure.words + unjournaled))
-        case .nonFiniteGradient:
-            return .skipped(reason: "the gradient of parameter \(quoted(name)) has a NaN or an infinity")
-        case .nonFiniteResult:
-            return .skipped(reason: "the update would leave a NaN or an infinity in parameter \(quoted(name)) or its state")
+    /// The chain of rule and chain `names`: one the optimizer has, or a new one, added to ``chains``.
+    private func chain(named names: [String]) throws(OptimizerError) -> GroupChain {
+        if let known = chains.first(where: { $0.names == names }) { return known }
+        let chain = try GroupChain(names, registry: registry, threads: storedThreads)
+        chain.executor.exchange = exchange
+        chains.append(chain)
+        return chain
+    }
+
+    /// The chain `parameter` runs, as its group names it; nil for a parameter of no group.
+    func groupChain(of parameter: Parameter) -> GroupChain? {
+        lock.withLock {
+            if let known = chainOfParameter[ObjectIdentifier(parameter)] { return known }
+            return storedGroups.firstIndex { $0.parameters.contains { $0 === parameter } }.flatMap(groupChain(ofGroup:))
         }
+    }
+
+    /// The chain group `index` names (its own rules, or the optimizer's), if the optimizer has built it.
+    func groupChain(ofGroup index: Int) -> GroupChain? {
+        lock.withLock { chains.first { $0.names == storedGroups[index].rules ?? chains[0].names } }
     }
 
     /// A copy of `parameter`'s state, or nil before its first step.
     public func state(of parameter: Parameter) -> ParameterState? {
         lock.lock()
         defer { lock.unlock() }
-        return states[ObjectIdentifier(parameter)]?.snapshot(chain: compiled)
+        guard let state = states[ObjectIdentifier(parameter)], let chain = groupChain(of: parameter) else { return nil }
+        return state.snapshot(chain: chain.compiled)
     }
 
     /// Replaces `parameter`'s state with `state`, or clears it with nil (``DistributionSeam/setState(of:to:)``).
     func setState(of parameter: Parameter, to state: ParameterState?) throws(OptimizerError) {
         lock.lock()
         defer { lock.unlock() }
-        guard storedGroups.contains(where: { $0.parameters.contains { $0 === parameter } }) else {
+        guard let chain = groupChain(of: parameter) else {
             throw .stateRefused(parameter: parameter.name, reason: "it is not a parameter of this optimizer")
         }
+        let compiled = chain.compiled
         guard let state else {
             states[ObjectIdentifier(parameter)] = nil
             checkedMembership = []
@@ -333,28 +369,59 @@ public final class Optimizer: @unchecked Sendable {
         self.skippedSteps = skippedSteps
     }
 
-    /// Checks every group (options, membership, element types) and caches the resolved options.
+    /// Checks every group (options, membership, chains, element types) and caches the resolved options.
     func validate() throws(OptimizerError) {
-        let membership = groups.map { $0.parameters.map(ObjectIdentifier.init) }
-        if membership != checkedMembership {
-            try checkMembership()
-            checkedMembership = membership
-            plan = StepPlan(groups: groups, states: states)
+        let membership = groups.map { $0.parameters.map(ObjectIdentifier.init) }, rules = groups.map(\.rules)
+        if membership != checkedMembership || rules != checkedRules {
+            let chains = self.chains
+            do { try assignChains() } catch {
+                self.chains = chains
+                throw error
+            }
+            (checkedMembership, checkedRules) = (membership, rules)
         }
         var fresh: [ResolvedOptions] = []
         for (index, group) in groups.enumerated() {
             if index < resolved.count, resolved[index].options == group.options, resolved[index].choices == group.choices {
                 fresh.append(resolved[index])
             } else {
-                fresh.append(try chain.resolve(group.options, choices: group.choices, group: index))
+                fresh.append(try chains[chainOfGroup[index]].chain.resolve(group.options, choices: group.choices, group: index))
             }
         }
         resolved = fresh
     }
 
+    /// Finds (or builds) each group's chain, checks membership, element types and step-wide reductions, and
+    /// replans every chain; changes nothing but ``chains`` when it throws.
+    private func assignChains() throws(OptimizerError) {
+        let groups = self.groups
+        let assigned = try groups.map { (group) throws(OptimizerError) in try chain(named: group.rules ?? chains[0].names) }
+        try checkMembership(chains: assigned)
+        var byParameter: [ObjectIdentifier: GroupChain] = [:]
+        for (index, (group, chain)) in zip(groups, assigned).enumerated() {
+            for parameter in group.parameters {
+                let id = ObjectIdentifier(parameter)
+                if states[id] != nil, let before = chainOfParameter[id], before !== chain {
+                    throw .groupChainChanged(group: index, from: before.described, to: chain.described)
+                }
+                byParameter[id] = chain
+            }
+        }
+        let indices = assigned.map { chain in chains.firstIndex { $0 === chain }! }
+        let used = Set(indices).sorted()
+        let spanned = try SpanningReduction.check(used.map { chains[$0] }, groupOf: used.map { indices.firstIndex(of: $0)! })
+        (chainOfGroup, chainOfParameter) = (indices, byParameter)
+        if let spanned, span?.rule.name != spanned.name || span?.rule.origin != spanned.origin {
+            span = SpanningReduction(spanned, threads: storedThreads)
+        } else if spanned == nil {
+            span = nil
+        }
+        for (position, chain) in chains.enumerated() { chain.replan(groups, mine: indices.map { $0 == position }, states: states) }
+    }
+
     /// Refuses a parameter in several groups, two parameters of one name or of names that read alike
-    /// (equal after NFKC), and an element type some rule does not support.
-    private func checkMembership() throws(OptimizerError) {
+    /// (equal after NFKC), and an element type some rule of its group's chain (`chains`) does not support.
+    private func checkMembership(chains: [GroupChain]) throws(OptimizerError) {
         var membership: [ObjectIdentifier: [Int]] = [:]
         for (index, group) in groups.enumerated() {
             for parameter in group.parameters { membership[ObjectIdentifier(parameter), default: []].append(index) }
@@ -368,15 +435,15 @@ public final class Optimizer: @unchecked Sendable {
         for parameter in groups.flatMap(\.parameters) where membership[ObjectIdentifier(parameter)]!.count == 1 {
             guard names.insert(parameter.name).inserted else { throw .duplicateParameterName(parameter.name) }
         }
-        for group in groups {
+        for (group, chain) in zip(groups, chains) {
             for parameter in group.parameters {
                 if let seen = membership[ObjectIdentifier(parameter)], seen.count > 1 {
                     throw .parameterInSeveralGroups(parameter.name, groups: seen)
                 }
-                if let rule = chain.rules.first(where: { !$0.dtypes.contains(parameter.dtype) }) {
+                if let rule = chain.chain.rules.first(where: { !$0.dtypes.contains(parameter.dtype) }) {
                     throw .unsupportedDType(rule: rule.name, dtype: parameter.dtype, parameter: parameter.name)
                 }
-                if let rule = chain.rules.first(where: { !$0.ranks.contains(parameter.shape.count) }) {
+                if let rule = chain.chain.rules.first(where: { !$0.ranks.contains(parameter.shape.count) }) {
                     throw .rankRefused(rule: rule.name, parameter: parameter.name, shape: parameter.shape, ranks: rule.ranks)
                 }
             }

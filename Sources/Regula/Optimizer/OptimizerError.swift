@@ -48,6 +48,11 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case wrongElementType(parameter: String, holds: DType, used: DType)
     /// A wrapped gradient whose memory overlaps the parameter's own values.
     case gradientOverlapsValues(parameter: String)
+    /// A rule whose reduction spans every parameter of the step (such as `clip_global_norm`), in a chain of
+    /// `group`, cannot span the parameters of the groups that run other chains; `reason` says why.
+    case reductionSpansChains(rule: String, group: Int, chain: String, reason: String)
+    /// A group whose parameters hold state of one chain now names another (``ParamGroup/rules``).
+    case groupChainChanged(group: Int, from: String, to: String)
     /// A rule's kernel failed; the step stopped there.
     case kernelFailed(rule: String, parameter: String, status: Int32, message: String)
     /// An optimizer built without a registry found no rules to look its names up in: building
@@ -118,6 +123,11 @@ public enum OptimizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .gradientOverlapsValues(let parameter):
             return "the gradient given for parameter \(quoted(parameter)) overlaps the parameter's own values; "
                 + "a gradient needs memory of its own"
+        case .reductionSpansChains(let rule, let group, let chain, let reason):
+            return "rule \(rule) in group \(group)'s chain (\(chain)) folds a reduction over every parameter of the step, \(reason)"
+        case .groupChainChanged(let group, let from, let to):
+            return "group \(group) now runs rules \(to), but its parameters hold the state of rules \(from); a group's chain "
+                + "stays as it was once its parameters have state (clear their state, or build a new optimizer)"
         case .kernelFailed(let rule, let parameter, let status, let message):
             return "rule \(rule) failed on parameter \(quoted(parameter)) (status \(status)): \(message)"
         case .rulesUnavailable(let error):

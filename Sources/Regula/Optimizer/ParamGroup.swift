@@ -1,4 +1,5 @@
-/// A set of parameters that share options, like an entry of torch's `param_groups`.
+/// A set of parameters that share options, like an entry of torch's `param_groups`, and may run a chain of
+/// their own (optax's `partition`).
 ///
 /// When an ``Optimizer`` is built, every hyperparameter of its chain is filled into each group's
 /// ``options``: the group's own value, else the optimizer's default, else the rule's default. Changing an
@@ -7,15 +8,26 @@
 public struct ParamGroup: Sendable {
     /// The group's parameters.
     public let parameters: [Parameter]
+    /// The rule and chain names this group's parameters run, in order, in place of the optimizer's chain; nil
+    /// for the optimizer's. In ``Optimizer/groups`` it is filled in: the group's own, or the optimizer's.
+    ///
+    /// One optimizer takes one step, keeps one checkpoint and follows one schedule over all its groups,
+    /// whatever chain each runs, and a step is all or nothing across them. A group's ``options`` must be
+    /// ones its chain reads; the optimizer's defaults fill in only the options it reads.
+    public let rules: [String]?
     /// Hyperparameter values by name.
     public var options: [String: Double]
     /// The values of choice hyperparameters (such as `adjust_lr_fn`), by name: each one of the names its rules
     /// declare. Changed between steps like ``options``; a choice given in ``options`` as a number is refused.
     public var choices: [String: String]
 
-    /// A group of `parameters` with its own `options` and `choices`, which override the optimizer's defaults.
-    public init(_ parameters: [Parameter], options: [String: Double] = [:], choices: [String: String] = [:]) {
+    /// A group of `parameters` with its own `options` and `choices`, which override the optimizer's defaults,
+    /// and its own chain `rules` (nil for the optimizer's), such as `["muon"]` for the weight matrices
+    /// beside an `["adamw"]` optimizer.
+    public init(_ parameters: [Parameter], rules: [String]? = nil, options: [String: Double] = [:],
+                choices: [String: String] = [:]) {
         self.parameters = parameters
+        self.rules = rules
         self.options = options
         self.choices = choices
     }

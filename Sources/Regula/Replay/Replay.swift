@@ -20,7 +20,10 @@ extension ReplaySpec {
             }
         }
         let optimizer = try refusing("") { () throws(OptimizerError) in
-            try Optimizer(zip(groups, groupChoices).map { ParamGroup($0.parameters.map { named[$0]! }, options: $0.options, choices: $1) },
+            try Optimizer(groups.indices.map { index in
+                              ParamGroup(groups[index].parameters.map { named[$0]! }, rules: groupRules[index],
+                                         options: groups[index].options, choices: groupChoices[index])
+                          },
                           rules: rules, defaults: defaults, choices: defaultChoices, registry: registry)
         }
         for (index, step) in steps.enumerated() {

@@ -9,7 +9,7 @@ import Foundation
 ///  "steps": [{"grads": {"w": [0.1, 0.2]}, "set": [{"group": 0, "lr": 0.005}]}]}
 /// ```
 /// A parameter absent from a step's `grads` has no gradient in that step; `set` changes group options
-/// before the step. A string where an option's number would be is a choice's name (`"adjust_lr_fn": "original"`). `params` and any step's `grads` may instead name a safetensors file (a path relative
+/// before the step. A group may carry `"rules"`, its own chain in place of the spec's (``ParamGroup/rules``). A string where an option's number would be is a choice's name (`"adjust_lr_fn": "original"`). `params` and any step's `grads` may instead name a safetensors file (a path relative
 /// to the spec's folder), so recorded tensors never pass through JSON:
 /// `{"params": "params.safetensors", "steps": [{"grads": "grads/0.safetensors"}], …}`.
 ///
@@ -47,6 +47,8 @@ public struct ReplaySpec: Sendable {
     public var groups: [(parameters: [String], options: [String: Double])]
     /// Each group's own choices, in the order of ``groups``.
     public var groupChoices: [[String: String]]
+    /// Each group's own chain, in the order of ``groups``; nil for a group that runs ``rules``.
+    public var groupRules: [[String]?]
     /// Initial values by parameter name.
     public var parameters: [String: ReplayTensor]
     /// Shapes by parameter name (row-major, the values in that order); a parameter without one is flat. From
@@ -120,7 +122,7 @@ public struct ReplaySpec: Sendable {
         shapes = try Self.shapes(root["shapes"], of: parameters, fromFile: fileShapes, reader)
         let read = try Self.groups(root["groups"], of: parameters, reader)
         let groups = read.map { ($0.parameters, $0.options) }
-        (self.groups, groupChoices) = (groups, read.map(\.choices))
+        (self.groups, groupChoices, groupRules) = (groups, read.map(\.choices), read.map(\.rules))
         steps = try reader.array(root["steps"], at: "spec.steps").enumerated().map { index, entry throws(ReplayError) in
             try Self.step(entry, at: "spec.steps[\(index)]", parameters: parameters, dtype: dtype, groupCount: groups.count,
                           reader, files)
@@ -128,7 +130,7 @@ public struct ReplaySpec: Sendable {
     }
 
     private static func groups(_ value: JSONValue?, of parameters: [String: ReplayTensor], _ reader: JSONFieldReader<ReplayError>)
-        throws(ReplayError) -> [(parameters: [String], options: [String: Double], choices: [String: String])] {
+        throws(ReplayError) -> [(parameters: [String], options: [String: Double], choices: [String: String], rules: [String]?)] {
         var owner: [String: String] = [:]
         let groups = try reader.array(value, at: "spec.groups").enumerated().map { index, entry throws(ReplayError) in
             let place = "spec.groups[\(index)]"
@@ -145,8 +147,11 @@ public struct ReplaySpec: Sendable {
                                       : "parameter \(quoted(name)) is in \(earlier) and in \(place); a parameter belongs to one group")
                 }
             }
+            let rules = try fields.removeValue(forKey: "rules").map { (value) throws(ReplayError) in
+                try reader.strings(value, at: "\(place).rules")
+            }
             let (options, choices) = try optionValues(fields, at: place, reader)
-            return (names, options, choices)
+            return (names, options, choices, rules)
         }
         if let stray = parameters.keys.sorted().first(where: { owner[$0] == nil }) {
             throw ReplayError("parameter \(quoted(stray)) is in no group, so its gradients would be ignored; "

@@ -31,7 +31,7 @@ struct TrainingRun {
     /// that can be refused is refused here, before any run of a command has trained. In an MPI job every rank
     /// calls this, and each refusal is every rank's.
     func prepare(_ problem: TrainingProblem, registry: RuleRegistry, resume: URL?, placement: TrainingPlacement) throws -> PreparedRun {
-        let parameters = problem.parameters.map { Parameter($0.name, values: $0.initialValues) }
+        let parameters = try problem.parameters.map { try Parameter($0.name, values: $0.initialValues, shape: $0.shape) }
         let penalized = parameters.indices.filter { problem.parameters[$0].isPenalized }.map { parameters[$0] }
         let others = parameters.indices.filter { !problem.parameters[$0].isPenalized }.map { parameters[$0] }
         let taken = Set(try registry.rules(for: rules).flatMap { $0.hyperparameters.map(\.name) })

@@ -123,7 +123,7 @@ extension DistributedOptimizer {
         var position = 0
         let groups = local.groups.map { group in
             defer { position += group.parameters.count }
-            return ParamGroup(Array(wholes[position..<(position + group.parameters.count)]), options: group.options)
+            return ParamGroup(Array(wholes[position..<(position + group.parameters.count)]), rules: group.rules, options: group.options)
         }
         return try Optimizer(groups, rules: ruleNames, defaults: defaults, registry: registry)
     }
@@ -141,7 +141,7 @@ extension DistributedOptimizer {
         let owner = shares.firstIndex(where: { $0 > 0 }) ?? 0
         // Every rank steps every parameter alike, so the shares' states have the same step and slots.
         let summary = StateSummary(step: mine?.step, keys: mine.map { $0.slots.keys.sorted() } ?? [],
-                                   scalars: mine.map { state in slotShapes.filter { $0.shape == .scalar && state.slots[$0.key] != nil }
+                                   scalars: mine.map { state in slotShapes(of: index).filter { $0.shape == .scalar && state.slots[$0.key] != nil }
                                        .map { ScalarValue(key: $0.key, bits: state.slots[$0.key]![0].bitPattern) } } ?? [])
         let summaries = communicator.allgather(bytes: Array((try? JSONEncoder().encode(summary)) ?? Data()))
             .map { try? JSONDecoder().decode(StateSummary.self, from: Data($0)) }
@@ -173,7 +173,7 @@ extension DistributedOptimizer {
     private func scatterState(_ wholeState: ParameterState?, of index: Int, step: Int?) -> ParameterState? {
         guard let step else { return nil }
         let count = parameters[index].count
-        let shapes = Dictionary(slotShapes.map { ($0.key, $0.shape) }, uniquingKeysWith: { first, _ in first })
+        let shapes = Dictionary(slotShapes(of: index).map { ($0.key, $0.shape) }, uniquingKeysWith: { first, _ in first })
         // Which slots there are, and the scalar ones' values, from rank 0.
         let keys = communicator.broadcast(bytes: Array((wholeState?.slots.keys.sorted() ?? []).joined(separator: "\n").utf8), from: 0)
         var slots: [String: [Double]] = [:]
@@ -201,7 +201,8 @@ extension DistributedOptimizer {
         return DistributionSeam.state(step: step, slots: slots)
     }
 
-    private var slotShapes: [(key: String, shape: StateSlot.Shape)] { local.seam.stateSlotShapes }
+    /// The state slots of the chain parameter `index` runs, with their shapes.
+    private func slotShapes(of index: Int) -> [(key: String, shape: StateSlot.Shape)] { local.seam.stateSlotShapes(of: inner[index]) }
 }
 
 /// What rank 0 found in a checkpoint that every rank needs besides the tensors.

@@ -47,6 +47,7 @@ extension DistributedOptimizer {
             position += group.parameters.count
             lines.append(ConfigurationLine(label: "parameters of group \(index)",
                                            value: wholes.map { "\"\($0.name)\" (\($0.count) \($0.dtype))" }.joined(separator: ", ")))
+            lines.append(ConfigurationLine(label: "rules of group \(index)", value: (group.rules ?? []).joined(separator: " > ")))
             lines.append(ConfigurationLine(label: "options of group \(index)", value: text(group.options)))
         }
         lines.append(ConfigurationLine(label: "bucket size", value: "\(bucketBytes) bytes"))

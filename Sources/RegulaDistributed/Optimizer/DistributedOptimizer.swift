@@ -130,11 +130,11 @@ public final class DistributedOptimizer: @unchecked Sendable {
             var position = 0
             let innerGroups = groups.map { group in
                 defer { position += group.parameters.count }
-                return ParamGroup(Array(inner[position..<(position + group.parameters.count)]), options: group.options)
+                return ParamGroup(Array(inner[position..<(position + group.parameters.count)]), rules: group.rules, options: group.options)
             }
             do {
                 local = try Optimizer(innerGroups, rules: rules, defaults: defaults, registry: registry)
-                if mode == .sharded, let whole = local?.rules.first(where: \.isWholeTensor) {
+                if mode == .sharded, let whole = local?.seam.rulesOfEveryChain.first(where: \.isWholeTensor) {
                     failure = "rule \"\(whole.name)\" sees each parameter whole, but the sharded mode splits every parameter "
                         + "across the ranks; use mode: .replicated for it"
                 }
@@ -251,7 +251,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         defer { local.seam.reductionExchange = nil }
         // Rules that never fail and no check for non-finite values: once the options pass (and they are the
         // same on every rank, checked before), no rank can fail, so nothing needs agreeing or journaling.
-        let certain = local.rules.allSatisfy(\.neverFails) && local.nonFiniteSteps == .proceed
+        let certain = local.groups.flatMap(\.parameters).allSatisfy { local.seam.neverFails($0) } && local.nonFiniteSteps == .proceed
         do {
             if certain { return try local.step() }
             return try local.seam.step(agreeing: agreement.agree)
@@ -277,20 +277,22 @@ public final class DistributedOptimizer: @unchecked Sendable {
     /// takes that rank's scalar slots, so all ranks (and a checkpoint) hold what one process would. Rules that
     /// advance them in `prepare` leave them equal everywhere already; chains without scalar slots skip this.
     private func synchronizeScalarSlots(_ present: [Int]) {
-        let width = local.seam.stateSlotShapes.count { $0.shape == .scalar }
-        guard width > 0, !present.isEmpty else { return }
-        var mine = [Double](repeating: 0, count: present.count * width)
-        for (position, index) in present.enumerated() {
+        // Each parameter's chain (its group's) has its own scalar slots; the chains are alike on every rank.
+        let widths = present.map { index in local.seam.stateSlotShapes(of: inner[index]).count { $0.shape == .scalar } }
+        let starts = widths.reduce(into: [0]) { $0.append($0.last! + $1) }
+        guard starts.last! > 0 else { return }
+        var mine = [Double](repeating: 0, count: starts.last!)
+        for (position, index) in present.enumerated() where widths[position] > 0 {
             local.seam.withScalarSlots(of: inner[index]) { slots in
-                for slot in 0..<width { mine[position * width + slot] = slots[slot] }
+                for slot in 0..<widths[position] { mine[starts[position] + slot] = slots[slot] }
             }
         }
         let all = communicator.allgather(sameCount: mine, .float64)
-        for (position, index) in present.enumerated() {
+        for (position, index) in present.enumerated() where widths[position] > 0 {
             let count = parameters[index].count
             let owner = (0..<communicator.size).first { !layout.share(of: count, rank: $0).isEmpty } ?? 0
             local.seam.withScalarSlots(of: inner[index]) { slots in
-                for slot in 0..<width { slots[slot] = all[owner * mine.count + position * width + slot] }
+                for slot in 0..<widths[position] { slots[slot] = all[owner * mine.count + starts[position] + slot] }
             }
         }
     }

@@ -75,6 +75,22 @@ import Testing
         #expect(tensor.shapes == ["row_var": [3, 5, 1], "col_var": [3, 1, 6]])
     }
 
+    /// A tensor with no elements steps as a no-op beside one that has some, instead of dividing by its zero size
+    /// (torch's step raises ZeroDivisionError there): its factors keep their start, a (0, 4) tensor's `col_var`
+    /// 4 zeros.
+    @Test(arguments: [[0, 4], [3, 0], [0]])
+    func anEmptyTensorStepsAsANoOp(shape: [Int]) throws {
+        let empty = try Parameter("E", values: [Double](), shape: shape)
+        let w = try Parameter("W", values: Self.values(12, seed: 8), shape: [3, 4])
+        let optimizer = try Optimizer([empty, w], rules: ["adafactor"], registry: registry)
+        try empty.setGradient([Double]())
+        try w.setGradient(Self.values(12, seed: 9))
+        try optimizer.step()
+        #expect(try empty.values(as: Double.self).isEmpty)
+        #expect(try w.values(as: Double.self) != Self.values(12, seed: 8))
+        #expect(try #require(optimizer.state(of: empty)).slots.values.allSatisfy { $0.allSatisfy { $0 == 0 } })
+    }
+
     /// Update clipping: once the update's RMS exceeds d it is scaled down to d. In step 1 of a vector the update
     /// is sign(g) (RMS 1); in step 2, after a gradient 1000 times smaller, it is about 1 / sqrt(2^-0.8) = 1.32.
     @Test func updateClippingScalesTheUpdateRMSDownToD() throws {

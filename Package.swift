@@ -40,6 +40,7 @@ let builtinRules: [(product: String, folder: String)] = [
     ("RegulaRuleLion", "lion"),
     ("RegulaRuleLamb", "lamb"),
     ("RegulaRuleMuon", "muon"),
+    ("RegulaRuleAdafactor", "adafactor"),
     ("RegulaRuleClipGlobalNorm", "clip_global_norm"),
     ("RegulaRuleAddDecayedWeights", "add_decayed_weights"),
 ]

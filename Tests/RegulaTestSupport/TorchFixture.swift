@@ -49,7 +49,8 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     /// File-name prefixes of the torch-matrix cases whose rules exist already: the agreement tests replay them
     /// beside the implemented folders until the whole folder joins ``Folder/implemented``.
     public static let implementedMatrixCases = ["asgd-", "muon-float", "muon-plain", "muon-spectral", "bad-muon-",
-                                                "bad-shape-mismatch", "muon-and-adamw-groups", "bad-group-unknown-rule"]
+                                                "bad-shape-mismatch", "muon-and-adamw-groups", "bad-group-unknown-rule",
+                                                "adafactor-", "bad-adafactor-"]
     /// The trajectories the agreement tests replay: those of ``Folder/implemented`` and the torch-matrix cases
     /// of ``implementedMatrixCases``.
     public static func agreementTrajectories() -> [TorchFixture] {
@@ -66,6 +67,11 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     /// Every `bad-*` case of the given folders, in folder and name order.
     public static func refusals(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {
         folders.flatMap { load($0) { $0.hasPrefix("bad-") } }
+    }
+    /// The refusals the agreement tests check: those of ``Folder/implemented`` and the torch-matrix `bad-*` cases
+    /// of ``implementedMatrixCases`` (`bad-adafactor-d-below-one.json` for `adafactor-`).
+    public static func agreementRefusals() -> [TorchFixture] {
+        refusals() + refusals([.matrix]).filter { fixture in implementedMatrixCases.contains { fixture.file.hasPrefix("bad-" + $0) } }
     }
 
     /// `|ours − reference| ≤ tolerance · max(1, |reference|)`: 1e-5 for float32, 1e-11 for float64.

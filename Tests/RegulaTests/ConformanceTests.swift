@@ -12,7 +12,7 @@ import Testing
     }()
 
     @Test func everyBuiltinAndExampleIsShipped() {
-        #expect(Self.shippedPlugins.count == 24, "\(Self.shippedPlugins)")
+        #expect(Self.shippedPlugins.count == 25, "\(Self.shippedPlugins)")
     }
 
     @Test(arguments: shippedPlugins)

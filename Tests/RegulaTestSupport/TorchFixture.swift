@@ -68,11 +68,6 @@ public struct TorchFixture: Sendable, CustomStringConvertible {
     public static func refusals(_ folders: [Folder] = Folder.implemented) -> [TorchFixture] {
         folders.flatMap { load($0) { $0.hasPrefix("bad-") } }
     }
-    /// The refusals the agreement tests check: those of ``Folder/implemented`` and the torch-matrix `bad-*` cases
-    /// of ``implementedMatrixCases`` (`bad-adafactor-d-below-one.json` for `adafactor-`).
-    public static func agreementRefusals() -> [TorchFixture] {
-        refusals() + refusals([.matrix]).filter { fixture in implementedMatrixCases.contains { fixture.file.hasPrefix("bad-" + $0) } }
-    }
 
     /// `|ours − reference| ≤ tolerance · max(1, |reference|)`: 1e-5 for float32, 1e-11 for float64.
     public var tolerance: Double { dtype == "float64" ? 1e-11 : 1e-5 }

@@ -67,15 +67,20 @@ import Testing
         // take their default, or a small value when they have none.
         let acting = ["lr": 0.05, "momentum": 0.9, "dampening": 0, "weight_decay1": 0.01, "weight_decay2": 0.01,
                       "alpha": 0.01, "l1_ratio": 0.5, "max_norm": 0.5]
+        // (Choices keep their default names.)
         var options: [String: Double] = [:]
-        for hyperparameter in try chain.flatMap({ try registry.rule(named: $0).hyperparameters }) {
+        let declared = try chain.map { try registry.rule(named: $0) }
+        for hyperparameter in declared.flatMap(\.hyperparameters) where hyperparameter.kind != .choice {
             options[hyperparameter.name] = acting[hyperparameter.name] ?? hyperparameter.defaultValue
                 ?? min(max(0.05, hyperparameter.range.lowerBound), hyperparameter.range.upperBound)
         }
-        let sizes = [1000, 7, 3001]
-        let parameters = sizes.enumerated().map { index, count in
-            let values = (0..<count).map { Double(($0 * 37 + index * 11) % 201) / 100 - 1 }
-            return dtype == .float32 ? Parameter("p\(index)", values: values.map(Float.init)) : Parameter("p\(index)", values: values)
+        // A matrix and two vectors (matrices with one column where a rule steps matrices only, as muon does).
+        let vectors = declared.allSatisfy { $0.ranks.contains(1) }
+        let shapes = [[40, 25], vectors ? [7] : [7, 1], vectors ? [3001] : [3001, 1]]
+        let parameters = try shapes.enumerated().map { index, shape in
+            let values = (0..<shape.reduce(1, *)).map { Double(($0 * 37 + index * 11) % 201) / 100 - 1 }
+            return dtype == .float32 ? try Parameter("p\(index)", values: values.map(Float.init), shape: shape)
+                                     : try Parameter("p\(index)", values: values, shape: shape)
         }
         let optimizer = try Optimizer(parameters, rules: chain, defaults: options, registry: registry)
         var bits: [UInt64] = []

@@ -27,11 +27,14 @@ public struct ConformanceSetup: Sendable, Equatable {
         self.choices = choices
     }
 
-    /// The shape `rule` is checked on: the given one, else `[5003]` when the rule steps rank 1, else a 24 × 40
-    /// matrix, preceded by dimensions of 2 up to the rule's lowest rank.
+    /// The shape `rule` is checked on: the given one, else `[5003]` when the rule steps rank 1 and keeps no
+    /// factored (rows or columns) slot, else a 24 × 40 matrix, preceded by dimensions of 2 up to the rule's
+    /// lowest rank. A rule with factored slots, such as Adafactor, is so checked where they exist; `--shape 5003`
+    /// checks its vector path.
     public func shape(for rule: Rule) -> [Int] {
         if let shape { return shape }
-        if rule.ranks.contains(1) { return Self.flatShape }
+        let factored = rule.stateSlots.contains { $0.shape == .rows || $0.shape == .columns }
+        if rule.ranks.contains(1) && !factored { return Self.flatShape }
         return Array(repeating: 2, count: max(rule.ranks.lowerBound - 2, 0)) + Self.matrixShape
     }
 

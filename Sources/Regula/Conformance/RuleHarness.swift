@@ -11,15 +11,17 @@ final class RuleWorkspace: @unchecked Sendable {
     let rule: Rule
     let dtype: DType
     let count: Int
-    /// Elements of room on either side of every elementwise buffer (the parameter, gradient, update and
-    /// slots), to see whether a kernel writes outside its parameter.
+    /// Elements of room on either side of every buffer of elements (the parameter, gradient, update and
+    /// element slots), to see whether a kernel writes outside its parameter.
     let margin: Int
     /// Steps taken so far (the `step` field of the next block).
     var step: UInt64 = 0
     let param: UnsafeMutableRawPointer
     let gradient: UnsafeMutableRawPointer
     let update: UnsafeMutableRawPointer
-    let slots: [UnsafeMutableRawPointer]
+    /// The rule's element slots that a parameter of this rank has (elementwise, rows, columns), in declaration
+    /// order, each as long as its shape for the parameter's.
+    let slots: [SlotBuffer]
     let scalars: UnsafeMutablePointer<Double>
     /// What the rule's prepare function writes for the current step.
     let scratch: UnsafeMutablePointer<Double>
@@ -33,7 +35,7 @@ final class RuleWorkspace: @unchecked Sendable {
     private var plain: [UnsafeMutableRawPointer] = []
 
     /// Memory for a parameter of `shape`; with `edge`, every buffer sits against a guard page on that side, and
-    /// with `margin` (no `edge`), every elementwise buffer has that many elements of room before and after it.
+    /// with `margin` (no `edge`), every buffer of elements has that many elements of room before and after it.
     /// Slots that start from an option start from its value in `values`.
     init(rule: Rule, dtype: DType, shape: [Int], edge: GuardedMemory.Edge? = nil, margin: Int = 0, values: [Double] = []) {
         precondition(edge == nil || margin == 0, "a buffer against a guard page has no margin")
@@ -59,7 +61,10 @@ final class RuleWorkspace: @unchecked Sendable {
         param = buffer(bytes) + room
         gradient = buffer(bytes) + room
         update = buffer(bytes) + room
-        slots = rule.stateSlots.filter { $0.shape == .elementwise }.map { _ in buffer(bytes) + room }
+        slots = rule.stateSlots.filter { $0.shape.holdsElements && $0.exists(forRank: shape.count) }.compactMap { slot in
+            guard let length = slot.shape.shape(for: shape)?.reduce(1, *) else { return nil }
+            return SlotBuffer(slot: slot, memory: buffer((length + 2 * margin) * dtype.size) + room, length: length)
+        }
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
         scalars = buffer(max(scalarCount, 1) * 8).assumingMemoryBound(to: Double.self)
         scratch = buffer(max(rule.scratchCount, 1) * 8).assumingMemoryBound(to: Double.self)
@@ -72,17 +77,22 @@ final class RuleWorkspace: @unchecked Sendable {
 
     deinit { plain.forEach { $0.deallocate() } }
 
-    /// The parameter, gradient, update and each elementwise slot, with their names.
-    var buffers: [(name: String, memory: UnsafeMutableRawPointer)] {
-        [("param", param), ("grad", gradient), ("update", update)]
-            + zip(rule.stateSlots.filter { $0.shape == .elementwise }.map(\.name), slots).map { ($0, $1) }
+    /// The parameter, gradient, update and each element slot, with their names and lengths.
+    var buffers: [(name: String, memory: UnsafeMutableRawPointer, length: Int)] {
+        [("param", param, count), ("grad", gradient, count), ("update", update, count)]
+            + slots.map { ($0.slot.name, $0.memory, $0.length) }
+    }
+
+    /// What a step may change, in order: the parameter, the update and the element slots.
+    private var outputs: [(memory: UnsafeMutableRawPointer, length: Int)] {
+        [(param, count), (update, count)] + slots.map { ($0.memory, $0.length) }
     }
 
     /// Sets every slot to its starting value and the step count to 0.
     func resetState() {
         step = 0
-        for (memory, slot) in zip(slots, rule.stateSlots.filter { $0.shape == .elementwise }) {
-            fill(memory, with: Array(repeating: startingValue(of: slot), count: count))
+        for buffer in slots {
+            fill(buffer.memory, with: Array(repeating: startingValue(of: buffer.slot), count: buffer.length))
         }
         for (index, slot) in rule.stateSlots.filter({ $0.shape == .scalar }).enumerated() {
             scalars[index] = startingValue(of: slot)
@@ -118,18 +128,18 @@ final class RuleWorkspace: @unchecked Sendable {
 
     /// Everything a step may change, as exact bit patterns: parameter, update, slots, scalars, step.
     var bits: [UInt64] {
-        let elementwise = ([param, update] + slots).flatMap { read($0).map(\.bitPattern) }
+        let elements = outputs.flatMap { read($0.memory, length: $0.length).map(\.bitPattern) }
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
-        return elementwise + (0..<scalarCount).map { scalars[$0].bitPattern } + [step]
+        return elements + (0..<scalarCount).map { scalars[$0].bitPattern } + [step]
     }
 
     /// The parameter, update and slots as numbers, for finiteness and tolerance checks.
-    var numbers: [Double] { ([param, update] + slots).flatMap { read($0) } }
+    var numbers: [Double] { outputs.flatMap { read($0.memory, length: $0.length) } }
 
     /// The first slot declared non-negative that holds a value below 0, with that value, or nil.
     var negativeSlot: (slot: StateSlot, value: Double)? {
         let state = saveState()
-        let values = Array(zip(rule.stateSlots.filter { $0.shape == .elementwise }, state.slots))
+        let values = Array(zip(slots.map(\.slot), state.slots))
             + zip(rule.stateSlots.filter { $0.shape == .scalar }, state.scalars.map { [$0] })
         for (slot, numbers) in values where slot.isNonNegative {
             if let negative = numbers.first(where: { $0 < 0 }) { return (slot, negative) }
@@ -140,12 +150,12 @@ final class RuleWorkspace: @unchecked Sendable {
     /// A copy of the state (slots, scalars, step), to restore later.
     func saveState() -> (slots: [[Double]], scalars: [Double], step: UInt64) {
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
-        return (slots.map { read($0) }, (0..<scalarCount).map { scalars[$0] }, step)
+        return (slots.map { read($0.memory, length: $0.length) }, (0..<scalarCount).map { scalars[$0] }, step)
     }
 
     /// Puts back what ``saveState()`` returned.
     func restoreState(_ saved: (slots: [[Double]], scalars: [Double], step: UInt64)) {
-        for (memory, values) in zip(slots, saved.slots) { fill(memory, with: values) }
+        for (buffer, values) in zip(slots, saved.slots) { fill(buffer.memory, with: values) }
         for (index, value) in saved.scalars.enumerated() { scalars[index] = value }
         step = saved.step
     }
@@ -154,9 +164,16 @@ final class RuleWorkspace: @unchecked Sendable {
     /// blocks, then its kernel over blocks of the given lengths (which must add up to `count`), spread over
     /// `threads` threads.
     /// - Returns: `nil`, or the first failure's words.
-    /// With `only`, just that block's kernel runs (and `d` is left as it is, not reset to the gradient).
+    /// With `only`, just that block's kernel runs (and `d` is left as it is, not reset to the gradient, and no
+    /// slot is started from the parameter).
     func step(hyperparameters: [Double], blockLengths: [Int], threads: Int = 1, only: Int? = nil) -> String? {
-        if only == nil { update.copyMemory(from: gradient, byteCount: count * dtype.size) }
+        if only == nil {
+            update.copyMemory(from: gradient, byteCount: count * dtype.size)
+            // As the host creates them: a copy of the parameter just before its first step.
+            for buffer in slots where step == 0 && buffer.slot.startsFromParameter {
+                buffer.memory.copyMemory(from: param, byteCount: count * dtype.size)
+            }
+        }
         if let failure = prepare(hyperparameters: hyperparameters) { return "prepare: \(failure)" }
         var reductions = [Double](repeating: 0, count: rule.reductions.count)
         if !rule.reductions.isEmpty {
@@ -227,19 +244,21 @@ final class RuleWorkspace: @unchecked Sendable {
     }
 
     /// Calls `body` with a block covering `length` elements from `start` (length 0: every pointer is a
-    /// guard-page address that must not be touched). A slot that an option turns on is NULL while it is off.
+    /// guard-page address that must not be touched). A slot that an option turns on is NULL while it is off, and
+    /// so is one that the parameter's rank does not have. Rows and columns slots (whole-tensor rules only) are
+    /// handed whole.
     private func call(start: Int, length: Int, hyperparameters: [Double], reductions: [Double]?,
                       _ body: (UnsafePointer<regula_block>, MessageBuffer) -> (status: Int32, words: String)?) -> String? {
         let size = dtype.size
         let messages = MessageBuffer()
         let emptyPointer = length == 0 ? guarded.first?.guardPage : nil
-        let elementwise = rule.stateSlots.filter { $0.shape == .elementwise }
-        var slotPointers: [UnsafeMutableRawPointer?] = zip(slots, elementwise).map { memory, slot in
+        var slotPointers: [UnsafeMutableRawPointer?] = rule.stateSlots.filter(\.shape.holdsElements).map { slot in
+            guard let buffer = slots.first(where: { $0.slot.name == slot.name }) else { return nil }
             if let switchName = slot.enabledBy, let index = rule.hyperparameters.firstIndex(where: { $0.name == switchName }),
                hyperparameters[index] == 0 {
                 return nil
             }
-            return emptyPointer ?? memory + start * size
+            return emptyPointer ?? buffer.memory + (slot.shape == .elementwise ? start * size : 0)
         }
         return hyperparameters.withUnsafeBufferPointer { values in
             (reductions ?? []).withUnsafeBufferPointer { reduced in
@@ -268,6 +287,14 @@ final class RuleWorkspace: @unchecked Sendable {
             }
         }
     }
+}
+
+/// One element slot of a ``RuleWorkspace``: its declaration, its memory and its length in elements (the
+/// parameter's count for an elementwise slot, the rows' or columns' count for a factored one).
+struct SlotBuffer {
+    let slot: StateSlot
+    let memory: UnsafeMutableRawPointer
+    let length: Int
 }
 
 /// Failures collected from several threads.

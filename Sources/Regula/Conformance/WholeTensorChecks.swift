@@ -64,19 +64,19 @@ extension Conformance {
         let count = subject.count
         let workspace = RuleWorkspace(rule: subject.rule, dtype: dtype, shape: subject.shape, margin: count, values: values)
         var random = SplitMix(seed: 7)
-        for (_, memory) in workspace.buffers {
-            workspace.fill(memory, with: (0..<(3 * count)).map { _ in random.value(in: 1) }, from: -count)
+        for (_, memory, length) in workspace.buffers {
+            workspace.fill(memory, with: (0..<(length + 2 * count)).map { _ in random.value(in: 1) }, from: -count)
         }
-        let around = { (memory: UnsafeMutableRawPointer) in
-            (workspace.read(memory, from: -count, length: count) + workspace.read(memory, from: count, length: count)).map(\.bitPattern)
+        let around = { (memory: UnsafeMutableRawPointer, length: Int) in
+            (workspace.read(memory, from: -count, length: count) + workspace.read(memory, from: length, length: count)).map(\.bitPattern)
         }
-        let before = workspace.buffers.map { around($0.memory) }
+        let before = workspace.buffers.map { around($0.memory, $0.length) }
         if let failure = workspace.step(hyperparameters: values, blockLengths: [count]) { return (false, failure) }
-        for ((name, memory), old) in zip(workspace.buffers, before) {
-            let new = around(memory)
+        for ((name, memory, length), old) in zip(workspace.buffers, before) {
+            let new = around(memory, length)
             guard let changed = old.indices.first(where: { old[$0] != new[$0] }) else { continue }
-            let index = changed < count ? changed - count : changed
-            return (false, "\(name)[\(index)] changed, outside the parameter's \(count) elements (0..<\(count))")
+            let index = changed < count ? changed - count : changed - count + length
+            return (false, "\(name)[\(index)] changed, outside its \(length) elements (0..<\(length))")
         }
         return (true, "the elements before and after the parameter's buffers kept their bits")
     }

@@ -16,8 +16,8 @@ struct CheckCommand: ParsableCommand {
             cannot be checked with.
 
             The test parameter has the --shape given (sizes separated by commas, row-major: 24,16), else \
-            [5003] for a rule that steps rank 1 and a 24 × 40 matrix for one that steps only rank 2 (with \
-            leading sizes of 2 for higher ranks). Each --option sets a hyperparameter for every rule that \
+            [5003] for a rule that steps rank 1 and a 24 × 40 matrix for one that steps only rank 2 or keeps \
+            rows or columns slots (with leading sizes of 2 for higher ranks). Each --option sets a hyperparameter for every rule that \
             declares it; every other one keeps its default, but a default of 0 is raised to a typical value \
             (0.1, or 1 for a count, a flag or a choice) where the rule's check allows it. The report says \
             the shape and every value used, and where each value came from. A whole-tensor rule is called \

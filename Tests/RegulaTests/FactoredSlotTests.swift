@@ -165,4 +165,33 @@ struct FactoredSlotTests {
             "\(error)".contains(words)
         }
     }
+
+    /// ``source`` with the one-line summary `regula check` asks of a rule.
+    static let checkedSource = source.replacingOccurrences(of: #"RULE("factor_test"),"#,
+                                                           with: #"RULE("factor_test"), .summary = "sums rows and columns","#)
+
+    /// `regula check` hands the slots as the host does: `factor_test` fails whenever a slot is present or absent
+    /// against its declaration, so it passes every check only if each shape gets the right slots, at their
+    /// lengths (the guard pages sit right after each one).
+    @Test(arguments: [[], ["--shape", "5003"], ["--shape", "3,8,5"]])
+    func theCheckHandsEachShapeItsSlots(_ shape: [String]) throws {
+        let folder = try TemporaryDirectory()
+        let file = try PluginCompiler.compile(Self.checkedSource, named: "factor_test", in: folder)
+        let (output, results) = try ConformanceTests.checked(file, shape + ["--option", "fail=0"])
+        #expect(output.status == 0, "\(output.standardOutput)\(output.standardError)")
+        #expect(results.count >= 12 && results.allSatisfy(\.passed), "\(output.standardOutput)")
+    }
+
+    /// A kernel that writes one element past its rows slot fails the check for writes outside, naming the slot.
+    @Test func writingPastARowsSlotFailsTheCheck() throws {
+        let folder = try TemporaryDirectory()
+        let broken = Self.checkedSource.replacingOccurrences(of: "slots[0][b * m + i] += x;",
+                                                             with: "slots[0][b * m + i] += x; if (i == 0 && j == 0) slots[0][batches * m] = 1;")
+        #expect(broken != Self.checkedSource)
+        let file = try PluginCompiler.compile(broken, named: "factor_test", in: folder)
+        let (output, results) = try ConformanceTests.checked(file, ["--option", "fail=0", "--skip", "factor_test:guard-after"])
+        #expect(output.status == 1)
+        let result = try #require(results.first { $0.check == .writesInsideBlock }, "\(output.standardOutput)")
+        #expect(!result.passed && result.detail.contains("row_sum[24] changed, outside the slot's 24 elements"), "\(result.detail)")
+    }
 }

@@ -76,7 +76,8 @@ extension Conformance {
             let new = around(memory, length)
             guard let changed = old.indices.first(where: { old[$0] != new[$0] }) else { continue }
             let index = changed < count ? changed - count : changed - count + length
-            return (false, "\(name)[\(index)] changed, outside its \(length) elements (0..<\(length))")
+            let whose = length == count ? "the parameter's" : "the slot's"
+            return (false, "\(name)[\(index)] changed, outside \(whose) \(length) elements (0..<\(length))")
         }
         return (true, "the elements before and after the parameter's buffers kept their bits")
     }

@@ -12,7 +12,8 @@ struct ReplayCommand: ParsableCommand {
             steps (each with grads and set). A file holding {"spec": ...} is read too. params and a step's \
             grads may name a safetensors file instead (a path relative to the spec's folder, or to the \
             current directory for standard input), so recorded tensors need not pass through JSON. Output: \
-            {"params": {name: [numbers]}, "state": {name: {slot: [numbers]}}}, or with --output a safetensors \
+            {"params": {name: [numbers]}, "state": {name: {slot: [numbers]}}, "state_shapes": {name: {slot: \
+            [sizes]}}} (each slot's shape; [] for a scalar slot), or with --output a safetensors \
             file of param/<name> and state/<name>/<slot> tensors. A refused spec prints the reason on standard \
             error, nothing on standard output, and exits with status 1.
             """)

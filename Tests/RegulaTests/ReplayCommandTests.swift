@@ -99,6 +99,20 @@ import Testing
         #expect(file.tensors.mapValues { $0.doubles.map(\.bitPattern) } == expected.mapValues { $0.map(\.bitPattern) })
     }
 
+    /// `state_shapes` gives every slot of `state` the shape torch's state tensor has: Adafactor's factored
+    /// `row_var` (…, m, 1) and `col_var` (…, 1, n) of a matrix and a 3-D tensor and its `variance` of a vector,
+    /// ASGD's scalar `eta` and `mu` as `[]`; and each slot holds as many numbers as its shape says.
+    @Test(arguments: ["adafactor-float64.json", "asgd-float64.json"])
+    func theOutputGivesEachStateSlotItsShape(file: String) throws {
+        let fixture = TorchFixture.trajectories([.matrix]).first { $0.file == file }!
+        let printed = try regula(["replay", fixture.path])
+        #expect(printed.status == 0, "\(printed.standardError)")
+        struct Result: Decodable { let state: [String: [String: [Double]]]; let state_shapes: [String: [String: [Int]]] }
+        let json = try JSONDecoder().decode(Result.self, from: Data(printed.standardOutput.utf8))
+        #expect(json.state_shapes == fixture.expectedStateShapes)
+        #expect(json.state.mapValues { $0.mapValues(\.count) } == json.state_shapes.mapValues { $0.mapValues { $0.reduce(1, *) } })
+    }
+
     @Test func anOutputThatCannotBeWrittenIsNamed() throws {
         let folder = try TemporaryDirectory()
         let specFile = try folder.write(Self.valid, to: "spec.json")

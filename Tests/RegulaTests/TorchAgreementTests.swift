@@ -27,7 +27,8 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as! [String: Any]
         let parameters = json["params"] as! [String: [Double]]
         let state = json["state"] as! [String: [String: [Double]]]
-        #expect(fixture.disagreements(parameters: parameters, state: state) == [])
+        let shapes = json["state_shapes"] as! [String: [String: [Int]]]
+        #expect(fixture.disagreements(parameters: parameters, state: state, stateShapes: shapes) == [])
     }
 
     @Test(arguments: TorchFixture.agreementRefusals())

@@ -32,6 +32,19 @@ public struct ParamGroup: Sendable {
         self.choices = choices
     }
 
+    /// A group of `parameters` that runs `preset` in place of the optimizer's chain: its rules, and every one
+    /// of its defaults and choices as the group's own, so none of the optimizer's defaults reaches this group.
+    /// `options` and `choices` override the preset's, by name.
+    ///
+    /// Muon beside AdamW, the way Muon is used:
+    /// `try Optimizer([ParamGroup(weights, preset: .muon(lr: 0.02)), ParamGroup(biases)], preset: .adamW(lr: 1e-3))`.
+    /// A name the preset's chain does not read, or a value out of its range, is refused when the optimizer is
+    /// built, naming the group.
+    public init(_ parameters: [Parameter], preset: Preset, options: [String: Double] = [:], choices: [String: String] = [:]) {
+        self.init(parameters, rules: preset.rules, options: preset.defaults.merging(options) { $1 },
+                  choices: preset.choices.merging(choices) { $1 })
+    }
+
     /// The learning rate, option `lr`.
     public var learningRate: Double? {
         get { options["lr"] }

@@ -9,6 +9,16 @@ extension ReplaySpec {
     ///   when a step fails, its `set` makes an option invalid, or its gradients file cannot be read or does not
     ///   fit the parameters.
     public func run(registry: RuleRegistry? = nil) throws(ReplayError) -> ReplayResult {
+        try run { (groups) throws(OptimizerError) in
+            try Optimizer(groups, rules: rules, defaults: defaults, choices: defaultChoices, registry: registry)
+        }
+    }
+
+    /// Runs the spec through the optimizer `build` makes of its groups (each over the spec's parameters, with
+    /// its own rules, options and choices as the spec gives them), so a test can replay a spec through an
+    /// optimizer built another way, such as from a ``Preset``.
+    /// - Throws: ``ReplayError`` as ``run(registry:)``; `build`'s refusal with its words.
+    package func run(building build: (_ groups: [ParamGroup]) throws(OptimizerError) -> Optimizer) throws(ReplayError) -> ReplayResult {
         var named: [String: Parameter] = [:]
         try refusing("spec.shapes: ") { () throws(OptimizerError) in
             for (name, tensor) in parameters {
@@ -20,11 +30,10 @@ extension ReplaySpec {
             }
         }
         let optimizer = try refusing("") { () throws(OptimizerError) in
-            try Optimizer(groups.indices.map { index in
-                              ParamGroup(groups[index].parameters.map { named[$0]! }, rules: groupRules[index],
-                                         options: groups[index].options, choices: groupChoices[index])
-                          },
-                          rules: rules, defaults: defaults, choices: defaultChoices, registry: registry)
+            try build(groups.indices.map { index in
+                ParamGroup(groups[index].parameters.map { named[$0]! }, rules: groupRules[index],
+                           options: groups[index].options, choices: groupChoices[index])
+            })
         }
         for (index, step) in steps.enumerated() {
             for change in step.changes { optimizer.groups[change.group].options[change.name] = change.value }

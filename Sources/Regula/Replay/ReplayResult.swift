@@ -17,8 +17,10 @@ public struct ReplayResult: Sendable, Equatable {
         return tensors.reduce(0) { count, values in count + values.count { !$0.isFinite } }
     }
 
-    /// `{"params": {name: [numbers]}, "state": {name: {slot: [numbers]}}}`, keys sorted, numbers in the
-    /// shortest form that reads back to the same `Double`; a non-finite number is written as `null`.
+    /// `{"params": {name: [numbers]}, "state": {name: {slot: [numbers]}}, "state_shapes": {name: {slot:
+    /// [sizes]}}}`, keys sorted, numbers in the shortest form that reads back to the same `Double`; a non-finite
+    /// number is written as `null`. `state_shapes` has an entry for every slot of `state`, ``stateShapes``
+    /// row-major (`[]` for a scalar slot such as ASGD's `eta`).
     public var json: String {
         var text = ""
         let elements = parameters.values.reduce(0) { $0 + $1.count } + state.values.flatMap(\.values).reduce(0) { $0 + $1.count }
@@ -27,6 +29,10 @@ public struct ReplayResult: Sendable, Equatable {
         Self.write(parameters, to: &text) { Self.write($0, to: &$1) }
         text += ", \"state\": "
         Self.write(state, to: &text) { slots, text in Self.write(slots, to: &text) { Self.write($0, to: &$1) } }
+        text += ", \"state_shapes\": "
+        Self.write(stateShapes, to: &text) { slots, text in
+            Self.write(slots, to: &text) { shape, text in text += "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+        }
         text += "}"
         return text
     }

@@ -148,7 +148,8 @@ public final class DistributedOptimizer: @unchecked Sendable {
                 let memory = UnsafeMutableRawPointer.allocate(byteCount: max(elements.count, 1) * parameter.dtype.size, alignment: 64)
                 memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(elements.count, 1) * parameter.dtype.size)
                 gradients.append(memory)
-                let placement: Part = mode == .replicated ? .whole : layout.isOwnedWhole(index) ? (elements.isEmpty ? .none : .whole) : .share
+                let owner = layout.owners[index]
+                let placement: Part = mode == .replicated || owner == communicator.rank ? .whole : owner == nil ? .share : .none
                 inner.append(Self.part(of: parameter, elements: elements, gradient: memory, as: placement))
             }
             do {

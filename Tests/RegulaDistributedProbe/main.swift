@@ -2,7 +2,7 @@
 //
 //     mpirun -np N RegulaDistributedProbe FOLDER SCENARIO...
 //
-// Scenarios: numerics, errors, checkpoint-save, checkpoint-load (which reads FOLDER/../saved/).
+// Scenarios: numerics, errors, checkpoint-save, checkpoint-load (which reads FOLDER/../saved/), whole-tensor.
 import Foundation
 import Regula
 import RegulaDistributed
@@ -22,6 +22,7 @@ do {
         switch scenario {
         case "numerics": try Numerics.run(communicator, registry: registry, into: &report)
         case "errors": try Errors.run(communicator, registry: registry, into: &report)
+        case "whole-tensor": try WholeTensor.run(communicator, registry: registry, folder: folder, into: &report)
         case "checkpoint-save": try Checkpoints.save(communicator, registry: registry, folder: folder, into: &report)
         case "checkpoint-load": try Checkpoints.load(communicator, registry: registry, folder: folder, into: &report)
         default: throw DistributedError("unknown scenario \(scenario)")

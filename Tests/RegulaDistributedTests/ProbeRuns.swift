@@ -4,7 +4,7 @@ import Testing
 
 /// The probe's two jobs, launched once for all the tests that read them: three ranks run every chain in both
 /// modes and both element types, and save checkpoints midway through a sharded run; then two ranks do the
-/// same, load those checkpoints, and provoke every failure.
+/// same, load those checkpoints, provoke every failure, and run whole-tensor rules in both modes.
 struct ProbeRuns: Sendable {
     let three: [ProbeReport]
     let two: [ProbeReport]
@@ -19,7 +19,7 @@ struct ProbeRuns: Sendable {
         for path in [three, two, folder.url.appendingPathComponent("saved")] {
             try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true)
         }
-        for (ranks, run, scenarios) in [(3, three, ["numerics", "checkpoint-save"]), (2, two, ["numerics", "checkpoint-load", "errors"])] {
+        for (ranks, run, scenarios) in [(3, three, ["numerics", "checkpoint-save"]), (2, two, ["numerics", "checkpoint-load", "errors", "whole-tensor"])] {
             let output = try MPIJob.run(MPIJob.probe, ranks: ranks, [run.path] + scenarios)
             guard output.status == 0 else {
                 throw ProbeFailure(description: "the \(ranks)-rank probe exited with status \(output.status): \(output.standardError)")

@@ -56,6 +56,12 @@ package struct DistributionSeam {
         return zip(compiled.rules, compiled.slotKeys).flatMap { zip($1, $0.stateSlots.map(\.shape)).map { ($0, $1) } }
     }
 
+    /// Whether the chain `parameter` runs has a whole-tensor rule (``Rule/isWholeTensor``), which must see the
+    /// parameter whole rather than a share of it.
+    package func seesWholeTensors(_ parameter: Parameter) -> Bool {
+        optimizer.groupChain(of: parameter)?.chain.rules.contains(where: \.isWholeTensor) ?? false
+    }
+
     /// Whether every rule of the chain `parameter` runs declares that it never fails.
     package func neverFails(_ parameter: Parameter) -> Bool {
         optimizer.groupChain(of: parameter)?.chain.rules.allSatisfy(\.neverFails) ?? true

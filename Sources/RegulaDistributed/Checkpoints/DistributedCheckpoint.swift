@@ -7,7 +7,8 @@ import Regula
 /// Saving gathers the shards' state to rank 0 (in sharded mode), which fills a whole optimizer over the
 /// parameters and saves it with ``Optimizer/saveCheckpoint(to:schedulers:)``, atomically. Loading is the
 /// reverse: rank 0 loads the file into a whole optimizer, with every check a single process makes, and only
-/// if it fits hands each rank its part (its shares, in sharded mode). Only rank 0 reads or writes the file, so
+/// if it fits hands each rank its part (its shares, in sharded mode; all the state of a parameter owned whole
+/// to its owner, rows and columns slots included, and none to the others). Only rank 0 reads or writes the file, so
 /// the ranks need no shared file system; rank 0 holds one whole copy of the state while it does.
 extension DistributedOptimizer {
     /// Saves the whole optimizer to `url` on rank 0: every parameter, every state slot, the chain, the groups'
@@ -64,7 +65,8 @@ extension DistributedOptimizer {
                 let loaded = try wholeOptimizer(copyingValues: true)
                 let mirrors = try schedulers.map { try LearningRateScheduler(loaded, schedule: $0.schedule, groups: $0.groups) }
                 try loaded.loadCheckpoint(from: url, schedulers: mirrors)
-                let plan = LoadPlan(options: loaded.groups.map(\.options), skippedSteps: loaded.skippedSteps,
+                let plan = LoadPlan(options: loaded.groups.map(\.options), choices: loaded.groups.map(\.choices),
+                                    skippedSteps: loaded.skippedSteps,
                                     schedulers: mirrors.map(\.state),
                                     steps: loaded.groups.flatMap(\.parameters).map { loaded.state(of: $0)?.step })
                 message = [1] + Array(try LoadPlan.encoder.encode(plan))
@@ -97,6 +99,7 @@ extension DistributedOptimizer {
             try? local.seam.setState(of: inner[index], to: state)
         }
         for (index, options) in plan.options.enumerated() { local.groups[index].options = options }
+        for (index, choices) in plan.choices.enumerated() { local.groups[index].choices = choices }
         local.seam.restoreSkippedSteps(plan.skippedSteps)
         for (saved, scheduler) in zip(plan.schedulers, schedulers) { try? scheduler.restore(saved) }
     }
@@ -110,82 +113,92 @@ extension DistributedOptimizer {
         }
     }
 
-    /// An optimizer over the whole parameters, with this optimizer's rules and options, for a checkpoint: over
-    /// the parameters' own values, or over copies of them (so that loading into it changes nothing else).
+    /// An optimizer over the whole parameters, with this optimizer's rules, options and choices, for a
+    /// checkpoint: over the parameters' own values, or over copies of them (so that loading into it changes
+    /// nothing else), each in its shape.
     private func wholeOptimizer(copyingValues: Bool) throws -> Optimizer {
         let wholes = parameters.map { parameter -> Parameter in
             func make<T: ParameterElement>(_: T.Type) -> Parameter {
                 let values = UnsafeMutableBufferPointer(start: DistributionSeam.values(of: parameter).assumingMemoryBound(to: T.self), count: parameter.count)
-                return copyingValues ? Parameter(parameter.name, values: Array(values)) : try! Parameter(parameter.name, wrapping: values)
+                // The shape is the parameter's own, so it fits.
+                return copyingValues ? try! Parameter(parameter.name, values: Array(values), shape: parameter.shape)
+                    : try! Parameter(parameter.name, wrapping: values, shape: parameter.shape)
             }
             return parameter.dtype == .float32 ? make(Float.self) : make(Double.self)
         }
-        var position = 0
-        let groups = local.groups.map { group in
-            defer { position += group.parameters.count }
-            return ParamGroup(Array(wholes[position..<(position + group.parameters.count)]), rules: group.rules, options: group.options)
-        }
-        return try Optimizer(groups, rules: ruleNames, defaults: defaults, registry: registry)
+        return try Optimizer(Self.groups(like: local.groups, over: wholes), rules: ruleNames, defaults: defaults, choices: choices,
+                             registry: registry)
+    }
+
+    /// The ranks that hold parameter `index`'s state: in sharded mode every rank, each its share, or the owner
+    /// alone of a parameter owned whole (the others' empty part has no state of its own worth keeping).
+    private func holders(of index: Int) -> [Int] {
+        mode == .sharded ? layout.owners[index].map { [$0] } ?? Array(0..<communicator.size) : [0]
     }
 
     /// The whole state of parameter `index` on rank 0 (nil elsewhere, and before its first step): rank 0's own
-    /// in replicated mode; in sharded mode every rank's share of each elementwise slot, laid out in rank order,
-    /// and the scalar slots of the rank that owns the parameter's first element (after a step every rank has
-    /// those).
+    /// in replicated mode; in sharded mode the holders' element slots laid out in rank order (every rank's
+    /// share, or the owner's whole slots, rows and columns included, for a parameter owned whole), and the
+    /// scalar slots of the rank that steps the parameter's first element (after a step every rank has those).
     /// - Returns: The state, or why the ranks' states cannot be put together (on every rank alike).
     private func gatherState(of index: Int) -> (ParameterState?, problem: String?) {
         let mine = local.state(of: inner[index])
         guard mode == .sharded else { return (communicator.rank == 0 ? mine : nil, nil) }
-        let count = parameters[index].count
-        let shares = (0..<communicator.size).map { layout.share(of: count, rank: $0).count }
-        let owner = shares.firstIndex(where: { $0 > 0 }) ?? 0
-        // Every rank steps every parameter alike, so the shares' states have the same step and slots.
-        let summary = StateSummary(step: mine?.step, keys: mine.map { $0.slots.keys.sorted() } ?? [],
+        let holders = holders(of: index), holds = holders.contains(communicator.rank)
+        // Every holder steps the parameter alike, so their states have the same step and slots.
+        let keys = mine.map { $0.slots.keys.sorted() } ?? []
+        let summary = StateSummary(step: mine?.step, keys: keys, lengths: holds ? keys.map { mine!.slots[$0]!.count } : keys.map { _ in 0 },
                                    scalars: mine.map { state in slotShapes(of: index).filter { $0.shape == .scalar && state.slots[$0.key] != nil }
                                        .map { ScalarValue(key: $0.key, bits: state.slots[$0.key]![0].bitPattern) } } ?? [])
         let summaries = communicator.allgather(bytes: Array((try? JSONEncoder().encode(summary)) ?? Data()))
             .map { try? JSONDecoder().decode(StateSummary.self, from: Data($0)) }
-        guard let first = summaries[0], summaries.allSatisfy({ $0?.step == first.step && $0?.keys == first.keys }) else {
-            let rank = summaries.firstIndex(where: { $0?.step != summaries[0]?.step || $0?.keys != summaries[0]?.keys }) ?? 0
-            return (nil, "the ranks' states of parameter \"\(parameters[index].name)\" differ (rank 0 and rank \(rank) hold other "
-                        + "step counts or slots)")
+        let reference = summaries[holders[0]]
+        guard let first = reference, holders.allSatisfy({ summaries[$0]?.step == first.step && summaries[$0]?.keys == first.keys }) else {
+            let rank = holders.first { summaries[$0]?.step != reference?.step || summaries[$0]?.keys != reference?.keys } ?? holders[0]
+            return (nil, "the ranks' states of parameter \"\(parameters[index].name)\" differ (rank \(holders[0]) and rank \(rank) hold "
+                        + "other step counts or slots)")
         }
         guard let step = first.step else { return (nil, nil) }
         var slots: [String: [Double]] = [:]
-        for key in first.keys where !first.scalars.contains(where: { $0.key == key }) {
-            let values = mine?.slots[key] ?? []
-            var gathered = [Double](repeating: 0, count: communicator.rank == 0 ? count : 0)
+        for (position, key) in first.keys.enumerated() where !first.scalars.contains(where: { $0.key == key }) {
+            let values = holds ? mine?.slots[key] ?? [] : []
+            let counts = summaries.map { $0.map { $0.lengths.indices.contains(position) ? $0.lengths[position] : 0 } ?? 0 }
+            var gathered = [Double](repeating: 0, count: communicator.rank == 0 ? counts.reduce(0, +) : 0)
             values.withUnsafeBytes { send in
                 gathered.withUnsafeMutableBytes { receive in
                     communicator.gatherv(send.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!, count: values.count,
-                                         into: receive.baseAddress, counts: shares, displacements: Communicator.offsets(shares),
+                                         into: receive.baseAddress, counts: counts, displacements: Communicator.offsets(counts),
                                          root: 0, .float64)
                 }
             }
             slots[key] = gathered
         }
-        for scalar in summaries[owner]?.scalars ?? [] { slots[scalar.key] = [Double(bitPattern: scalar.bits)] }
+        for scalar in summaries[layout.leadingRank(ofParameter: index)]?.scalars ?? [] { slots[scalar.key] = [Double(bitPattern: scalar.bits)] }
         return (communicator.rank == 0 ? DistributionSeam.state(step: step, slots: slots) : nil, nil)
     }
 
     /// This rank's part of parameter `index`'s state, from the whole state that only rank 0 has: all of it in
-    /// replicated mode, its share of each elementwise slot in sharded mode. Nil when the checkpoint has none.
+    /// replicated mode; in sharded mode its share of each element slot, or for a parameter owned whole every
+    /// element slot whole on the owner and empty on the others (every rank takes the step count and the
+    /// scalar slots). Nil when the checkpoint has none.
     private func scatterState(_ wholeState: ParameterState?, of index: Int, step: Int?) -> ParameterState? {
         guard let step else { return nil }
-        let count = parameters[index].count
         let shapes = Dictionary(slotShapes(of: index).map { ($0.key, $0.shape) }, uniquingKeysWith: { first, _ in first })
-        // Which slots there are, and the scalar ones' values, from rank 0.
-        let keys = communicator.broadcast(bytes: Array((wholeState?.slots.keys.sorted() ?? []).joined(separator: "\n").utf8), from: 0)
+        // Which slots there are, with their lengths (a rows or columns slot is not as long as the parameter), from rank 0.
+        let described = (wholeState?.slots.keys.sorted() ?? []).map { "\($0)\t\(wholeState!.slots[$0]!.count)" }
+        let keys = communicator.broadcast(bytes: Array(described.joined(separator: "\n").utf8), from: 0)
         var slots: [String: [Double]] = [:]
-        for key in String(decoding: keys, as: UTF8.self).split(separator: "\n").map(String.init) {
-            let scalar = shapes[key] == .scalar
-            let elements = scalar ? 1 : count
-            if scalar || mode == .replicated {
-                var values = wholeState?.slots[key] ?? [Double](repeating: 0, count: elements)
-                values.withUnsafeMutableBytes { communicator.broadcast($0.baseAddress!, count: elements, from: 0, .float64) }
+        for line in String(decoding: keys, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: "\t").map(String.init)
+            let (key, length) = (fields[0], Int(fields[1]) ?? 0)
+            if shapes[key] == .scalar || mode == .replicated {
+                var values = wholeState?.slots[key] ?? [Double](repeating: 0, count: length)
+                values.withUnsafeMutableBytes { communicator.broadcast($0.baseAddress!, count: length, from: 0, .float64) }
                 slots[key] = values
             } else {
-                let shares = (0..<communicator.size).map { layout.share(of: count, rank: $0).count }
+                let shares = (0..<communicator.size).map { rank in
+                    layout.owners[index].map { $0 == rank ? length : 0 } ?? layout.share(ofParameter: index, rank: rank).count
+                }
                 var mine = [Double](repeating: 0, count: shares[communicator.rank])
                 let source = wholeState?.slots[key] ?? []
                 source.withUnsafeBytes { send in
@@ -208,6 +221,7 @@ extension DistributedOptimizer {
 /// What rank 0 found in a checkpoint that every rank needs besides the tensors.
 private struct LoadPlan: Codable {
     var options: [[String: Double]]
+    var choices: [[String: String]]
     var skippedSteps: Int
     var schedulers: [LearningRateScheduler.State]
     /// Each parameter's step count, nil for one without state.
@@ -229,6 +243,9 @@ private struct LoadPlan: Codable {
 private struct StateSummary: Codable {
     var step: Int?
     var keys: [String]
+    /// The elements of each slot of `keys` this rank sends to the whole state (none from a rank that is not a
+    /// holder of the parameter).
+    var lengths: [Int]
     var scalars: [ScalarValue]
 }
 

@@ -33,12 +33,14 @@ struct ConfigurationLine: Codable, Equatable {
 }
 
 extension DistributedOptimizer {
-    /// What every rank must agree on: the mode, the chain, the defaults, the groups and their parameters.
+    /// What every rank must agree on: the mode, the chain, the defaults, the groups (their parameters, chains,
+    /// options and choices).
     static func describe(mode: Mode, optimizer: Optimizer, parameters: [Parameter], bucketBytes: Int) -> [ConfigurationLine] {
         var lines = [
             ConfigurationLine(label: "mode", value: mode.rawValue),
             ConfigurationLine(label: "rules", value: optimizer.rules.map { "\($0.name) (version \($0.version))" }.joined(separator: " > ")),
             ConfigurationLine(label: "defaults", value: text(optimizer.defaults)),
+            ConfigurationLine(label: "default choices", value: text(optimizer.defaultChoices)),
             ConfigurationLine(label: "number of groups", value: "\(optimizer.groups.count)"),
         ]
         var position = 0
@@ -49,18 +51,19 @@ extension DistributedOptimizer {
                                            value: wholes.map { "\"\($0.name)\" (\($0.count) \($0.dtype))" }.joined(separator: ", ")))
             lines.append(ConfigurationLine(label: "rules of group \(index)", value: (group.rules ?? []).joined(separator: " > ")))
             lines.append(ConfigurationLine(label: "options of group \(index)", value: text(group.options)))
+            lines.append(ConfigurationLine(label: "choices of group \(index)", value: text(group.choices)))
         }
         lines.append(ConfigurationLine(label: "bucket size", value: "\(bucketBytes) bytes"))
         return lines
     }
 
-    /// Options as `key=value, …` in key order, each value exact.
-    static func text(_ options: [String: Double]) -> String {
+    /// Options or choices as `key=value, …` in key order, each value exact.
+    static func text(_ options: [String: some CustomStringConvertible]) -> String {
         options.isEmpty ? "none" : options.keys.sorted().map { "\($0)=\(options[$0]!)" }.joined(separator: ", ")
     }
 
     /// Before a step touches anything: the ranks check that they step the same parameters with the same
-    /// options, and agree on which parameters have a gradient (their positions, returned).
+    /// options and choices, and agree on which parameters have a gradient (their positions, returned).
     /// - Throws: ``DistributedError`` on every rank when they disagree; nothing has changed.
     func agreeOnStep() throws(DistributedError) -> [Int] {
         let groups = local.groups
@@ -69,6 +72,7 @@ extension DistributedOptimizer {
         let options = ["nonFiniteSteps\t\(local.nonFiniteSteps == .skip ? "skip" : "proceed")"]
             + groups.enumerated().flatMap { index, group in
                 group.options.keys.sorted().map { "\"\($0)\" in group \(index)\t\(group.options[$0]!)" }
+                    + group.choices.keys.sorted().map { "choice \"\($0)\" in group \(index)\t\(group.choices[$0]!)" }
             }
         var header = withUnsafeBytes(of: fingerprint(options).littleEndian) { Array($0) } + [intact ? 1 : 0]
         var bits = [UInt8](repeating: 0, count: (parameters.count + 7) / 8)

@@ -11,7 +11,10 @@ import Regula
 /// - ``Mode/sharded``: each rank owns a contiguous share of every parameter's elements (rank r the elements
 ///   `[count·r/N, count·(r+1)/N)`), receives only its share of the averaged gradient (a reduce-scatter),
 ///   steps that share and keeps state for it alone, then the ranks all-gather the parameters (ZeRO stage 1,
-///   torch's `ZeroRedundancyOptimizer`). Each rank holds about 1/N of the state.
+///   torch's `ZeroRedundancyOptimizer`). Each rank holds about 1/N of the state. A parameter whose group's
+///   chain has a whole-tensor rule (`muon`, `adafactor`) is not split: one rank owns it whole, receives its
+///   whole averaged gradient, steps it whole and keeps all its state, the owners spread over the ranks by
+///   element count (see ``share(of:)``); the other ranks hold none of its state.
 ///
 /// ```swift
 /// let communicator = try Communicator.world()
@@ -24,7 +27,8 @@ import Regula
 /// ```
 ///
 /// Every rule works in both modes unchanged, plugins included: in sharded mode a rule sees its blocks with
-/// the offsets and `parameter_length` of the whole tensor (``Parameter`` shares), and a reduction (the norm
+/// the offsets and `parameter_length` of the whole tensor (``Parameter`` shares), a whole-tensor rule sees
+/// the whole tensor on its owner, and a reduction (the norm
 /// of `max_norm`, of `lamb`'s trust ratio, `clip_global_norm`'s total) is folded over each rank's share and
 /// then combined across ranks in rank order, so it is the whole parameter's (or step's).
 ///
@@ -38,7 +42,8 @@ public final class DistributedOptimizer: @unchecked Sendable {
     public enum Mode: String, Sendable, CaseIterable {
         /// Every rank steps every element and keeps the whole state.
         case replicated
-        /// Each rank steps, and keeps state for, its contiguous share of every parameter.
+        /// Each rank steps, and keeps state for, its contiguous share of every parameter; a parameter whose
+        /// chain has a whole-tensor rule is stepped whole by the one rank that owns it.
         case sharded
     }
 
@@ -73,6 +78,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
     /// Built from these, kept to build the whole optimizer a checkpoint is made of.
     let ruleNames: [String]
     let defaults: [String: Double]
+    let choices: [String: String]
     let registry: RuleRegistry?
     /// This rank's parameters in `local`, by position (whole ones, or shares).
     let inner: [Parameter]
@@ -90,27 +96,29 @@ public final class DistributedOptimizer: @unchecked Sendable {
     ///   - groups: Parameter groups, as for ``Optimizer``; each rank's own ``Parameter`` objects.
     ///   - rules: Rule and chain names in the order they run.
     ///   - defaults: Options for every group that does not set its own.
+    ///   - choices: Choices (such as `["adjust_lr_fn": "match_rms_adamw"]`) for every group that does not set
+    ///     its own.
     ///   - mode: Replicated or sharded.
     ///   - communicator: The ranks; ``Communicator/world()`` when nil.
     ///   - bucketBytes: Bytes per collective, from 1 KiB to 128 MiB; 4 MiB by default.
     ///   - registry: Where rule names are looked up; `nil` for ``RuleRegistry/shared()``.
     /// - Throws: ``DistributedError`` on every rank when any rank could not build its optimizer (an
     ///   ``OptimizerError`` there, in its words), or the ranks disagree on the mode, the rules, the defaults,
-    ///   the groups or a parameter's name, element type or size.
-    public init(_ groups: [ParamGroup], rules: [String], defaults: [String: Double] = [:], mode: Mode,
-                communicator: Communicator? = nil, bucketBytes: Int = 4 << 20, registry: RuleRegistry? = nil) throws(DistributedError) {
+    ///   the choices, the groups or a parameter's name, element type or size.
+    public init(_ groups: [ParamGroup], rules: [String], defaults: [String: Double] = [:], choices: [String: String] = [:],
+                mode: Mode, communicator: Communicator? = nil, bucketBytes: Int = 4 << 20,
+                registry: RuleRegistry? = nil) throws(DistributedError) {
         let communicator = if let communicator { communicator } else { try Communicator.world() }
         self.mode = mode
         self.communicator = communicator
         self.bucketBytes = bucketBytes
         ruleNames = rules
         self.defaults = defaults
+        self.choices = choices
         self.registry = registry
         parameters = groups.flatMap(\.parameters)
-        layout = ShareLayout(ranks: communicator.size)
-        exchange = TensorExchange(communicator: communicator, counts: parameters.map(\.count))
 
-        // This rank's optimizer over its shares; a failure here is shared with every rank below, not thrown,
+        // This rank's optimizer over its parts; a failure here is shared with every rank below, not thrown,
         // so that no rank waits for one that stopped.
         var failure: String?
         var gradients: [UnsafeMutableRawPointer] = []
@@ -119,25 +127,34 @@ public final class DistributedOptimizer: @unchecked Sendable {
         if !(1 << 10...Bucket.largest / 2).contains(bucketBytes) {
             failure = "bucketBytes is \(bucketBytes); allowed: 1024 to \(Bucket.largest / 2)"
         }
+        // Which parameters a whole-tensor rule steps, from an optimizer over the whole parameters (which
+        // refuses what a single process would, in the same words): sharded mode owns those whole.
+        var ownedWhole: [Bool] = []
+        if failure == nil, mode == .sharded {
+            do {
+                let whole = try Optimizer(Self.groups(like: groups, over: parameters), rules: rules, defaults: defaults,
+                                          choices: choices, registry: registry)
+                ownedWhole = parameters.map(whole.seam.seesWholeTensors)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        let layout = ShareLayout(ranks: communicator.size, counts: parameters.map(\.count), ownedWhole: ownedWhole)
+        self.layout = layout
+        exchange = TensorExchange(communicator: communicator, layout: layout)
         if failure == nil {
-            for parameter in parameters {
-                let elements = mode == .sharded ? layout.share(of: parameter.count, rank: communicator.rank) : 0..<parameter.count
+            for (index, parameter) in parameters.enumerated() {
+                let elements = mode == .sharded ? layout.share(ofParameter: index, rank: communicator.rank) : 0..<parameter.count
                 let memory = UnsafeMutableRawPointer.allocate(byteCount: max(elements.count, 1) * parameter.dtype.size, alignment: 64)
                 memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(elements.count, 1) * parameter.dtype.size)
                 gradients.append(memory)
-                inner.append(Self.part(of: parameter, elements: elements, gradient: memory, isShare: mode == .sharded))
-            }
-            var position = 0
-            let innerGroups = groups.map { group in
-                defer { position += group.parameters.count }
-                return ParamGroup(Array(inner[position..<(position + group.parameters.count)]), rules: group.rules, options: group.options)
+                let owner = layout.owners[index]
+                let placement: Part = mode == .replicated || owner == communicator.rank ? .whole : owner == nil ? .share : .none
+                inner.append(Self.part(of: parameter, elements: elements, gradient: memory, as: placement))
             }
             do {
-                local = try Optimizer(innerGroups, rules: rules, defaults: defaults, registry: registry)
-                if mode == .sharded, let whole = local?.seam.rulesOfEveryChain.first(where: \.isWholeTensor) {
-                    failure = "rule \"\(whole.name)\" sees each parameter whole, but the sharded mode splits every parameter "
-                        + "across the ranks; use mode: .replicated for it"
-                }
+                local = try Optimizer(Self.groups(like: groups, over: inner), rules: rules, defaults: defaults, choices: choices,
+                                      registry: registry)
             } catch {
                 failure = "\(error)"
             }
@@ -161,27 +178,56 @@ public final class DistributedOptimizer: @unchecked Sendable {
     }
 
     /// Builds the optimizer with a single group of `parameters`.
-    public convenience init(_ parameters: [Parameter], rules: [String], defaults: [String: Double] = [:], mode: Mode,
-                            communicator: Communicator? = nil, bucketBytes: Int = 4 << 20,
-                            registry: RuleRegistry? = nil) throws(DistributedError) {
-        try self.init([ParamGroup(parameters)], rules: rules, defaults: defaults, mode: mode, communicator: communicator,
-                      bucketBytes: bucketBytes, registry: registry)
+    public convenience init(_ parameters: [Parameter], rules: [String], defaults: [String: Double] = [:],
+                            choices: [String: String] = [:], mode: Mode, communicator: Communicator? = nil,
+                            bucketBytes: Int = 4 << 20, registry: RuleRegistry? = nil) throws(DistributedError) {
+        try self.init([ParamGroup(parameters)], rules: rules, defaults: defaults, choices: choices, mode: mode,
+                      communicator: communicator, bucketBytes: bucketBytes, registry: registry)
     }
 
     deinit { gradients.forEach { $0.deallocate() } }
 
+    /// What a rank's part of a parameter is.
+    private enum Part {
+        /// The whole parameter, with its shape: every parameter in replicated mode, one owned whole in sharded mode.
+        case whole
+        /// A contiguous share of a split parameter, which rules see as a share of the whole tensor.
+        case share
+        /// Nothing of a parameter another rank owns whole: no elements, in a shape of the parameter's rank whose
+        /// sizes are all 0 (so that a rule's rank bounds accept it and every state slot of it, rows and columns
+        /// too, has no elements). Its chain steps it as an empty tensor, so the ranks step the same parameters
+        /// and combine the same reductions; its state (a step count and scalar slots) is never a checkpoint's.
+        case none
+    }
+
     /// A parameter over `elements` of `whole`'s values, reading its gradient from `gradient`.
-    private static func part(of whole: Parameter, elements: Range<Int>, gradient: UnsafeMutableRawPointer, isShare: Bool) -> Parameter {
+    private static func part(of whole: Parameter, elements: Range<Int>, gradient: UnsafeMutableRawPointer, as kind: Part) -> Parameter {
+        let shape = switch kind {
+        case .whole: whole.shape
+        case .share: [elements.count]
+        case .none: [Int](repeating: 0, count: whole.shape.count)
+        }
         func make<T: ParameterElement>(_: T.Type) -> Parameter {
             let values = UnsafeMutableBufferPointer(start: DistributionSeam.values(of: whole).assumingMemoryBound(to: T.self) + elements.lowerBound,
                                                     count: elements.count)
-            // The element type matches and the memory is the optimizer's own: this cannot throw.
-            return try! Parameter(whole.name, wrapping: values,
+            // The element type matches, the shape fits and the memory is the optimizer's own: this cannot throw.
+            return try! Parameter(whole.name, wrapping: values, shape: shape,
                                   gradient: UnsafeBufferPointer(start: gradient.assumingMemoryBound(to: T.self), count: elements.count))
         }
         let part = whole.dtype == .float32 ? make(Float.self) : make(Double.self)
-        if isShare { DistributionSeam.makeShare(part, offset: elements.lowerBound, of: whole) }
+        if kind == .share { DistributionSeam.makeShare(part, offset: elements.lowerBound, of: whole) }
         return part
+    }
+
+    /// `groups` with their parameters replaced, in order, by `parameters` (as many), and their rules, options
+    /// and choices kept.
+    static func groups(like groups: [ParamGroup], over parameters: [Parameter]) -> [ParamGroup] {
+        var position = 0
+        return groups.map { group in
+            defer { position += group.parameters.count }
+            return ParamGroup(Array(parameters[position..<(position + group.parameters.count)]), rules: group.rules,
+                              options: group.options, choices: group.choices)
+        }
     }
 
     /// Averages every rank's gradients, and takes one step on every rank.
@@ -224,7 +270,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         let rank = communicator.rank
         for bucket in buckets {
             exchange.reduceScatter(bucket, whole: { DistributionSeam.gradient(of: self.parameters[$0])! }, target: { index in
-                let first = self.mode == .sharded ? self.layout.share(of: self.parameters[index].count, rank: rank).lowerBound : 0
+                let first = self.mode == .sharded ? self.layout.share(ofParameter: index, rank: rank).lowerBound : 0
                 return TensorExchange.Place(base: self.gradients[index], first: first)
             })
         }
@@ -273,7 +319,8 @@ public final class DistributedOptimizer: @unchecked Sendable {
     }
 
     /// Sharded mode: a 1.0 rule may advance a scalar slot from one block only, the one at offset 0 (Docs/ABI.md
-    /// section 11), which only the rank owning a parameter's first element steps. After each step every rank
+    /// section 11), which only the rank owning a parameter's first element steps (its owner, for a parameter
+    /// owned whole, whose scalar slots only the owner's step advances). After each step every rank
     /// takes that rank's scalar slots, so all ranks (and a checkpoint) hold what one process would. Rules that
     /// advance them in `prepare` leave them equal everywhere already; chains without scalar slots skip this.
     private func synchronizeScalarSlots(_ present: [Int]) {
@@ -289,8 +336,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         }
         let all = communicator.allgather(sameCount: mine, .float64)
         for (position, index) in present.enumerated() where widths[position] > 0 {
-            let count = parameters[index].count
-            let owner = (0..<communicator.size).first { !layout.share(of: count, rank: $0).isEmpty } ?? 0
+            let owner = layout.leadingRank(ofParameter: index)
             local.seam.withScalarSlots(of: inner[index]) { slots in
                 for slot in 0..<widths[position] { slots[slot] = all[owner * mine.count + starts[position] + slot] }
             }
@@ -299,13 +345,18 @@ public final class DistributedOptimizer: @unchecked Sendable {
 
     /// This rank's elements of `parameter`: all of them in replicated mode, its share in sharded mode; nil
     /// for a parameter that is not one of this optimizer's.
+    ///
+    /// In sharded mode a parameter whose group's chain has a whole-tensor rule is owned whole by one rank: its
+    /// share there is all of its elements, and empty on every other rank. The owners are chosen in parameter
+    /// order, each the rank owning the fewest such elements so far (the lowest on a tie), alike on every rank.
     public func share(of parameter: Parameter) -> Range<Int>? {
-        guard parameters.contains(where: { $0 === parameter }) else { return nil }
-        return mode == .sharded ? layout.share(of: parameter.count, rank: communicator.rank) : 0..<parameter.count
+        guard let index = parameters.firstIndex(where: { $0 === parameter }) else { return nil }
+        return mode == .sharded ? layout.share(ofParameter: index, rank: communicator.rank) : 0..<parameter.count
     }
 
     /// This rank's state of `parameter` (of its ``share(of:)`` in sharded mode), or nil before its first step
-    /// or for a parameter that is not one of this optimizer's.
+    /// or for a parameter that is not one of this optimizer's. On a rank that holds none of a parameter another
+    /// rank owns whole, its element slots are empty; its step count and scalar slots are the owner's.
     public func state(of parameter: Parameter) -> ParameterState? {
         guard let index = parameters.firstIndex(where: { $0 === parameter }) else { return nil }
         return local.state(of: inner[index])

@@ -45,18 +45,3 @@ struct Bucket: Equatable {
         return buckets
     }
 }
-
-/// Which elements of each parameter each rank owns in sharded mode: contiguous shares as even as they can be,
-/// rank r owning elements [count·r/N, count·(r+1)/N). Rank order is element order, so a parameter whose
-/// shares are laid one after the other in rank order is the whole parameter.
-struct ShareLayout: Equatable {
-    let ranks: Int
-
-    /// Rank `rank`'s elements of a parameter of `count` elements.
-    func share(of count: Int, rank: Int) -> Range<Int> { count * rank / ranks ..< count * (rank + 1) / ranks }
-
-    /// Rank `rank`'s elements of `piece` (of a parameter of `count` elements).
-    func share(of piece: Bucket.Piece, count: Int, rank: Int) -> Range<Int> {
-        piece.elements.clamped(to: share(of: count, rank: rank))
-    }
-}

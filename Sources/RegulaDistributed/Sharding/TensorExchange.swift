@@ -5,8 +5,10 @@ import Regula
 ///
 /// Sums are taken in rank order by the rank that owns each element (an `MPI_Alltoallv` brings it every
 /// rank's copy of its share), never by `MPI_Allreduce`, whose order MPI does not fix: so an element's
-/// average is the same whatever algorithm or network MPI uses, and every rank ends with the same bits. Per
-/// step each rank sends (N−1)/N of the bucket's bytes in each phase, as a ring all-reduce does.
+/// average is the same whatever algorithm or network MPI uses, and every rank ends with the same bits. Who
+/// owns what is the ``ShareLayout``'s: of a split parameter each rank owns a share, and per step each rank
+/// sends (N−1)/N of its bytes in each phase, as a ring all-reduce does; a parameter owned whole is summed
+/// by, and gathered from, its owner alone, so the others send it all to the owner and receive it all back.
 final class TensorExchange {
     /// Where a tensor's elements are: element i of the parameter at `base + (i − first) · size`. A whole
     /// tensor has `first` 0; a share of one starts at its first element.
@@ -18,21 +20,19 @@ final class TensorExchange {
     }
 
     private let communicator: Communicator
+    /// Which rank sums, and owns, which elements of each parameter.
     private let layout: ShareLayout
-    /// Element counts of the parameters, by position.
-    private let counts: [Int]
     private let send = ScratchMemory(), receive = ScratchMemory()
 
-    init(communicator: Communicator, counts: [Int]) {
+    init(communicator: Communicator, layout: ShareLayout) {
         self.communicator = communicator
-        layout = ShareLayout(ranks: communicator.size)
-        self.counts = counts
+        self.layout = layout
     }
 
     /// The elements of `bucket` each rank owns, per rank, and where each rank's run starts.
     private func segments(_ bucket: Bucket) -> (counts: [Int], offsets: [Int]) {
         let sizes = (0..<communicator.size).map { rank in
-            bucket.pieces.reduce(0) { $0 + layout.share(of: $1, count: counts[$1.parameter], rank: rank).count }
+            bucket.pieces.reduce(0) { $0 + layout.share(of: $1, rank: rank).count }
         }
         return (sizes, Communicator.offsets(sizes))
     }
@@ -53,7 +53,7 @@ final class TensorExchange {
             for rank in 0..<ranks {
                 var position = offsets[rank]
                 for piece in bucket.pieces {
-                    let share = layout.share(of: piece, count: counts[piece.parameter], rank: rank)
+                    let share = layout.share(of: piece, rank: rank)
                     (packed + position * size).copyMemory(from: whole(piece.parameter) + share.lowerBound * size, byteCount: share.count * size)
                     position += share.count
                 }
@@ -67,7 +67,7 @@ final class TensorExchange {
                                bucket.dtype.element)
         var position = 0
         for piece in bucket.pieces {
-            let share = layout.share(of: piece, count: counts[piece.parameter], rank: me)
+            let share = layout.share(of: piece, rank: me)
             let destination = target(piece.parameter).address(of: share.lowerBound, size: size)
             let source = incoming + position * size
             switch bucket.dtype {
@@ -93,7 +93,7 @@ final class TensorExchange {
         let outgoing = send.bytes(sizes[me] * size)
         var position = 0
         for piece in bucket.pieces {
-            let share = layout.share(of: piece, count: counts[piece.parameter], rank: me)
+            let share = layout.share(of: piece, rank: me)
             (outgoing + position * size).copyMemory(from: whole(piece.parameter) + share.lowerBound * size, byteCount: share.count * size)
             position += share.count
         }
@@ -102,7 +102,7 @@ final class TensorExchange {
         for rank in 0..<communicator.size where rank != me {
             var position = offsets[rank]
             for piece in bucket.pieces {
-                let share = layout.share(of: piece, count: counts[piece.parameter], rank: rank)
+                let share = layout.share(of: piece, rank: rank)
                 (whole(piece.parameter) + share.lowerBound * size).copyMemory(from: incoming + position * size, byteCount: share.count * size)
                 position += share.count
             }

@@ -1,8 +1,8 @@
 /*
  * muon — torch.optim.Muon: momentum, then the update orthogonalised by a Newton–Schulz iteration, decoupled
  * weight decay, and a learning rate adjusted to the matrix's shape. A whole-tensor rule (ABI 1.3): the kernel
- * sees each 2-D parameter whole, once per step, and runs in the parameter's dtype (stock torch casts to
- * bfloat16 for the iteration; the fixtures and this rule do not).
+ * sees each 2-D parameter whole, once per step, and by default runs in the parameter's dtype (stock torch casts
+ * to bfloat16 for the iteration; the torch-matrix fixtures do not, and ns_dtype "bfloat16" does, below).
  *
  * For a parameter of shape (rows, cols), gradient g and buffer buf, as torch's _single_tensor_muon does:
  *

@@ -1,8 +1,8 @@
 /*
  * muon — torch.optim.Muon: momentum, then the update orthogonalised by a Newton–Schulz iteration, decoupled
  * weight decay, and a learning rate adjusted to the matrix's shape. A whole-tensor rule (ABI 1.3): the kernel
- * sees each 2-D parameter whole, once per step, and runs in the parameter's dtype (stock torch casts to
- * bfloat16 for the iteration; the fixtures and this rule do not).
+ * sees each 2-D parameter whole, once per step, and by default runs in the parameter's dtype (stock torch casts
+ * to bfloat16 for the iteration; the torch-matrix fixtures do not, and ns_dtype "bfloat16" does, below).
  *
  * For a parameter of shape (rows, cols), gradient g and buffer buf, as torch's _single_tensor_muon does:
  *
@@ -19,16 +19,24 @@
  * sqrt(rows / cols) ("spectral_unclamped"). Each of the three products per iteration goes through the host's
  * GEMM (regula_block.services); elementwise steps round in the element type, one operation at a time, as
  * torch's do. The kernel leaves O in the update `d`.
+ *
+ * With ns_dtype "bfloat16" the normalisation and the iterations run in bfloat16 instead, exactly as stock
+ * torch.optim.Muon runs them (newton_schulz_bfloat16.c); momentum and the step stay in the parameter's dtype.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/builtin_rules.h"
+#include "newton_schulz_bfloat16.h"
 
-enum { LR, WEIGHT_DECAY, MOMENTUM, NESTEROV, EPS, NS_STEPS, NS_A, NS_B, NS_C, ADJUST_LR_FN };
+enum { LR, WEIGHT_DECAY, MOMENTUM, NESTEROV, EPS, NS_STEPS, NS_A, NS_B, NS_C, ADJUST_LR_FN, NS_DTYPE };
 enum { ORIGINAL, MATCH_RMS_ADAMW, SPECTRAL_UNCLAMPED };
+enum { NS_IN_PARAMETER_DTYPE, NS_IN_BFLOAT16 };
 
 static const char *const adjust_lr_fns[] = { "original", "match_rms_adamw", "spectral_unclamped" };
+static const char *const ns_dtypes[] = { "parameter", "bfloat16" };
+/* Where the bfloat16 iteration finds eps, ns_steps, ns_a, ns_b and ns_c among the hyperparameters. */
+static const size_t newton_schulz_options[5] = { EPS, NS_STEPS, NS_A, NS_B, NS_C };
 
 static const regula_hyperparameter hyperparameters[] = {
     REGULA_REAL("lr", "learning rate, before the shape adjustment of adjust_lr_fn", 1e-3, 0.0, HUGE_VAL),
@@ -45,6 +53,8 @@ static const regula_hyperparameter hyperparameters[] = {
     REGULA_REAL("ns_c", "Newton-Schulz coefficient c (torch's ns_coefficients[2])", 2.0315, -HUGE_VAL, HUGE_VAL),
     REGULA_CHOICE("adjust_lr_fn", "lr scale for the shape (rows, cols): original sqrt(max(1, rows/cols)), "
                   "match_rms_adamw 0.2 sqrt(max(rows, cols)), spectral_unclamped sqrt(rows/cols)", ORIGINAL, adjust_lr_fns),
+    REGULA_CHOICE("ns_dtype", "dtype of the Newton-Schulz iteration: parameter (the parameter's own) or bfloat16 "
+                  "(stock torch.optim.Muon's; needs oneDNN, libdnnl.so.2)", NS_IN_PARAMETER_DTYPE, ns_dtypes),
 };
 
 static const regula_state_slot slots[] = {
@@ -93,17 +103,18 @@ static double adjusted_lr(const double *h, double rows, double cols)
                 for (size_t i = 0; i < count; i++) u[i] = REGULA_LERP(ahead, d[i], buf[i]););       \
         else                                                                                        \
             memcpy(u, buf, count * sizeof(T));                                                      \
-        if (transposed)                                                                             \
+        const int in_bfloat16 = (int)h[NS_DTYPE] == NS_IN_BFLOAT16; /* then newton_schulz_bfloat16.c */ \
+        if (transposed && !in_bfloat16)                                                             \
             for (size_t i = 0; i < rows; i++)                                                       \
                 for (size_t j = 0; j < cols; j++) d[j * rows + i] = spare[i * cols + j];            \
         double sum_of_squares = 0;                                                                  \
         REGULA_ADD_SUM_OF_SQUARES(T, d, count, &sum_of_squares);                                    \
         const T norm = (T)sqrt(sum_of_squares), eps = (T)h[EPS], divisor = norm > eps ? norm : eps; \
-        for (size_t i = 0; i < count; i++) d[i] = d[i] / divisor;                                   \
+        if (!in_bfloat16) for (size_t i = 0; i < count; i++) d[i] = d[i] / divisor;                 \
         const T ca = (T)h[NS_A], cb = (T)h[NS_B], cc = (T)h[NS_C];                                  \
         T *x = d, *next = spare;                                                                    \
         regula_status status = REGULA_OK;                                                           \
-        for (int k = 0; k < (int)h[NS_STEPS]; k++) {                                                \
+        for (int k = 0; k < (int)h[NS_STEPS] && !in_bfloat16; k++) {                                \
             const regula_services *s = block->services;                                             \
             status = s->GEMM(REGULA_NO_TRANSPOSE, REGULA_TRANSPOSE, m, m, n, 1, x, n, x, n, 0, a, m, message); \
             if (status != REGULA_OK) break;                                                         \
@@ -117,8 +128,10 @@ static double adjusted_lr(const double *h, double rows, double cols)
             x = next;                                                                               \
             next = previous;                                                                        \
         }                                                                                           \
+        if (in_bfloat16)                                                                            \
+            status = muon_newton_schulz_bfloat16_##T(block, u, d, newton_schulz_options, message);  \
         if (status == REGULA_OK) {                                                                  \
-            if (transposed) {                                                                       \
+            if (transposed && !in_bfloat16) {                                                       \
                 for (size_t i = 0; i < m; i++)                                                      \
                     for (size_t j = 0; j < n; j++) next[j * m + i] = x[i * n + j];                  \
                 x = next;                                                                           \

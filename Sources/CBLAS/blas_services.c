@@ -1,4 +1,5 @@
 #include "regula_blas.h"
+#include "gemm_check.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -62,11 +63,7 @@ static regula_status check_operand(const char *function, const char *name, const
     return REGULA_OK;
 }
 
-/*
- * Everything a GEMM refuses before the BLAS is called, in words; REGULA_OK with *empty set when there is nothing
- * to compute. `element` is the size of A's and B's elements; C's is `c_element`.
- */
-static regula_status check(const char *function, regula_transpose ta, regula_transpose tb, size_t m, size_t n,
+regula_status regula_gemm_check(const char *function, regula_transpose ta, regula_transpose tb, size_t m, size_t n,
                            size_t k, const void *a, size_t lda, const void *b, size_t ldb, const void *c, size_t ldc,
                            size_t element, size_t c_element, int *empty, regula_message *message) {
     const struct { const char *name; size_t value; } sizes[] = {
@@ -87,7 +84,6 @@ static regula_status check(const char *function, regula_transpose ta, regula_tra
         || (status = check_operand(function, "B", b, tb, k, n, ldb, element, message)) != REGULA_OK
         || (status = check_operand(function, "C", c, REGULA_NO_TRANSPOSE, m, n, ldc, c_element, message)) != REGULA_OK)
         return status;
-    if (!loaded()) return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: %s", function, blas.error);
     return REGULA_OK;
 }
 
@@ -100,9 +96,10 @@ static int stride(size_t value) { return value > 0 ? (int)value : 1; }
                               OUTPUT alpha, const INPUT *a, size_t lda, const INPUT *b, size_t ldb,              \
                               OUTPUT beta, OUTPUT *c, size_t ldc, regula_message *message) {                    \
         int empty;                                                                                              \
-        regula_status status = check(#NAME, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, sizeof(INPUT),             \
-                                     sizeof(OUTPUT), &empty, message);                                          \
+        regula_status status = regula_gemm_check(#NAME, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, sizeof(INPUT), \
+                                                 sizeof(OUTPUT), &empty, message);                              \
         if (status != REGULA_OK || empty) return status;                                                        \
+        if (!loaded()) return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: %s", #NAME, blas.error);   \
         if (blas.CALL == NULL)                                                                                  \
             return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: the BLAS loaded from %s has no "    \
                                       "cblas_" #CALL "; use another product (gemm_f32 on widened values) "     \
@@ -119,7 +116,8 @@ GEMM(gemm_bf16, uint16_t, float, sbgemm)
 /* The table exists before the BLAS is loaded: each product loads it on its first call, so a process whose rules
  * never multiply matrices never maps OpenBLAS or starts its threads. */
 static const regula_services table = { .struct_size = sizeof(regula_services), .gemm_f32 = gemm_f32,
-                                       .gemm_f64 = gemm_f64, .gemm_bf16 = gemm_bf16 };
+                                       .gemm_f64 = gemm_f64, .gemm_bf16 = gemm_bf16,
+                                       .gemm_bf16_bf16 = regula_dnnl_gemm_bf16_bf16 };
 
 static void load(void) {
     static const char install[] = "install OpenBLAS (Debian or Ubuntu: apt-get install libopenblas0), or name its "
@@ -187,5 +185,7 @@ void regula_blas_prefer_threads(int count) {
     preferred_threads = count;
     if (is_loaded) blas.set_threads(count);
 }
+
+int regula_blas_preferred_threads(void) { return preferred_threads; }
 
 int regula_blas_threads(void) { return loaded() ? blas.threads() : 0; }

@@ -303,7 +303,7 @@ struct BLASServiceTests {
 }
 
 /// Runs `body` with a host-owned message buffer, as a rule is handed one, and returns its status and words.
-private func withMessage(_ body: (UnsafeMutablePointer<regula_message>) -> regula_status) -> (regula_status, String) {
+func withMessage(_ body: (UnsafeMutablePointer<regula_message>) -> regula_status) -> (regula_status, String) {
     let text = UnsafeMutablePointer<CChar>.allocate(capacity: 1024)
     defer { text.deallocate() }
     text[0] = 0

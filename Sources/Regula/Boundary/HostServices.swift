@@ -3,7 +3,8 @@ import RegulaABI
 
 /// The services the host hands rules (`regula_services`, ABI 1.3): matrix products computed by OpenBLAS, loaded
 /// with dlopen the first time anything here is asked for (`REGULA_BLAS_LIBRARY`, else `libopenblas.so.0`, else
-/// `libopenblas.so`).
+/// `libopenblas.so`). Its bfloat16-to-bfloat16 product, `gemm_bf16_bf16`, is oneDNN's matmul instead, loaded
+/// the same way on its own first call (`REGULA_DNNL_LIBRARY`, else `libdnnl.so.2`).
 ///
 /// Threads: OpenBLAS has one thread count for the whole process, used by every call. When the executor runs
 /// several parameters' GEMMs at once from its own threads, it gives the BLAS 1 thread (``preferBLASThreads(_:)``),

@@ -306,6 +306,28 @@ typedef struct regula_services {
     regula_status (*gemm_bf16)(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k, float alpha,
                                const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, float beta, float *c,
                                size_t ldc, regula_message *message);
+    /* ABI 1.3, appended after gemm_bf16: read only when struct_size covers it */
+    /**
+     * C = alpha * op(A) * op(B) + beta * C with bfloat16 A, B and C (uint16_t, the upper 16 bits of a float32):
+     * products accumulated in float32, then alpha * product + beta * C computed in float32 and rounded once
+     * to bfloat16, to nearest with ties to even, as torch's CPU bfloat16 `matmul` and `addmm` are. NaN inputs
+     * give NaN. Never NULL.
+     *
+     * Computed by oneDNN's matmul primitive, loaded with dlopen on the first call (the file named by the
+     * environment variable REGULA_DNNL_LIBRARY, else libdnnl.so.2; Debian package libdnnl2). Where it cannot
+     * be loaded, every call returns REGULA_ERROR_INTERNAL with words that begin "bfloat16 products need oneDNN
+     * (libdnnl.so.2, Debian package libdnnl2); it could not be loaded:", which a rule can pass on, and writes
+     * nothing. The refusals are those of the GEMMs above.
+     *
+     * Cost: the first call for a shape (m, n, k, transposes, strides, alpha, beta) creates a oneDNN primitive
+     * (milliseconds, JIT compilation); the host keeps it for the life of the process (up to 256 shapes, beyond
+     * which each new one is created and dropped per call), so later calls cost only the product. Threads:
+     * oneDNN's OpenMP team of the calling thread, sized as the host sizes the BLAS's (one per call while the
+     * executor runs several parameters at once); A, B and C are borrowed for the call only.
+     */
+    regula_status (*gemm_bf16_bf16)(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,
+                                    float alpha, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb,
+                                    float beta, uint16_t *c, size_t ldc, regula_message *message);
 } regula_services;
 
 /* ---------------------------------------------------------------------------------------------------

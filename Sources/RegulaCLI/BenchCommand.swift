@@ -135,8 +135,12 @@ struct BenchCommand: ParsableCommand {
             let leadingReduction = ruleList.first.map { $0.reductions.isEmpty ? 0 : 1 } ?? 0
             let bytes = Double(elements * elementType.size * (3 + 2 * slots + leadingReduction))
             let spread = StepSpread(times)
+            // Asked after the steps, and only when a rule's GEMM loaded it: a chain without matrix products never
+            // maps OpenBLAS.
+            let blas = HostServices.isBLASLoaded ? (HostServices.blasLibrary, HostServices.blasThreadCount) : (nil, nil)
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
-                               steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps,
+                               steps: steps, threads: optimizer.threads, blasLibrary: blas.0, blasThreads: blas.1,
+                               atomic: optimizer.atomicSteps,
                                journaled: optimizer.journalsSteps,
                                debugBuild: Self.isDebugBuild, nsPerElement: spread.median / Double(elements),
                                minNsPerElement: spread.fastest / Double(elements), p90NsPerElement: spread.p90 / Double(elements),
@@ -200,6 +204,10 @@ struct Measurement: Codable, BenchReport {
     let dtype: String
     let steps: Int
     let threads: Int
+    /// The file OpenBLAS was loaded from and the threads each BLAS call had after the last step, when a rule's
+    /// matrix products loaded it; nil (absent from the JSON) when none did.
+    let blasLibrary: String?
+    let blasThreads: Int?
     let atomic: Bool
     /// Whether each step journaled what it changes (an atomic step whose rules may fail).
     let journaled: Bool
@@ -217,6 +225,7 @@ struct Measurement: Codable, BenchReport {
 
     enum CodingKeys: String, CodingKey {
         case rules, options, elements, tensors, dtype, steps, threads, atomic, journaled
+        case blasLibrary = "blas_library", blasThreads = "blas_threads"
         case debugBuild = "debug_build"
         case nsPerElement = "ns_per_element", minNsPerElement = "min_ns_per_element"
         case p90NsPerElement = "p90_ns_per_element", maxNsPerElement = "max_ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
@@ -226,6 +235,7 @@ struct Measurement: Codable, BenchReport {
     var table: String {
         let rows = BenchTable.setupRows(rules: rules, options: options, elements: elements, tensors: tensors, dtype: dtype) + [
             ("threads", "\(threads)"),
+        ] + (blasLibrary.map { [("BLAS", "\($0) on \(blasThreads ?? 0) thread\(blasThreads == 1 ? "" : "s")")] } ?? []) + [
             ("atomic steps", !atomic ? "no" : journaled ? "yes (journaled)"
                 : "yes (every rule declares it never fails: no journal needed)"),
             ("steps", "\(steps) timed (after 2 warm-up)"),

@@ -118,7 +118,12 @@ struct BenchCommand: ParsableCommand {
             let ruleList = try registry.rules(for: chain)
             let taken = Set(ruleList.flatMap { $0.hyperparameters.map(\.name) })
             let chosen = options.laid(over: Self.standardOptions.filter { taken.contains($0.key) })
-            let slots = ruleList.reduce(0) { total, rule in total + rule.stateSlots.filter { $0.shape == .elementwise }.count }
+            // The elementwise slots the parameters have: a slot bounded to other ranks (adafactor's vector-only
+            // variance on matrices) holds nothing and moves no bytes.
+            let rank = tensorShape?.count ?? 1
+            let slots = ruleList.reduce(0) { total, rule in
+                total + rule.stateSlots.filter { $0.shape == .elementwise && $0.ranks.contains(rank) }.count
+            }
             let parameters = makeParameters(elementType)
             let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, choices: options.choices, registry: registry)
             if let threads { optimizer.threads = threads }

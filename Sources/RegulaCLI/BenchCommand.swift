@@ -14,7 +14,9 @@ struct BenchCommand: ParsableCommand {
             percentile and the slowest beside it (a median far above the fastest means steps were held up), and \
             the memory traffic the median implies: \
             each element's parameter is read and written, its gradient read, and each elementwise state slot \
-            read and written. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
+            that a parameter of its rank has read and written (a whole-tensor rule's extra passes are not \
+            counted). When a rule's matrix products loaded OpenBLAS, the report names it and the threads each \
+            BLAS call had. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
             say nothing about speed, and it warns so.
 
             Under mpirun, --distributed replicated|sharded times distributed steps instead: every rank holds \

@@ -11,7 +11,15 @@
 # torch's threads. Each runs ROUNDS times, interleaved; a cell is the median of the rounds' median step in ms,
 # and in brackets the fastest step and the median of the rounds' 90th percentiles. Ratios are of medians.
 #
-#   Benchmarks/adafactor.sh [ROUNDS] [STEPS]       (defaults 5, 10; prints a Markdown table)
+# A second table puts the whole Regula step (`regula bench`, a release build) beside the seed chain
+# `l1 > l2 > momentum > sgd` on the same 16.8 M float32 elements, interleaved, in GB/s of the bytes each step
+# moves through memory per element: the seed chain 20 (the parameter read and written, the gradient read, the
+# momentum buffer read and written; its update lives in cache, a block at a time), adafactor 36 (the
+# gradient copied into the update 8, the moments reading the update and the parameter 8, u written over the
+# update 8, the step reading u and the parameter and writing the parameter 12; row_var and col_var are 5 K
+# elements per matrix and not counted).
+#
+#   Benchmarks/adafactor.sh [ROUNDS] [STEPS]       (defaults 5, 10; prints two Markdown tables)
 #   PYTHON=/path/to/python Benchmarks/adafactor.sh  (the python with torch; default python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,4 +75,36 @@ for case in "4 1024 4096" "10000 10 100"; do
     echo "$row"
 done
 echo
-echo "(ms per step, float32: median [fastest step–median p90]); load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "(ms per step, float32: median [fastest step–median p90]); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The whole step against the seed chain, in GB/s of the bytes each moves.
+swift build -c release --product regula >/dev/null
+regula=$(swift build -c release --show-bin-path)/regula
+seed=() whole=()
+for _ in $(seq "$rounds"); do
+    seed+=("$("$regula" bench --rules l1,l2,momentum,sgd --elements 16777216 --steps "$steps" --json)")
+    whole+=("$("$regula" bench --rules adafactor --tensors 4 --shape 1024,4096 --steps "$steps" --json)")
+done
+# A row from one JSON line per round: the median step in ms [fastest–slowest round], and GB/s at the median
+# of $1 bytes per element.
+throughput() {
+    python3 -c 'import json,statistics,sys
+moved = float(sys.argv[1])
+rounds = [json.loads(x) for x in sys.argv[2:]]
+ms = [r["median_step_ms"] for r in rounds]
+rates = [moved * r["elements"] / (m * 1e6) for r, m in zip(rounds, ms)]
+print("%.1f [%.1f–%.1f] | %.0f | %.1f [%.1f–%.1f]" % (statistics.median(ms), min(ms), max(ms), moved,
+      statistics.median(rates), min(rates), max(rates)))' "$@"
+}
+gbs() { python3 -c 'import json,statistics,sys
+moved = float(sys.argv[1])
+print(statistics.median(moved * json.loads(x)["elements"] / (json.loads(x)["median_step_ms"] * 1e6) for x in sys.argv[2:]))' "$@"; }
+echo
+echo "| 16.8 M float32 elements, $cores threads | ms per step | bytes moved per element | GB/s |"
+echo "| --- | --- | --- | --- |"
+echo "| l1 > l2 > momentum > sgd, one tensor | $(throughput 20 "${seed[@]}") |"
+echo "| adafactor, 4 × 1024 × 4096 | $(throughput 36 "${whole[@]}") |"
+echo
+echo "(medians [fastest–slowest round's median]); seed GB/s / adafactor GB/s:" \
+     "$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))' "$(gbs 20 "${seed[@]}")" "$(gbs 36 "${whole[@]}")");" \
+     "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -29,7 +29,9 @@ import json, statistics, sys
 label, cells = sys.argv[1], []
 for path in sys.argv[2:]:
     rounds = [json.loads(line) for line in open(path)]
-    cells.append((statistics.median(r["median_step_ms"] for r in rounds), min(r["min_step_ms"] for r in rounds)))
+    # regula bench says median_step_ms, torch_muon.py ms_per_step (the median step too)
+    cells.append((statistics.median(r.get("median_step_ms", r.get("ms_per_step")) for r in rounds),
+                  min(r["min_step_ms"] for r in rounds)))
 print("| %s | %.1f [%.1f] | %.1f [%.1f] | %.2f |" % (label, *cells[0], *cells[1], cells[0][0] / cells[1][0]))
 PY
 }
@@ -45,7 +47,7 @@ for shape in "1024 1024" "4096 1024"; do
     : >"$work/torch"
     for _ in $(seq "$rounds"); do
         "$regula" bench --rules muon --shape "$1,$2" --option ns_dtype=bfloat16 --steps "$steps" --json >>"$work/ours"
-        "$python" Benchmarks/torch_muon.py "$1" "$2" "$steps" >>"$work/torch"
+        "$python" Benchmarks/torch_muon.py "$1" "$2" "$steps" bfloat16 >>"$work/torch"
     done
     row "$1 × $2"
 done

@@ -43,7 +43,25 @@ static double PASS(factored_moments)(const regula_block *block, const adafactor_
                         const T norm = (T)sqrt(row_squares);
                         rows[i] = REGULA_LERP(mean, rows[i], norm * norm / (T)n);
                     }
-                    const T *restrict tile = row + first;
+                    /* Four rows per sweep of the tile, each column's squares still added in row order: the
+                     * sums stay in registers for four rows instead of one (measured: pass 1 ran at half the
+                     * speed of reading while each row loaded and stored every sum). */
+                    if (i % 4 == 3) {
+                        const T *restrict r0 = row - 3 * n + first, *restrict r1 = r0 + n;
+                        const T *restrict r2 = r1 + n, *restrict r3 = r2 + n;
+                        for (size_t j = 0; j < width; j++) {
+                            double sum = column_squares[j];
+                            sum += (double)r0[j] * (double)r0[j];
+                            sum += (double)r1[j] * (double)r1[j];
+                            sum += (double)r2[j] * (double)r2[j];
+                            sum += (double)r3[j] * (double)r3[j];
+                            column_squares[j] = sum;
+                        }
+                    }
+                }
+                /* The last m % 4 rows, one sweep each. */
+                for (size_t i = m - m % 4; i < m; i++) {
+                    const T *restrict tile = gk + i * n + first;
                     for (size_t j = 0; j < width; j++) column_squares[j] += (double)tile[j] * (double)tile[j];
                 }
                 for (size_t j = 0; j < width; j++) {

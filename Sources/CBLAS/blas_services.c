@@ -189,3 +189,5 @@ void regula_blas_prefer_threads(int count) {
 int regula_blas_preferred_threads(void) { return preferred_threads; }
 
 int regula_blas_threads(void) { return loaded() ? blas.threads() : 0; }
+
+int regula_blas_is_loaded(void) { return is_loaded; }

@@ -14,7 +14,9 @@ struct BenchCommand: ParsableCommand {
             percentile and the slowest beside it (a median far above the fastest means steps were held up), and \
             the memory traffic the median implies: \
             each element's parameter is read and written, its gradient read, and each elementwise state slot \
-            read and written. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
+            that a parameter of its rank has read and written (a whole-tensor rule's extra passes are not \
+            counted). When a rule's matrix products loaded OpenBLAS, the report names it and the threads each \
+            BLAS call had. Run a release build (`swift run -c release regula bench`): a debug build's numbers \
             say nothing about speed, and it warns so.
 
             Under mpirun, --distributed replicated|sharded times distributed steps instead: every rank holds \
@@ -118,7 +120,12 @@ struct BenchCommand: ParsableCommand {
             let ruleList = try registry.rules(for: chain)
             let taken = Set(ruleList.flatMap { $0.hyperparameters.map(\.name) })
             let chosen = options.laid(over: Self.standardOptions.filter { taken.contains($0.key) })
-            let slots = ruleList.reduce(0) { total, rule in total + rule.stateSlots.filter { $0.shape == .elementwise }.count }
+            // The elementwise slots the parameters have: a slot bounded to other ranks (adafactor's vector-only
+            // variance on matrices) holds nothing and moves no bytes.
+            let rank = tensorShape?.count ?? 1
+            let slots = ruleList.reduce(0) { total, rule in
+                total + rule.stateSlots.filter { $0.shape == .elementwise && $0.ranks.contains(rank) }.count
+            }
             let parameters = makeParameters(elementType)
             let optimizer = try Optimizer(parameters, rules: chain, defaults: chosen, choices: options.choices, registry: registry)
             if let threads { optimizer.threads = threads }
@@ -135,8 +142,12 @@ struct BenchCommand: ParsableCommand {
             let leadingReduction = ruleList.first.map { $0.reductions.isEmpty ? 0 : 1 } ?? 0
             let bytes = Double(elements * elementType.size * (3 + 2 * slots + leadingReduction))
             let spread = StepSpread(times)
+            // Asked after the steps, and only when a rule's GEMM loaded it: a chain without matrix products never
+            // maps OpenBLAS.
+            let blas = HostServices.isBLASLoaded ? (HostServices.blasLibrary, HostServices.blasThreadCount) : (nil, nil)
             return Measurement(rules: chain, options: chosen, elements: elements, tensors: tensors, dtype: dtype,
-                               steps: steps, threads: optimizer.threads, atomic: optimizer.atomicSteps,
+                               steps: steps, threads: optimizer.threads, blasLibrary: blas.0, blasThreads: blas.1,
+                               atomic: optimizer.atomicSteps,
                                journaled: optimizer.journalsSteps,
                                debugBuild: Self.isDebugBuild, nsPerElement: spread.median / Double(elements),
                                minNsPerElement: spread.fastest / Double(elements), p90NsPerElement: spread.p90 / Double(elements),
@@ -200,6 +211,10 @@ struct Measurement: Codable, BenchReport {
     let dtype: String
     let steps: Int
     let threads: Int
+    /// The file OpenBLAS was loaded from and the threads each BLAS call had after the last step, when a rule's
+    /// matrix products loaded it; nil (absent from the JSON) when none did.
+    let blasLibrary: String?
+    let blasThreads: Int?
     let atomic: Bool
     /// Whether each step journaled what it changes (an atomic step whose rules may fail).
     let journaled: Bool
@@ -217,6 +232,7 @@ struct Measurement: Codable, BenchReport {
 
     enum CodingKeys: String, CodingKey {
         case rules, options, elements, tensors, dtype, steps, threads, atomic, journaled
+        case blasLibrary = "blas_library", blasThreads = "blas_threads"
         case debugBuild = "debug_build"
         case nsPerElement = "ns_per_element", minNsPerElement = "min_ns_per_element"
         case p90NsPerElement = "p90_ns_per_element", maxNsPerElement = "max_ns_per_element", gbPerS = "gb_per_s", medianStepMs = "median_step_ms"
@@ -226,6 +242,7 @@ struct Measurement: Codable, BenchReport {
     var table: String {
         let rows = BenchTable.setupRows(rules: rules, options: options, elements: elements, tensors: tensors, dtype: dtype) + [
             ("threads", "\(threads)"),
+        ] + (blasLibrary.map { [("BLAS", "\($0) on \(blasThreads ?? 0) thread\(blasThreads == 1 ? "" : "s")")] } ?? []) + [
             ("atomic steps", !atomic ? "no" : journaled ? "yes (journaled)"
                 : "yes (every rule declares it never fails: no journal needed)"),
             ("steps", "\(steps) timed (after 2 warm-up)"),

@@ -83,6 +83,24 @@ import Testing
         #expect(json["dtype"] as? String == "float64")
         #expect((json["bytes_per_element"] as? NSNumber)?.doubleValue == Double(8 * (3 + 2)))
         #expect((json["options"] as? [String: Double])?["lr"] == 0.05)
+        // No rule of the chain multiplies matrices, so no BLAS is named (and none was loaded for it).
+        #expect(json["blas_library"] == nil && json["blas_threads"] == nil)
+    }
+
+    @Test func benchNamesTheBLASAMatrixRuleUsedAndCountsOnlyTheSlotsOfTheParametersRank() throws {
+        let muon = try regula(["bench", "--rules", "muon", "--shape", "16,8", "--steps", "1", "--threads", "1", "--json"])
+        #expect(muon.status == 0, "\(muon.standardError)")
+        let json = try JSONSerialization.jsonObject(with: Data(muon.standardOutput.utf8)) as? [String: Any] ?? [:]
+        #expect((json["blas_library"] as? String)?.contains("openblas") == true, "\(json)")
+        // One optimizer thread and one parameter: its GEMMs get that one thread.
+        #expect(json["blas_threads"] as? Int == 1, "\(json)")
+        // adafactor's variance slot is for vectors only: a matrix moves its parameter (read, written) and gradient.
+        let matrix = try regula(["bench", "--rules", "adafactor", "--shape", "4,6", "--steps", "1", "--json"])
+        let vector = try regula(["bench", "--rules", "adafactor", "--elements", "24", "--steps", "1", "--json"])
+        let bytes = [matrix, vector].map { output in
+            ((try? JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8))) as? [String: Any])?["bytes_per_element"] as? NSNumber
+        }
+        #expect(bytes.map { $0?.doubleValue } == [Double(4 * 3), Double(4 * (3 + 2))], "\(matrix.standardError) \(vector.standardError)")
     }
 
     @Test func benchRefusesAnOptionTheChainDoesNotTake() throws {

@@ -42,6 +42,9 @@ void regula_blas_prefer_threads(int count);
 /** How many threads each BLAS call may use (openblas_get_num_threads), or 0 when the BLAS could not be loaded. */
 int regula_blas_threads(void);
 
+/** Whether the BLAS is loaded: 1 once something has loaded it, else 0. Never loads it. */
+int regula_blas_is_loaded(void);
+
 #pragma clang assume_nonnull end
 
 #endif

@@ -25,6 +25,10 @@ package enum HostServices {
     /// loads, if it is not loaded yet). Called while no BLAS call runs.
     static func preferBLASThreads(_ count: Int) { regula_blas_prefer_threads(Int32(clamping: count)) }
 
+    /// Whether OpenBLAS is loaded: true once anything has loaded it (a rule's first GEMM, or a question above
+    /// that loads it). Asking never loads it.
+    package static var isBLASLoaded: Bool { regula_blas_is_loaded() != 0 }
+
     /// How many threads each BLAS call may use, or 0 when OpenBLAS could not be loaded.
     package static var blasThreadCount: Int { Int(regula_blas_threads()) }
 

@@ -32,7 +32,7 @@ struct FactoredSlotTests {
             if ((slots[0] != NULL) != matrix || (slots[1] != NULL) != matrix || (slots[2] != NULL) == matrix || !slots[3])
                 return regula_message_set(message, REGULA_ERROR_INVALID_ARGUMENT, "a slot is present or absent wrongly");
             if (matrix) {
-                size_t n = block->shape[block->rank - 1], m = block->shape[block->rank - 2], batches = block->length / (m * n);
+                size_t n = block->shape[block->rank - 1], m = block->shape[block->rank - 2], batches = m * n != 0 ? block->length / (m * n) : 0;
                 for (size_t b = 0; b < batches; b++)
                     for (size_t i = 0; i < m; i++)
                         for (size_t j = 0; j < n; j++) {

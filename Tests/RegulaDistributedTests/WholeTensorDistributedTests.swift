@@ -91,7 +91,7 @@ struct WholeTensorDistributedTests {
 
     @Test func ranksThatDisagreeOnAChoiceAreRefusedNamingIt() throws {
         let reports = try ProbeRuns.shared().two
-        let atBuild = "the ranks disagree on the choices of group 0: rank 0 has adjust_lr_fn=match_rms_adamw, rank 1 has adjust_lr_fn=original"
+        let atBuild = "the ranks disagree on the choices of group 0: rank 0 has adjust_lr_fn=match_rms_adamw, ns_dtype=parameter, rank 1 has adjust_lr_fn=original, ns_dtype=parameter"
         let atStep = "the ranks' options differ: choice \"adjust_lr_fn\" in group 0 is match_rms_adamw on rank 0 but spectral_unclamped on rank 1"
         for (rank, report) in reports.enumerated() {
             #expect(report.text("whole-tensor/choice-at-build").contains(atBuild), "rank \(rank): \(report.text("whole-tensor/choice-at-build"))")

@@ -71,10 +71,12 @@ import Testing
         #expect(preset.choices == choices)
     }
 
-    /// The three names of `Preset.MuonLRAdjustment` are exactly the choices `muon` declares for `adjust_lr_fn`.
-    @Test func muonLRAdjustmentsAreTheRulesChoices() throws {
-        let declared = try RuleRegistry.shared().rule(named: "muon").hyperparameters.first { $0.name == "adjust_lr_fn" }
-        #expect(declared?.choices == Preset.MuonLRAdjustment.allCases.map(\.rawValue))
+    /// The names of `Preset.MuonLRAdjustment` and `Preset.MuonNewtonSchulzDType` are exactly the choices `muon`
+    /// declares for `adjust_lr_fn` and `ns_dtype`.
+    @Test func muonChoicesAreTheRulesChoices() throws {
+        let hyperparameters = try RuleRegistry.shared().rule(named: "muon").hyperparameters
+        #expect(hyperparameters.first { $0.name == "adjust_lr_fn" }?.choices == Preset.MuonLRAdjustment.allCases.map(\.rawValue))
+        #expect(hyperparameters.first { $0.name == "ns_dtype" }?.choices == Preset.MuonNewtonSchulzDType.allCases.map(\.rawValue))
     }
 
     /// A value out of range through a preset is refused when the optimizer is built, with the option's name,
@@ -110,7 +112,7 @@ import Testing
         let filled = optimizer.groups[0]
         #expect(filled.rules == ["muon"])
         #expect(filled.options == Preset.muon(lr: 0.02).defaults.merging(["momentum": 0.9]) { $1 })
-        #expect(filled.choices == ["adjust_lr_fn": "match_rms_adamw"])
+        #expect(filled.choices == ["adjust_lr_fn": "match_rms_adamw", "ns_dtype": "parameter"])
         #expect(optimizer.groups[1].rules == ["adamw"] && optimizer.groups[1].options["eps"] == 1e-8)
     }
 

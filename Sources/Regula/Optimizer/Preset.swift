@@ -103,7 +103,7 @@ public struct Preset: Sendable, Equatable {
                           "centered": centered ? 1 : 0])
     }
 
-    /// How ``muon(lr:weightDecay:momentum:nesterov:nsCoefficients:eps:nsSteps:adjustLR:)`` scales the learning
+    /// How ``muon(lr:weightDecay:momentum:nesterov:nsCoefficients:eps:nsSteps:adjustLR:nsDtype:)`` scales the learning
     /// rate for a matrix's shape (rows, cols): torch's `adjust_lr_fn`, each raw value the name of the choice.
     public enum MuonLRAdjustment: String, Sendable, CaseIterable {
         /// `lr · √max(1, rows / cols)`: torch's default (`adjust_lr_fn=None` or `"original"`).
@@ -113,6 +113,16 @@ public struct Preset: Sendable, Equatable {
         case matchRMSAdamW = "match_rms_adamw"
         /// `lr · √(rows / cols)`, unclamped (`"spectral_unclamped"`).
         case spectralUnclamped = "spectral_unclamped"
+    }
+
+    /// The element type ``muon(lr:weightDecay:momentum:nesterov:nsCoefficients:eps:nsSteps:adjustLR:nsDtype:)``
+    /// runs its Newton–Schulz iteration in: the choice `ns_dtype`, each raw value the name of the choice.
+    public enum MuonNewtonSchulzDType: String, Sendable, CaseIterable {
+        /// The parameter's own dtype (`"parameter"`, the default), as the torch-matrix fixtures run it.
+        case parameter
+        /// bfloat16 with float32 sums, as stock `torch.optim.Muon` runs it (`"bfloat16"`): its products go to
+        /// the host's bfloat16 service (oneDNN, Debian's `libdnnl2`), and a step fails with words without it.
+        case bfloat16
     }
 
     /// Muon, mirroring `torch.optim.Muon`: the rule `muon`, which orthogonalises the momentum of each matrix by
@@ -130,14 +140,17 @@ public struct Preset: Sendable, Equatable {
     ///   - eps: Smallest Frobenius norm the update is divided by, ≥ 0 (`eps`).
     ///   - nsSteps: Newton–Schulz iterations, in [0, 99] (`ns_steps`).
     ///   - adjustLR: The learning rate's scaling for the matrix's shape (the choice `adjust_lr_fn`).
+    ///   - nsDtype: The element type of the Newton–Schulz iteration (the choice `ns_dtype`): the parameter's,
+    ///     or bfloat16 as stock torch runs it.
     public static func muon(lr: Double = 1e-3, weightDecay: Double = 0.1, momentum: Double = 0.95, nesterov: Bool = true,
                             nsCoefficients: (Double, Double, Double) = (3.4445, -4.775, 2.0315), eps: Double = 1e-7,
-                            nsSteps: Int = 5, adjustLR: MuonLRAdjustment = .original) -> Preset {
+                            nsSteps: Int = 5, adjustLR: MuonLRAdjustment = .original,
+                            nsDtype: MuonNewtonSchulzDType = .parameter) -> Preset {
         Preset(rules: ["muon"],
                defaults: ["lr": lr, "weight_decay": weightDecay, "momentum": momentum, "nesterov": nesterov ? 1 : 0,
                           "ns_a": nsCoefficients.0, "ns_b": nsCoefficients.1, "ns_c": nsCoefficients.2, "eps": eps,
                           "ns_steps": Double(nsSteps)],
-               choices: ["adjust_lr_fn": adjustLR.rawValue])
+               choices: ["adjust_lr_fn": adjustLR.rawValue, "ns_dtype": nsDtype.rawValue])
     }
 
     /// The value of `eps1` that stands for torch's `eps=(None, …)`: the machine epsilon of the parameter's dtype.

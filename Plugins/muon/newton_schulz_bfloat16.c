@@ -3,13 +3,13 @@
  * bfloat16 tensor operation at a time, each result rounded to bfloat16 (to nearest, ties to even) as torch's
  * CPU kernels round it:
  *
- *     X = u.bfloat16(), transposed when rows > cols            X is m × n, m <= n
+ *     X = u.bfloat16(), transposed when rows > cols (kept as stored: see iterate)  X is m × n, m <= n
  *     X = X / clamp(||X||_F, min=eps)                          the norm summed in float, rounded to bfloat16
  *     ns_steps times:
  *         A = X Xᵀ                                             float32 sums, rounded
  *         B = ns_b A + ns_c (A A)                              torch.addmm, one rounding
  *         X = ns_a X + B X                                     torch.addmm, one rounding
- *     out = X, transposed back, widened to the parameter's dtype (exactly)
+ *     out = X, in the parameter's orientation, widened to its dtype (exactly)
  *
  * The products go through the host's gemm_bf16_bf16 (oneDNN's matmul, as torch's do); where the host cannot
  * compute them its words are passed on and nothing is written.
@@ -41,11 +41,13 @@ static uint16_t narrow(float x)
 }
 
 /*
- * Runs the normalisation and the iterations on the m × n bfloat16 matrix at `x`, with `work` holding m n +
- * 2 m m more elements; returns where the result is (x or the second m × n matrix of work).
+ * Runs the normalisation and the iterations on the m × n bfloat16 matrix X at `x`, with `work` holding m n +
+ * 2 m m more elements; returns where the result is (x or the second m × n matrix of work). With `transposed`,
+ * `x` holds Y = Xᵀ as the tall parameter stores it (n × m, row-major) and stays so: the products' transpose
+ * flags compute A = Yᵀ Y and Y = a Y + Y Bᵀ, the transposes of torch's, so no strided copy is made.
  */
-static regula_status iterate(const regula_block *block, const double *h, size_t m, size_t n, uint16_t *x,
-                             uint16_t *work, uint16_t **result, regula_message *message)
+static regula_status iterate(const regula_block *block, const double *h, size_t m, size_t n, int transposed,
+                             uint16_t *x, uint16_t *work, uint16_t **result, regula_message *message)
 {
     const regula_services *s = block->services;
     if (s->struct_size < offsetof(regula_services, gemm_bf16_bf16) + sizeof s->gemm_bf16_bf16)
@@ -61,13 +63,17 @@ static regula_status iterate(const regula_block *block, const double *h, size_t 
     const float ca = (float)h[NS_A], cb = (float)h[NS_B], cc = (float)h[NS_C];
     regula_status status = REGULA_OK;
     for (int k = 0; k < (int)h[NS_STEPS] && status == REGULA_OK; k++) {
-        status = s->gemm_bf16_bf16(REGULA_NO_TRANSPOSE, REGULA_TRANSPOSE, m, m, n, 1, x, n, x, n, 0, a, m, message);
+        status = transposed
+            ? s->gemm_bf16_bf16(REGULA_TRANSPOSE, REGULA_NO_TRANSPOSE, m, m, n, 1, x, m, x, m, 0, a, m, message)
+            : s->gemm_bf16_bf16(REGULA_NO_TRANSPOSE, REGULA_TRANSPOSE, m, m, n, 1, x, n, x, n, 0, a, m, message);
         if (status != REGULA_OK) break;
         memcpy(b, a, m * m * sizeof *b);
         status = s->gemm_bf16_bf16(REGULA_NO_TRANSPOSE, REGULA_NO_TRANSPOSE, m, m, m, cc, a, m, a, m, cb, b, m, message);
         if (status != REGULA_OK) break;
         memcpy(next, x, m * n * sizeof *next);
-        status = s->gemm_bf16_bf16(REGULA_NO_TRANSPOSE, REGULA_NO_TRANSPOSE, m, n, m, 1, b, m, x, n, ca, next, n, message);
+        status = transposed
+            ? s->gemm_bf16_bf16(REGULA_NO_TRANSPOSE, REGULA_TRANSPOSE, n, m, m, 1, x, m, b, m, ca, next, m, message)
+            : s->gemm_bf16_bf16(REGULA_NO_TRANSPOSE, REGULA_NO_TRANSPOSE, m, n, m, 1, b, m, x, n, ca, next, n, message);
         uint16_t *previous = x;
         x = next;
         next = previous;
@@ -77,8 +83,8 @@ static regula_status iterate(const regula_block *block, const double *h, size_t 
 }
 
 /*
- * Defines muon_newton_schulz_bfloat16_T: casts u to bfloat16 in the orientation torch iterates in, runs
- * iterate, and writes the result back in the parameter's orientation.
+ * Defines muon_newton_schulz_bfloat16_T: casts u to bfloat16, runs iterate in the parameter's own layout (a
+ * tall one as the transpose of torch's X), and widens the result back.
  */
 #define NEWTON_SCHULZ_BFLOAT16(T)                                                                   \
     regula_status muon_newton_schulz_bfloat16_##T(const regula_block *block, const T *u, T *out,    \
@@ -99,14 +105,10 @@ static regula_status iterate(const regula_block *block, const double *h, size_t 
         double h[5];                                                                                \
         for (int i = 0; i < 5; i++) h[i] = block->hyperparameters[indices[i]];                      \
         /* torch casts a float64 to float32 first, then to bfloat16 */                              \
-        for (size_t i = 0; i < rows; i++)                                                           \
-            for (size_t j = 0; j < cols; j++)                                                       \
-                x[transposed ? j * rows + i : i * cols + j] = narrow((float)u[i * cols + j]);       \
-        regula_status status = iterate(block, h, m, n, x, x + count, &result, message);             \
+        for (size_t i = 0; i < count; i++) x[i] = narrow((float)u[i]);                             \
+        regula_status status = iterate(block, h, m, n, transposed, x, x + count, &result, message); \
         if (status == REGULA_OK)                                                                    \
-            for (size_t i = 0; i < rows; i++)                                                       \
-                for (size_t j = 0; j < cols; j++)                                                   \
-                    out[i * cols + j] = (T)widen(result[transposed ? j * rows + i : i * cols + j]); \
+            for (size_t i = 0; i < count; i++) out[i] = (T)widen(result[i]);                        \
         free(x);                                                                                    \
         return status;                                                                              \
     }

@@ -90,8 +90,9 @@ regula_status regula_gemm_check(const char *function, regula_transpose ta, regul
 /* A stride as the BLAS takes it: at least 1 even where a row is empty (k = 0), as CBLAS requires. */
 static int stride(size_t value) { return value > 0 ? (int)value : 1; }
 
-/* One GEMM of the table: INPUT elements in A and B, OUTPUT in C and the scalars, computed by blas.CALL. */
-#define GEMM(NAME, INPUT, OUTPUT, CALL)                                                                         \
+/* One GEMM of the table: INPUT elements in A and B, OUTPUT in C and the scalars, computed by blas.CALL; where
+ * the BLAS is not loaded or has no CALL, ELSE (a statement that returns) decides instead. */
+#define GEMM(NAME, INPUT, OUTPUT, CALL, ELSE)                                                                   \
     static regula_status NAME(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,             \
                               OUTPUT alpha, const INPUT *a, size_t lda, const INPUT *b, size_t ldb,              \
                               OUTPUT beta, OUTPUT *c, size_t ldc, regula_message *message) {                    \
@@ -99,19 +100,31 @@ static int stride(size_t value) { return value > 0 ? (int)value : 1; }
         regula_status status = regula_gemm_check(#NAME, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, sizeof(INPUT), \
                                                  sizeof(OUTPUT), &empty, message);                              \
         if (status != REGULA_OK || empty) return status;                                                        \
-        if (!loaded()) return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: %s", #NAME, blas.error);   \
-        if (blas.CALL == NULL)                                                                                  \
-            return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: the BLAS loaded from %s has no "    \
-                                      "cblas_" #CALL "; use another product (gemm_f32 on widened values) "     \
-                                      "or a BLAS that has it (REGULA_BLAS_LIBRARY)", #NAME, blas.file);        \
+        if (!loaded() || blas.CALL == NULL) ELSE;                                                               \
         blas.CALL(CBLAS_ROW_MAJOR, ta == REGULA_TRANSPOSE ? CBLAS_TRANS : CBLAS_NO_TRANS,                       \
                   tb == REGULA_TRANSPOSE ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, alpha, a,      \
                   stride(lda), b, stride(ldb), beta, c, stride(ldc));                                           \
         return REGULA_OK;                                                                                       \
     }
-GEMM(gemm_f32, float, float, sgemm)
-GEMM(gemm_f64, double, double, dgemm)
-GEMM(gemm_bf16, uint16_t, float, sbgemm)
+/* Where the BLAS could not be loaded (sgemm and dgemm are in every library load() accepts). */
+#define UNLOADED(NAME) return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: %s", #NAME, blas.error)
+GEMM(gemm_f32, float, float, sgemm, UNLOADED(gemm_f32))
+GEMM(gemm_f64, double, double, dgemm, UNLOADED(gemm_f64))
+
+/* gemm_bf16 without cblas_sbgemm (Debian 12's OpenBLAS 0.3.21 is built without BUILD_BFLOAT16) or without the
+ * BLAS: oneDNN's matmul into float32, or words naming both libraries when oneDNN cannot be loaded either. */
+static regula_status gemm_bf16_without_sbgemm(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,
+                                              float alpha, const uint16_t *a, size_t lda, const uint16_t *b,
+                                              size_t ldb, float beta, float *c, size_t ldc, regula_message *message) {
+    const char *dnnl_error = regula_dnnl_load_error();
+    if (!dnnl_error) return regula_dnnl_gemm_bf16_f32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, message);
+    if (loaded())
+        return regula_message_set(message, REGULA_ERROR_INTERNAL, "gemm_bf16: the BLAS loaded from %s has no "
+                                  "cblas_sbgemm, so %s", blas.file, dnnl_error);
+    return regula_message_set(message, REGULA_ERROR_INTERNAL, "gemm_bf16: %s; without it %s", blas.error, dnnl_error);
+}
+GEMM(gemm_bf16, uint16_t, float, sbgemm,
+     return gemm_bf16_without_sbgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, message))
 
 /* The table exists before the BLAS is loaded: each product loads it on its first call, so a process whose rules
  * never multiply matrices never maps OpenBLAS or starts its threads. */

@@ -1,7 +1,8 @@
 /*
- * The services table's bfloat16 product (gemm_bf16_bf16), computed by oneDNN's matmul primitive: the library
- * torch's CPU bfloat16 matmul uses. oneDNN is loaded with dlopen on the first call, so nothing is built against
- * dnnl.h and nothing links libdnnl; a process that never multiplies bfloat16 matrices never maps it.
+ * The services table's bfloat16 products, computed by oneDNN's matmul primitive: the library torch's CPU bfloat16
+ * matmul uses. gemm_bf16_bf16 always, with a bfloat16 C; gemm_bf16, with a float32 C, where the loaded OpenBLAS
+ * has no cblas_sbgemm (blas_services.c decides). oneDNN is loaded with dlopen on the first call, so nothing is
+ * built against dnnl.h and nothing links libdnnl; a process that never multiplies bfloat16 matrices never maps it.
  *
  * What stands here in place of dnnl.h is the part of oneDNN 2.x's C ABI the product calls (oneDNN keeps it
  * stable within a major version; Debian 12's libdnnl2 is 2.6.3): the enum values below and the sizes of the
@@ -17,8 +18,8 @@
 #include <string.h>
 
 enum {
-    DNNL_SUCCESS = 0, DNNL_BF16 = 2, DNNL_CPU = 1, DNNL_STREAM_DEFAULT_FLAGS = 1, DNNL_SCRATCHPAD_USER = 1,
-    DNNL_QUERY_SCRATCHPAD_MD = 136, DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33,
+    DNNL_SUCCESS = 0, DNNL_BF16 = 2, DNNL_F32 = 3, DNNL_CPU = 1, DNNL_STREAM_DEFAULT_FLAGS = 1,
+    DNNL_SCRATCHPAD_USER = 1, DNNL_QUERY_SCRATCHPAD_MD = 136, DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33,
     DNNL_ARG_SCRATCHPAD = 80,
 };
 /* Runs CALL unless an earlier one failed, keeping the first failure's text and status (in `failed`, `code`). */
@@ -111,8 +112,11 @@ static void load(void) {
     dlclose(library);
 }
 
-/* One cached product: its primitive (with the descriptor it was made from, for the scratchpad) and its key. */
+/* One cached product: its primitive (with the descriptor it was made from, for the scratchpad) and its key, in
+ * which C's element type (DNNL_BF16 or DNNL_F32) is a part. `function` names the service, for its words. */
 typedef struct product {
+    const char *function;
+    int c_type;
     regula_transpose ta, tb;
     size_t m, n, k, lda, ldb, ldc;
     float alpha, beta;
@@ -128,16 +132,26 @@ static int cached_count;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int same(const product *p, const product *key) {
-    return p->ta == key->ta && p->tb == key->tb && p->m == key->m && p->n == key->n && p->k == key->k
+    return p->c_type == key->c_type && p->ta == key->ta && p->tb == key->tb && p->m == key->m && p->n == key->n
+        && p->k == key->k
         && p->lda == key->lda && p->ldb == key->ldb && p->ldc == key->ldc
         && memcmp(&p->alpha, &key->alpha, sizeof p->alpha) == 0 && memcmp(&p->beta, &key->beta, sizeof p->beta) == 0;
 }
 
-/* Describes a rows x columns bfloat16 matrix with the given row stride, read transposed when `transposed`. */
-static int describe(dnnl_memory_desc *md, size_t rows, size_t columns, size_t stride, int transposed) {
+/* Describes a rows x columns matrix of `type` with the given row stride, read transposed when `transposed`. */
+static int describe(dnnl_memory_desc *md, size_t rows, size_t columns, size_t stride, int transposed, int type) {
     const dnnl_dims dims = { (int64_t)rows, (int64_t)columns };
     const dnnl_dims strides = { transposed ? 1 : (int64_t)stride, transposed ? (int64_t)stride : 1 };
-    return dnnl.memory_desc_init_by_strides(md, 2, dims, DNNL_BF16, strides);
+    return dnnl.memory_desc_init_by_strides(md, 2, dims, type, strides);
+}
+
+/* Describes `p`'s A, B and C, as its primitive and its memory objects take them. */
+static int describe_all(const product *p, dnnl_memory_desc *src, dnnl_memory_desc *weights, dnnl_memory_desc *dst) {
+    int code;
+    if ((code = describe(src, p->m, p->k, p->lda, p->ta == REGULA_TRANSPOSE, DNNL_BF16)) != DNNL_SUCCESS
+        || (code = describe(weights, p->k, p->n, p->ldb, p->tb == REGULA_TRANSPOSE, DNNL_BF16)) != DNNL_SUCCESS)
+        return code;
+    return describe(dst, p->m, p->n, p->ldc, 0, p->c_type);
 }
 
 /* Fills `made`'s primitive for its key: REGULA_OK, or an error naming the oneDNN call that failed. */
@@ -147,9 +161,7 @@ static regula_status make(product *made, regula_message *message) {
     void *attr = NULL, *post_ops = NULL;
     const char *failed = NULL;
     int code = DNNL_SUCCESS;
-    DNNL_TRY(describe(&src, made->m, made->k, made->lda, made->ta == REGULA_TRANSPOSE));
-    DNNL_TRY(describe(&weights, made->k, made->n, made->ldb, made->tb == REGULA_TRANSPOSE));
-    DNNL_TRY(describe(&dst, made->m, made->n, made->ldc, 0));
+    DNNL_TRY(describe_all(made, &src, &weights, &dst));
     DNNL_TRY(dnnl.matmul_desc_init(&desc, &src, &weights, NULL, &dst));
     DNNL_TRY(dnnl.attr_create(&attr));
     DNNL_TRY(dnnl.attr_set_scratchpad_mode(attr, DNNL_SCRATCHPAD_USER));
@@ -166,8 +178,9 @@ static regula_status make(product *made, regula_message *message) {
     if (failed) {
         if (made->descriptor) dnnl.primitive_desc_destroy(made->descriptor);
         made->descriptor = NULL;
-        return regula_message_set(message, REGULA_ERROR_INTERNAL, "gemm_bf16_bf16: oneDNN refused a %zu x %zu x %zu "
-                                  "bfloat16 matmul: %s returned status %d", made->m, made->n, made->k, failed, code);
+        return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: oneDNN refused a %zu x %zu x %zu bfloat16 "
+                                  "matmul: %s returned status %d", made->function, made->m, made->n, made->k, failed,
+                                  code);
     }
     made->scratchpad_bytes = dnnl.memory_desc_get_size(dnnl.primitive_desc_query_md(made->descriptor,
                                                                                     DNNL_QUERY_SCRATCHPAD_MD, 0));
@@ -185,8 +198,8 @@ static regula_status find(const product *key, product **found, int *owned, regul
         }
     }
     product *made = malloc(sizeof *made);
-    regula_status status = made ? REGULA_OK : regula_message_set(message, REGULA_ERROR_INTERNAL, "gemm_bf16_bf16: "
-                                                                 "cannot allocate a oneDNN primitive's record");
+    regula_status status = made ? REGULA_OK : regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: cannot "
+                                                                 "allocate a oneDNN primitive's record", key->function);
     if (made) {
         *made = *key;
         made->descriptor = made->primitive = NULL;
@@ -210,17 +223,15 @@ static void release(product *p) {
 }
 
 /* Runs `p` on A, B and C through a stream of this call, with a scratchpad of this call. */
-static regula_status run(const product *p, const uint16_t *a, const uint16_t *b, uint16_t *c, regula_message *message) {
+static regula_status run(const product *p, const uint16_t *a, const uint16_t *b, void *c, regula_message *message) {
     dnnl_memory_desc src, weights, dst;
     void *memory[4] = { NULL, NULL, NULL, NULL }, *stream = NULL, *scratchpad = NULL;
     const char *failed = NULL;
     int code = DNNL_SUCCESS;
     if (p->scratchpad_bytes && !(scratchpad = malloc(p->scratchpad_bytes)))
-        return regula_message_set(message, REGULA_ERROR_INTERNAL, "gemm_bf16_bf16: cannot allocate %zu bytes of "
-                                  "oneDNN scratchpad", p->scratchpad_bytes);
-    DNNL_TRY(describe(&src, p->m, p->k, p->lda, p->ta == REGULA_TRANSPOSE));
-    DNNL_TRY(describe(&weights, p->k, p->n, p->ldb, p->tb == REGULA_TRANSPOSE));
-    DNNL_TRY(describe(&dst, p->m, p->n, p->ldc, 0));
+        return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: cannot allocate %zu bytes of oneDNN "
+                                  "scratchpad", p->function, p->scratchpad_bytes);
+    DNNL_TRY(describe_all(p, &src, &weights, &dst));
     DNNL_TRY(dnnl.memory_create(&memory[0], &src, dnnl.engine, (void *)a));
     DNNL_TRY(dnnl.memory_create(&memory[1], &weights, dnnl.engine, (void *)b));
     DNNL_TRY(dnnl.memory_create(&memory[2], &dst, dnnl.engine, c));
@@ -238,8 +249,9 @@ static regula_status run(const product *p, const uint16_t *a, const uint16_t *b,
     }
     free(scratchpad);
     if (failed)
-        return regula_message_set(message, REGULA_ERROR_INTERNAL, "gemm_bf16_bf16: oneDNN could not run a %zu x %zu x "
-                                  "%zu bfloat16 matmul: %s returned status %d", p->m, p->n, p->k, failed, code);
+        return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s: oneDNN could not run a %zu x %zu x %zu "
+                                  "bfloat16 matmul: %s returned status %d", p->function, p->m, p->n, p->k, failed,
+                                  code);
     return REGULA_OK;
 }
 
@@ -257,28 +269,56 @@ static uint16_t narrow(float x) {
     return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
-regula_status regula_dnnl_gemm_bf16_bf16(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,
-                                         float alpha, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb,
-                                         float beta, uint16_t *c, size_t ldc, regula_message *message) {
-    int empty, owned = 0;
-    regula_status status = regula_gemm_check("gemm_bf16_bf16", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-                                             sizeof(uint16_t), sizeof(uint16_t), &empty, message);
-    if (status != REGULA_OK || empty) return status;
-    pthread_once(&dnnl_once, load);
-    if (!dnnl.engine) return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s", dnnl.error);
-    if (k == 0) {  /* no product: C = beta * C, rounded (oneDNN takes no empty inner dimension) */
-        for (size_t i = 0; i < m; i++) {
-            for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0 : narrow(beta * widen(c[i * ldc + j]));
+/* The product `key` describes, on A, B and C, once its arguments are checked and oneDNN is loaded. */
+static regula_status multiply(const product *key, const uint16_t *a, const uint16_t *b, void *c,
+                              regula_message *message) {
+    if (key->k == 0) {  /* no product: C = beta * C, rounded (oneDNN takes no empty inner dimension) */
+        for (size_t i = 0; i < key->m; i++) {
+            for (size_t j = 0; j < key->n; j++) {
+                if (key->c_type == DNNL_F32) {
+                    float *element = (float *)c + i * key->ldc + j;
+                    *element = key->beta == 0.0f ? 0.0f : key->beta * *element;
+                } else {
+                    uint16_t *element = (uint16_t *)c + i * key->ldc + j;
+                    *element = key->beta == 0.0f ? 0 : narrow(key->beta * widen(*element));
+                }
+            }
         }
         return REGULA_OK;
     }
-    const product key = { .ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc,
-                          .alpha = alpha, .beta = beta };
     product *p = NULL;
-    if ((status = find(&key, &p, &owned, message)) != REGULA_OK) return status;
+    int owned = 0;
+    regula_status status = find(key, &p, &owned, message);
+    if (status != REGULA_OK) return status;
     const int threads = regula_blas_preferred_threads();
     if (threads > 0 && dnnl.omp_set_num_threads) dnnl.omp_set_num_threads(threads);
     status = run(p, a, b, c, message);
     if (owned) release(p);
     return status;
+}
+
+regula_status regula_dnnl_gemm_bf16_bf16(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,
+                                         float alpha, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb,
+                                         float beta, uint16_t *c, size_t ldc, regula_message *message) {
+    int empty;
+    regula_status status = regula_gemm_check("gemm_bf16_bf16", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                                             sizeof(uint16_t), sizeof(uint16_t), &empty, message);
+    if (status != REGULA_OK || empty) return status;
+    if (regula_dnnl_load_error()) return regula_message_set(message, REGULA_ERROR_INTERNAL, "%s", dnnl.error);
+    const product key = { .function = "gemm_bf16_bf16", .c_type = DNNL_BF16, .ta = ta, .tb = tb, .m = m, .n = n,
+                          .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta };
+    return multiply(&key, a, b, c, message);
+}
+
+const char *regula_dnnl_load_error(void) {
+    pthread_once(&dnnl_once, load);
+    return dnnl.engine ? NULL : dnnl.error;
+}
+
+regula_status regula_dnnl_gemm_bf16_f32(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,
+                                        float alpha, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb,
+                                        float beta, float *c, size_t ldc, regula_message *message) {
+    const product key = { .function = "gemm_bf16", .c_type = DNNL_F32, .ta = ta, .tb = tb, .m = m, .n = n, .k = k,
+                          .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta };
+    return multiply(&key, a, b, c, message);
 }

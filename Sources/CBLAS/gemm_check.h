@@ -22,4 +22,14 @@ regula_status regula_dnnl_gemm_bf16_bf16(regula_transpose ta, regula_transpose t
                                          float alpha, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb,
                                          float beta, uint16_t *c, size_t ldc, regula_message *message);
 
+/* Why oneDNN cannot be loaded ("bfloat16 products need oneDNN ...", the file and dlerror's words), or NULL once it
+ * is. Loads it first, once per process. */
+const char *regula_dnnl_load_error(void);
+
+/* gemm_bf16 (bfloat16 A and B, float32 C) by oneDNN's matmul, for where OpenBLAS has no cblas_sbgemm. Its
+ * arguments must have passed regula_gemm_check with m and n above 0, and regula_dnnl_load_error must be NULL. */
+regula_status regula_dnnl_gemm_bf16_f32(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k,
+                                        float alpha, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb,
+                                        float beta, float *c, size_t ldc, regula_message *message);
+
 #endif

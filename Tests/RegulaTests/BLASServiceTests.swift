@@ -57,17 +57,30 @@ struct BLASServiceTests {
         }
     }
 
-    /// The element types a GEMM of the table computes in.
+    /// The element types a GEMM of the table computes in: `bfloat16` is `gemm_bf16`'s, bfloat16 A and B with a
+    /// float32 C (OpenBLAS's sbgemm where it has one, else oneDNN's matmul).
     enum Precision: CaseIterable, Sendable {
-        case float32, float64
+        case float32, float64, bfloat16
 
-        var tolerance: Double { self == .float32 ? 1e-5 : 1e-12 }
+        /// The GEMM's name in the table, as its words begin.
+        var name: String { ["gemm_f32", "gemm_f64", "gemm_bf16"][Self.allCases.firstIndex(of: self)!] }
 
-        /// A float64 value as this precision stores it.
-        func rounded(_ value: Double) -> Double { self == .float32 ? Double(Float(value)) : value }
+        /// float32 summation error of 41 terms is at most about 2.4e-6 of their magnitudes' sum; a C rounded
+        /// through bfloat16 (2⁻⁹ ≈ 2e-3) would fail.
+        var tolerance: Double { self == .float64 ? 1e-12 : 1e-5 }
+
+        /// A float64 value as this precision stores C.
+        func rounded(_ value: Double) -> Double { self == .float64 ? value : Double(Float(value)) }
+
+        /// A float64 value as this precision stores A and B.
+        func roundedInput(_ value: Double) -> Double {
+            self == .bfloat16 ? BFloat16ProductTests.value(BFloat16ProductTests.bits(value)) : rounded(value)
+        }
 
         /// C after `p`, by the definition, from the operands as this precision stores them.
-        func expected(_ p: Product) -> (values: [Double], scales: [Double]) { p.expected(inputs: rounded, output: rounded) }
+        func expected(_ p: Product) -> (values: [Double], scales: [Double]) {
+            p.expected(inputs: roundedInput, output: rounded)
+        }
 
         /// Runs the product through the table's pointer for this precision: its status, its words and C after it.
         /// `nullA` and `nullC` pass NULL in place of A or C.
@@ -77,15 +90,7 @@ struct BLASServiceTests {
             let tb = regula_transpose(p.tb ? REGULA_TRANSPOSE : REGULA_NO_TRANSPOSE)
             switch self {
             case .float32:
-                let (a, b) = (p.a.map(Float.init), p.b.map(Float.init))
-                var c = p.c.map(Float.init)
-                let (status, words) = withMessage { message in
-                    c.withUnsafeMutableBufferPointer { c in
-                        services.gemm_f32!(ta, tb, p.m, p.n, p.k, Float(p.alpha), nullA ? nil : a, p.lda, b, p.ldb,
-                                           Float(p.beta), nullC ? nil : c.baseAddress, p.ldc, message)
-                    }
-                }
-                return (status, words, c.map(Double.init))
+                return Self.runIntoFloat32(p, ta, tb, nullA: nullA, nullC: nullC, input: Float.init, services.gemm_f32!)
             case .float64:
                 var c = p.c
                 let (status, words) = withMessage { message in
@@ -95,7 +100,29 @@ struct BLASServiceTests {
                     }
                 }
                 return (status, words, c)
+            case .bfloat16:
+                return Self.runIntoFloat32(p, ta, tb, nullA: nullA, nullC: nullC, input: BFloat16ProductTests.bits,
+                                           services.gemm_bf16!)
             }
+        }
+
+        /// `run` for a GEMM with a float32 C and alpha: A and B converted by `input` to the elements it takes.
+        private static func runIntoFloat32<Input>(
+            _ p: Product, _ ta: regula_transpose, _ tb: regula_transpose, nullA: Bool, nullC: Bool,
+            input: (Double) -> Input,
+            _ gemm: (regula_transpose, regula_transpose, Int, Int, Int, Float, UnsafePointer<Input>?, Int,
+                     UnsafePointer<Input>?, Int, Float, UnsafeMutablePointer<Float>?, Int,
+                     UnsafeMutablePointer<regula_message>?) -> regula_status
+        ) -> (status: regula_status, words: String, c: [Double]) {
+            let (a, b) = (p.a.map(input), p.b.map(input))
+            var c = p.c.map(Float.init)
+            let (status, words) = withMessage { message in
+                c.withUnsafeMutableBufferPointer { c in
+                    gemm(ta, tb, p.m, p.n, p.k, Float(p.alpha), nullA ? nil : a, p.lda, b, p.ldb, Float(p.beta),
+                         nullC ? nil : c.baseAddress, p.ldc, message)
+                }
+            }
+            return (status, words, c.map(Double.init))
         }
     }
 
@@ -133,12 +160,12 @@ struct BLASServiceTests {
         scaled.b = [0]
         let (scaledStatus, scaledWords, c) = precision.run(scaled)
         #expect(scaledStatus == REGULA_OK, "\(scaledWords)")
-        #expect(c == scaled.c.map { precision == .float32 ? Double(Float($0) * 2) : $0 * 2 })
+        #expect(c == scaled.c.map { precision == .float64 ? $0 * 2 : Double(Float($0) * 2) })
     }
 
     @Test(arguments: Precision.allCases)
     func badArgumentsAreRefusedInWordsAndCIsNotWritten(precision: Precision) {
-        let name = precision == .float32 ? "gemm_f32" : "gemm_f64"
+        let name = precision.name
         let good = Product(ta: false, tb: false, m: 2, n: 3, k: 4, alpha: 1, beta: 1, padding: 0, seed: 9)
         var narrow = good
         narrow.lda = 3
@@ -149,13 +176,17 @@ struct BLASServiceTests {
         huge.k = Int(Int32.max) + 1
         var wide = good
         (wide.m, wide.n, wide.k, wide.lda, wide.ldb, wide.ldc) = (Int(Int32.max), 1, Int(Int32.max), Int(Int32.max), 1, 1)
+        var wideC = good
+        (wideC.m, wideC.n, wideC.k, wideC.lda, wideC.ldb, wideC.ldc) = (Int(Int32.max), 1, 1, 1, 1, Int(Int32.max))
         let refusals: [(Product, nullA: Bool, String)] = [
             (good, true, "\(name): A is NULL; a 2 x 4 product needs it"),
             (narrow, false, "\(name): the row stride of A, 3, is smaller than its stored rows of 4 elements (A is stored 2 x 4); allowed: 4 or more"),
             (transposedNarrow, false, "\(name): the row stride of B, 3, is smaller than its stored rows of 4 elements (B is stored 3 x 4, transposed); allowed: 4 or more"),
             (huge, false, "\(name): k = 2147483648 is above 2147483647, the largest size the BLAS takes (its sizes are int)"),
+            (wideC, false, "\(name): C (stored 2147483647 x 1, row stride 2147483647) spans more bytes than one object may (PTRDIFF_MAX)"),
+        ] + (precision == .bfloat16 ? [] : [  // A of 2-byte bfloat16 elements that wide still fits, just
             (wide, false, "\(name): A (stored 2147483647 x 2147483647, row stride 2147483647) spans more bytes than one object may (PTRDIFF_MAX)"),
-        ]
+        ])
         for (product, nullA, words) in refusals {
             // The checks come before any access, so small arrays stand in for the huge matrices.
             let (status, said, c) = precision.run(product, nullA: nullA)
@@ -189,39 +220,66 @@ struct BLASServiceTests {
         #expect(HostServices.blasThreadCount == 1)
     }
 
-    /// The bfloat16 GEMM computes the product of the inputs rounded to bfloat16 where the loaded library has
-    /// `cblas_sbgemm`, and fails in words naming the library, writing nothing, where it has none (Debian 12's
-    /// OpenBLAS 0.3.21).
-    @Test func theBFloat16GEMMComputesOrSaysTheBLASHasNone() throws {
+    /// `gemm_bf16` and `gemm_bf16_bf16` on the same shape, alpha and beta are different oneDNN primitives (C's
+    /// type is part of the cached key), whichever is made first.
+    @Test(arguments: [false, true])
+    func theBFloat16GEMMsShareNoPrimitive(floatFirst: Bool) {
+        let product = Product(ta: true, tb: true, m: 13 + (floatFirst ? 1 : 0), n: 11, k: 19, alpha: 0.75, beta: 0.5,
+                              padding: 1, seed: 16)
+        for float in floatFirst ? [true, false] : [false, true] {
+            if float {
+                let (status, words, c) = Precision.bfloat16.run(product)
+                #expect(status == REGULA_OK, "\(words)")
+                expectClose(c, Precision.bfloat16.expected(product), tolerance: Precision.bfloat16.tolerance)
+            } else {
+                let (status, words, c) = BFloat16ProductTests.run(product)
+                #expect(status == REGULA_OK, "\(words)")
+                BFloat16ProductTests.expectAgreement(product, c)
+            }
+        }
+    }
+
+    /// Without oneDNN and with the system's OpenBLAS (in a child process, since a process loads each once),
+    /// `gemm_bf16` fails in words naming both libraries and writes nothing where the BLAS has no `cblas_sbgemm`
+    /// (Debian 12's OpenBLAS 0.3.21), and computes with sbgemm where it has one.
+    @Test func withoutSbgemmOrOneDNNTheBFloat16GEMMNamesBothAndWritesNothing() async throws {
         let library = try #require(HostServices.blasLibrary, "\(HostServices.blasLoadError ?? "")")
         let handle = try #require(dlopen(library, RTLD_NOW | RTLD_NOLOAD))
-        defer { dlclose(handle) }
         let hasSbgemm = dlsym(handle, "cblas_sbgemm") != nil
-        let gemm = try #require(HostServices.table.pointee.gemm_bf16)
-        guard hasSbgemm else {
-            var c: [Float] = [3]
-            let (status, words) = withMessage { message in gemm(0, 0, 1, 1, 1, 1, [0x3F80], 1, [0x3F80], 1, 0, &c, 1, message) }
-            #expect(status == REGULA_ERROR_INTERNAL)
-            #expect(words == "gemm_bf16: the BLAS loaded from \(library) has no cblas_sbgemm; use another product (gemm_f32 on "
-                    + "widened values) or a BLAS that has it (REGULA_BLAS_LIBRARY)")
-            #expect(c == [3])
-            return
+        dlclose(handle)
+        let said = try await Self.bfloat16GEMMWords(environment: ["REGULA_DNNL_LIBRARY": "/nonexistent/libdnnl.so.2"])
+        if hasSbgemm {
+            #expect(said == "0 computed ", "\(said)")
+        } else {
+            #expect(said == "4 unchanged gemm_bf16: the BLAS loaded from \(library) has no cblas_sbgemm, so bfloat16 products "
+                    + "need oneDNN (libdnnl.so.2, Debian package libdnnl2); it could not be loaded: /nonexistent/libdnnl.so.2: "
+                    + "cannot open shared object file: No such file or directory (named by REGULA_DNNL_LIBRARY; unset it "
+                    + "to load the system's)")
         }
-        let product = Product(ta: true, tb: false, m: 33, n: 17, k: 64, alpha: 0.75, beta: 0.5, padding: 2, seed: 16)
-        // Round to nearest even, as torch converts float32 to bfloat16.
-        let bits = { (value: Double) -> UInt16 in
-            let raw = Float(value).bitPattern
-            return UInt16((raw &+ 0x7FFF &+ ((raw >> 16) & 1)) >> 16)
+    }
+
+    /// Without OpenBLAS and without oneDNN, `gemm_bf16` says why neither loaded and writes nothing.
+    @Test func withNeitherLibraryTheBFloat16GEMMNamesBothAndWritesNothing() async throws {
+        let said = try await Self.bfloat16GEMMWords(environment: ["REGULA_DNNL_LIBRARY": "/nonexistent/libdnnl.so.2",
+                                                                  "REGULA_BLAS_LIBRARY": "/nonexistent/libopenblas.so.0"])
+        #expect(said == "4 unchanged gemm_bf16: cannot load OpenBLAS from REGULA_BLAS_LIBRARY=/nonexistent/libopenblas.so.0: "
+                + "/nonexistent/libopenblas.so.0: cannot open shared object file: No such file or directory; name OpenBLAS's "
+                + "libopenblas there, or unset it to load the system's; without it bfloat16 products need oneDNN "
+                + "(libdnnl.so.2, Debian package libdnnl2); it could not be loaded: /nonexistent/libdnnl.so.2: cannot open "
+                + "shared object file: No such file or directory (named by REGULA_DNNL_LIBRARY; unset it to load the system's)")
+    }
+
+    /// In a child process with `environment` set: `gemm_bf16`'s status, whether C was changed, and its words.
+    static func bfloat16GEMMWords(environment: [String: String]) async throws -> String {
+        let result = try await #require(processExitsWith: .success, observing: [\.standardErrorContent]) { [environment] in
+            for (name, value) in environment { setenv(name, value, 1) }
+            let product = Product(ta: false, tb: true, m: 2, n: 3, k: 4, alpha: 1, beta: 1, padding: 1, seed: 9)
+            let (status, words, c) = Precision.bfloat16.run(product)
+            let unchanged = c == product.c.map(Precision.bfloat16.rounded)
+            FileHandle.standardError.write(Data("\(status) \(unchanged ? "unchanged" : "computed") \(words)".utf8))
+            exit(0)
         }
-        let rounded = { (value: Double) in Double(Float(bitPattern: UInt32(bits(value)) << 16)) }
-        let (a, b) = (product.a.map(bits), product.b.map(bits))
-        var c = product.c.map(Float.init)
-        let (status, words) = withMessage { message in
-            gemm(regula_transpose(REGULA_TRANSPOSE), regula_transpose(REGULA_NO_TRANSPOSE), product.m, product.n, product.k,
-                 0.75, a, product.lda, b, product.ldb, 0.5, &c, product.ldc, message)
-        }
-        #expect(status == REGULA_OK, "\(words)")
-        expectClose(c.map(Double.init), product.expected(inputs: rounded, output: Precision.float32.rounded), tolerance: 1e-5)
+        return String(decoding: result.standardErrorContent, as: UTF8.self)
     }
 
     @Test func aMissingLibraryFailsEveryGEMMWithTheFileNamed() async throws {

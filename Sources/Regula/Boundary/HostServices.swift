@@ -4,7 +4,8 @@ import RegulaABI
 /// The services the host hands rules (`regula_services`, ABI 1.3): matrix products computed by OpenBLAS, loaded
 /// with dlopen the first time anything here is asked for (`REGULA_BLAS_LIBRARY`, else `libopenblas.so.0`, else
 /// `libopenblas.so`). Its bfloat16-to-bfloat16 product, `gemm_bf16_bf16`, is oneDNN's matmul instead, loaded
-/// the same way on its own first call (`REGULA_DNNL_LIBRARY`, else `libdnnl.so.2`).
+/// the same way on its own first call (`REGULA_DNNL_LIBRARY`, else `libdnnl.so.2`); so is `gemm_bf16`
+/// (bfloat16 into float32) where OpenBLAS has no `cblas_sbgemm`.
 ///
 /// Threads: OpenBLAS has one thread count for the whole process, used by every call. When the executor runs
 /// several parameters' GEMMs at once from its own threads, it gives the BLAS 1 thread (``preferBLASThreads(_:)``),
@@ -12,7 +13,7 @@ import RegulaABI
 /// optimizer's threads.
 package enum HostServices {
     /// The host's table, valid for the life of the process, and always there: when OpenBLAS cannot be loaded its
-    /// GEMMs fail with ``blasLoadError``'s words, and `gemm_bf16` is `nil` unless the library has `cblas_sbgemm`.
+    /// GEMMs fail with ``blasLoadError``'s words (`gemm_bf16` then tries oneDNN). No entry is `nil`.
     package static var table: UnsafePointer<regula_services> { regula_blas_services() }
 
     /// Why OpenBLAS could not be loaded (the files tried and what to do), or `nil` when it is loaded.

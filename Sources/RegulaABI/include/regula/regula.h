@@ -285,7 +285,7 @@ typedef uint32_t regula_transpose;
  * matrix, a transpose code other than the two above, a stride smaller than its row, a size or stride above
  * INT_MAX (the BLAS takes int), and a matrix whose extent in bytes overflows size_t; nothing is written
  * then. When the host's BLAS cannot be loaded, every GEMM fails with REGULA_ERROR_INTERNAL and words naming
- * the files tried. A matrix product must not alias C with A or B.
+ * the files tried (gemm_bf16 only where oneDNN cannot be loaded either). A matrix product must not alias C with A or B.
  */
 typedef struct regula_services {
     uint32_t struct_size;  /**< sizeof(regula_services) as the host was compiled; read a field only when it covers it */
@@ -299,9 +299,11 @@ typedef struct regula_services {
                               size_t ldc, regula_message *message);
     /**
      * The same with bfloat16 inputs (the upper 16 bits of a float32, as uint16_t), products accumulated and C
-     * kept in float32 (OpenBLAS's cblas_sbgemm). Never NULL: where the host's BLAS has no such function
-     * (Debian 12's OpenBLAS 0.3.21 has none) it returns REGULA_ERROR_INTERNAL with words and writes nothing, so
-     * a rule can fall back to gemm_f32 on widened values.
+     * kept in float32. Never NULL. Computed by OpenBLAS's cblas_sbgemm where the loaded BLAS has it, else by
+     * oneDNN's matmul with a float32 C (as gemm_bf16_bf16 loads it; Debian 12's OpenBLAS 0.3.21 has no
+     * sbgemm, so there it is oneDNN, with gemm_bf16_bf16's cost and threads). When neither can do it, it
+     * returns REGULA_ERROR_INTERNAL with words naming both libraries and writes nothing, so a rule can fall
+     * back to gemm_f32 on widened values.
      */
     regula_status (*gemm_bf16)(regula_transpose ta, regula_transpose tb, size_t m, size_t n, size_t k, float alpha,
                                const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, float beta, float *c,

@@ -72,23 +72,24 @@ static double adjusted_lr(const double *h, double rows, double cols)
 }
 
 /*
- * Defines `muon_step_T`, the whole step for element type T whose GEMM is `services->GEMM`. The workspace holds
- * a second m × n matrix, for the iteration to write its next X into while reading the current one (the other
- * is `d`), and the two m × m matrices A and B; it is freed before every return.
+ * Defines `newton_schulz_T`, the iteration in the parameter's dtype T whose GEMM is `services->GEMM`: it
+ * normalises the update `d` (rows × cols, row-major) and orthogonalises it in place. The workspace holds a
+ * second m × n matrix, for the iteration to write its next X into while reading the current one (the other is
+ * `d`), and the two m × m matrices A and B; it is freed before every return, and on an error `d` is left
+ * part-way (the host puts the step back).
  *
  * A tall parameter is never transposed in memory: `d` holds Y = Xᵀ (rows × cols, row-major) throughout, and
  * the GEMMs' transpose flags turn the iteration into A = Yᵀ Y and Y = a Y + Y Bᵀ, the transposes of torch's
  * products (measured: the two strided copies of a 4096 × 1024 matrix took 30 to 45 ms each, beside a step of
  * some 300 ms). Only the order of the BLAS's sums differs, within the fixtures' tolerance.
  */
-#define MUON_STEP(T, GEMM)                                                                          \
-    static regula_status muon_step_##T(const regula_block *block, regula_message *message)          \
+#define NEWTON_SCHULZ(T, GEMM)                                                                      \
+    static regula_status newton_schulz_##T(const regula_block *block, T *d, regula_message *message) \
     {                                                                                               \
         const double *h = block->hyperparameters;                                                   \
         const size_t rows = block->shape[0], cols = block->shape[1], count = block->length;         \
         const int transposed = rows > cols;                                                         \
         const size_t m = transposed ? cols : rows, n = transposed ? rows : cols;                    \
-        if (count == 0) return REGULA_OK;                                                           \
         if (count > SIZE_MAX / 3 / sizeof(T))                                                       \
             return regula_message_set(message, REGULA_ERROR_INVALID_ARGUMENT,                       \
                                       "muon: a %zu x %zu parameter is too large for its workspace", rows, cols); \
@@ -98,25 +99,15 @@ static double adjusted_lr(const double *h, double rows, double cols)
                                       "muon: cannot allocate %zu bytes of workspace for a %zu x %zu parameter", \
                                       (count + 2 * m * m) * sizeof(T), rows, cols);                 \
         T *spare = work, *a = work + count, *b = a + m * m;                                         \
-        T *d = (T *)block->update;                                                                  \
-        T *restrict buf = (T *)block->elementwise_slots[0];                                         \
-        REGULA_LERP_BRANCHES(T, mean, 1.0 - h[MOMENTUM],                                            \
-            for (size_t i = 0; i < count; i++) buf[i] = REGULA_LERP(mean, buf[i], d[i]););          \
-        if (h[NESTEROV] != 0.0)                                                                     \
-            REGULA_LERP_BRANCHES(T, ahead, h[MOMENTUM],                                             \
-                for (size_t i = 0; i < count; i++) d[i] = REGULA_LERP(ahead, d[i], buf[i]););       \
-        else                                                                                        \
-            memcpy(d, buf, count * sizeof(T));                                                      \
-        const int in_bfloat16 = (int)h[NS_DTYPE] == NS_IN_BFLOAT16; /* then newton_schulz_bfloat16.c */ \
         double sum_of_squares = 0;                                                                  \
         REGULA_ADD_SUM_OF_SQUARES(T, d, count, &sum_of_squares);                                    \
         const T norm = (T)sqrt(sum_of_squares), eps = (T)h[EPS], divisor = norm > eps ? norm : eps; \
-        if (!in_bfloat16) for (size_t i = 0; i < count; i++) d[i] = d[i] / divisor;                 \
+        for (size_t i = 0; i < count; i++) d[i] = d[i] / divisor;                                   \
         const T ca = (T)h[NS_A], cb = (T)h[NS_B], cc = (T)h[NS_C];                                  \
+        const regula_services *s = block->services;                                                 \
         T *x = d, *next = spare;                                                                    \
         regula_status status = REGULA_OK;                                                           \
-        for (int k = 0; k < (int)h[NS_STEPS] && !in_bfloat16; k++) {                                \
-            const regula_services *s = block->services;                                             \
+        for (int k = 0; k < (int)h[NS_STEPS]; k++) {                                                \
             /* A = X Xᵀ, or Yᵀ Y for a tall parameter (Y = Xᵀ, stored rows × cols: leading size m). */  \
             status = transposed                                                                     \
                 ? s->GEMM(REGULA_TRANSPOSE, REGULA_NO_TRANSPOSE, m, m, n, 1, x, m, x, m, 0, a, m, message) \
@@ -135,24 +126,48 @@ static double adjusted_lr(const double *h, double rows, double cols)
             x = next;                                                                               \
             next = previous;                                                                        \
         }                                                                                           \
-        if (in_bfloat16)                                                                            \
-            status = muon_newton_schulz_bfloat16_##T(block, d, d, newton_schulz_options, message);  \
-        if (status == REGULA_OK) {                                                                  \
-            if (x != d) memcpy(d, x, count * sizeof(T));                                            \
-            const T decay = (T)(1.0 - h[LR] * h[WEIGHT_DECAY]);                                     \
-            const T step = (T)-adjusted_lr(h, (double)rows, (double)cols);                          \
-            T *restrict p = (T *)block->param;                                                      \
-            for (size_t i = 0; i < count; i++) {                                                    \
-                const T decayed = p[i] * decay;                                                     \
-                p[i] = decayed + step * d[i];                                                       \
-            }                                                                                       \
-        }                                                                                           \
+        if (status == REGULA_OK && x != d) memcpy(d, x, count * sizeof(T));                         \
         free(work);                                                                                 \
         return status;                                                                              \
     }
 
-MUON_STEP(float, gemm_f32)
-MUON_STEP(double, gemm_f64)
+/*
+ * Defines `muon_step_T`, the whole step for element type T: momentum into `d`, its orthogonalisation in the
+ * parameter's dtype (newton_schulz_T) or in bfloat16 (newton_schulz_bfloat16.c), then the decay and the step.
+ */
+#define MUON_STEP(T)                                                                                \
+    static regula_status muon_step_##T(const regula_block *block, regula_message *message)          \
+    {                                                                                               \
+        const double *h = block->hyperparameters;                                                   \
+        const size_t rows = block->shape[0], cols = block->shape[1], count = block->length;         \
+        if (count == 0) return REGULA_OK;                                                           \
+        T *d = (T *)block->update;                                                                  \
+        T *restrict buf = (T *)block->elementwise_slots[0];                                         \
+        REGULA_LERP_BRANCHES(T, mean, 1.0 - h[MOMENTUM],                                            \
+            for (size_t i = 0; i < count; i++) buf[i] = REGULA_LERP(mean, buf[i], d[i]););          \
+        if (h[NESTEROV] != 0.0)                                                                     \
+            REGULA_LERP_BRANCHES(T, ahead, h[MOMENTUM],                                             \
+                for (size_t i = 0; i < count; i++) d[i] = REGULA_LERP(ahead, d[i], buf[i]););       \
+        else                                                                                        \
+            memcpy(d, buf, count * sizeof(T));                                                      \
+        const regula_status status = (int)h[NS_DTYPE] == NS_IN_BFLOAT16                             \
+            ? muon_newton_schulz_bfloat16_##T(block, d, newton_schulz_options, message)             \
+            : newton_schulz_##T(block, d, message);                                                 \
+        if (status != REGULA_OK) return status;                                                     \
+        const T decay = (T)(1.0 - h[LR] * h[WEIGHT_DECAY]);                                         \
+        const T step = (T)-adjusted_lr(h, (double)rows, (double)cols);                              \
+        T *restrict p = (T *)block->param;                                                          \
+        for (size_t i = 0; i < count; i++) {                                                        \
+            const T decayed = p[i] * decay;                                                         \
+            p[i] = decayed + step * d[i];                                                           \
+        }                                                                                           \
+        return REGULA_OK;                                                                           \
+    }
+
+NEWTON_SCHULZ(float, gemm_f32)
+NEWTON_SCHULZ(double, gemm_f64)
+MUON_STEP(float)
+MUON_STEP(double)
 
 static regula_status muon_kernel(const regula_block *block, regula_message *message)
 {

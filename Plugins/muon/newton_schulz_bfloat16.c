@@ -83,11 +83,11 @@ static regula_status iterate(const regula_block *block, const double *h, size_t 
 }
 
 /*
- * Defines muon_newton_schulz_bfloat16_T: casts u to bfloat16, runs iterate in the parameter's own layout (a
- * tall one as the transpose of torch's X), and widens the result back.
+ * Defines muon_newton_schulz_bfloat16_T: casts the update to bfloat16, runs iterate in the parameter's own
+ * layout (a tall one as the transpose of torch's X), and widens the result back into the update.
  */
 #define NEWTON_SCHULZ_BFLOAT16(T)                                                                   \
-    regula_status muon_newton_schulz_bfloat16_##T(const regula_block *block, const T *u, T *out,    \
+    regula_status muon_newton_schulz_bfloat16_##T(const regula_block *block, T *update,             \
                                                   const size_t indices[5], regula_message *message) \
     {                                                                                               \
         const size_t rows = block->shape[0], cols = block->shape[1], count = rows * cols;           \
@@ -105,10 +105,10 @@ static regula_status iterate(const regula_block *block, const double *h, size_t 
         double h[5];                                                                                \
         for (int i = 0; i < 5; i++) h[i] = block->hyperparameters[indices[i]];                      \
         /* torch casts a float64 to float32 first, then to bfloat16 */                              \
-        for (size_t i = 0; i < count; i++) x[i] = narrow((float)u[i]);                             \
+        for (size_t i = 0; i < count; i++) x[i] = narrow((float)update[i]);                        \
         regula_status status = iterate(block, h, m, n, transposed, x, x + count, &result, message); \
         if (status == REGULA_OK)                                                                    \
-            for (size_t i = 0; i < count; i++) out[i] = (T)widen(result[i]);                        \
+            for (size_t i = 0; i < count; i++) update[i] = (T)widen(result[i]);                     \
         free(x);                                                                                    \
         return status;                                                                              \
     }

@@ -19,8 +19,11 @@ final class RuleWorkspace: @unchecked Sendable {
     let param: UnsafeMutableRawPointer
     let gradient: UnsafeMutableRawPointer
     let update: UnsafeMutableRawPointer
-    /// The rule's element slots that a parameter of this rank has (elementwise, rows, columns), in declaration
-    /// order, each as long as its shape for the parameter's.
+    /// Every element slot the rule declares (elementwise, rows, columns), in declaration order, as the kernel's
+    /// `elementwise_slots` lists them: its memory, as long as its shape for the parameter's, or nil where a
+    /// parameter of this rank has no such slot.
+    let declaredSlots: [SlotBuffer?]
+    /// Those of ``declaredSlots`` that exist.
     let slots: [SlotBuffer]
     let scalars: UnsafeMutablePointer<Double>
     /// What the rule's prepare function writes for the current step.
@@ -61,10 +64,11 @@ final class RuleWorkspace: @unchecked Sendable {
         param = buffer(bytes) + room
         gradient = buffer(bytes) + room
         update = buffer(bytes) + room
-        slots = rule.stateSlots.filter { $0.shape.holdsElements && $0.exists(forRank: shape.count) }.compactMap { slot in
-            guard let length = slot.shape.shape(for: shape)?.reduce(1, *) else { return nil }
+        declaredSlots = rule.stateSlots.filter(\.shape.holdsElements).map { slot in
+            guard slot.exists(forRank: shape.count), let length = slot.shape.shape(for: shape)?.reduce(1, *) else { return nil }
             return SlotBuffer(slot: slot, memory: buffer((length + 2 * margin) * dtype.size) + room, length: length)
         }
+        slots = declaredSlots.compactMap { $0 }
         let scalarCount = rule.stateSlots.filter { $0.shape == .scalar }.count
         scalars = buffer(max(scalarCount, 1) * 8).assumingMemoryBound(to: Double.self)
         scratch = buffer(max(rule.scratchCount, 1) * 8).assumingMemoryBound(to: Double.self)
@@ -252,8 +256,9 @@ final class RuleWorkspace: @unchecked Sendable {
         let size = dtype.size
         let messages = MessageBuffer()
         let emptyPointer = length == 0 ? guarded.first?.guardPage : nil
-        var slotPointers: [UnsafeMutableRawPointer?] = rule.stateSlots.filter(\.shape.holdsElements).map { slot in
-            guard let buffer = slots.first(where: { $0.slot.name == slot.name }) else { return nil }
+        var slotPointers: [UnsafeMutableRawPointer?] = declaredSlots.map { buffer in
+            guard let buffer else { return nil }
+            let slot = buffer.slot
             if let switchName = slot.enabledBy, let index = rule.hyperparameters.firstIndex(where: { $0.name == switchName }),
                hyperparameters[index] == 0 {
                 return nil

@@ -196,9 +196,7 @@ extension DistributedOptimizer {
                 values.withUnsafeMutableBytes { communicator.broadcast($0.baseAddress!, count: length, from: 0, .float64) }
                 slots[key] = values
             } else {
-                let shares = (0..<communicator.size).map { rank in
-                    layout.owners[index].map { $0 == rank ? length : 0 } ?? layout.share(ofParameter: index, rank: rank).count
-                }
+                let shares = (0..<communicator.size).map { layout.slotElements(ofParameter: index, length: length, rank: $0) }
                 var mine = [Double](repeating: 0, count: shares[communicator.rank])
                 let source = wholeState?.slots[key] ?? []
                 source.withUnsafeBytes { send in

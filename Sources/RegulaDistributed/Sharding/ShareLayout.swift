@@ -41,8 +41,13 @@ struct ShareLayout: Equatable {
         piece.elements.clamped(to: share(ofParameter: piece.parameter, rank: rank))
     }
 
-    /// Whether parameter `index` is owned whole by one rank.
-    func isOwnedWhole(_ index: Int) -> Bool { owners[index] != nil }
+    /// Rank `rank`'s elements of a state slot of parameter `index` that holds `length` elements: all of them on
+    /// the owner of a parameter owned whole (a rows or columns slot is not as long as the parameter) and none on
+    /// the others, or the rank's share of a split parameter's elementwise slot.
+    func slotElements(ofParameter index: Int, length: Int, rank: Int) -> Int {
+        if let owner = owners[index] { return rank == owner ? length : 0 }
+        return share(ofParameter: index, rank: rank).count
+    }
 
     /// The rank that steps parameter `index`'s first element, whose scalar state slots are the parameter's:
     /// its owner, or the first rank with elements of it.
